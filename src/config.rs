@@ -1,0 +1,372 @@
+//! One typed configuration for the whole service.
+//!
+//! Every field can be set by a command-line flag or by the environment variable named beside it;
+//! the flags are global, so `hotdeal --help` and `hotdeal serve --help` both list them all. Units are
+//! part of the names (`_ms`, `_s`, `_bytes`), and every queue, batch and body has a limit here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+/// When a journaled decision is acknowledged to the caller, and so what a crash can lose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Answer after the record is fsynced: an acknowledged claim survives kill -9 and power loss.
+    Sync,
+    /// Answer at once; fsync every `async_fsync_interval_ms`: a power loss can lose that window.
+    Async,
+    /// No journal: a crash loses everything not yet written behind. For benchmarks only.
+    None,
+}
+
+impl Durability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Sync => "sync",
+            Durability::Async => "async",
+            Durability::None => "none",
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for Loki and friends).
+    Json,
+}
+
+/// Which payment provider backs `/api/v1/payments`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PaymentProviderKind {
+    /// Built-in fake provider: redirects straight back to `/payment/success`.
+    Fake,
+    /// KakaoPay online payment API.
+    Kakaopay,
+}
+
+/// The service configuration.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address the HTTP API listens on (port 0 picks a free port).
+    #[arg(
+        long,
+        env = "HOTDEAL_HTTP_ADDR",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub http_addr: SocketAddr,
+
+    /// Database URL: `sqlite://path` (embedded, default) or `mysql://user:pass@host:port/db`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/hotdeal.db",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// Maximum connections in the database pool.
+    #[arg(
+        long,
+        env = "HOTDEAL_DB_MAX_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
+    pub db_max_connections: u32,
+
+    /// Timeout for acquiring a database connection, in milliseconds (then 503).
+    #[arg(
+        long,
+        env = "HOTDEAL_DB_ACQUIRE_TIMEOUT_MS",
+        default_value_t = 3_000,
+        global = true
+    )]
+    pub db_acquire_timeout_ms: u64,
+
+    /// Directory for the journal, the generated JWT secret and uploads.
+    #[arg(long, env = "HOTDEAL_DATA_DIR", default_value = "data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Directory where snapshots are written and looked for.
+    #[arg(
+        long,
+        env = "HOTDEAL_SNAPSHOT_DIR",
+        default_value = "snapshots",
+        global = true
+    )]
+    pub snapshot_dir: PathBuf,
+
+    /// Redis URL for refresh tokens, email codes, rate limits and idempotency shared by several
+    /// nodes. Without it those live in memory.
+    #[arg(long, env = "REDIS_URL", global = true)]
+    pub redis_url: Option<String>,
+
+    /// Journal durability: `sync` (answer after fsync), `async` (fsync on an interval), `none`.
+    #[arg(long, env = "HOTDEAL_DURABILITY", value_enum, default_value_t = Durability::Sync, global = true)]
+    pub durability: Durability,
+
+    /// In `async` durability, the fsync interval in milliseconds.
+    #[arg(
+        long,
+        env = "HOTDEAL_ASYNC_FSYNC_INTERVAL_MS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub async_fsync_interval_ms: u64,
+
+    /// Size at which the journal rolls over to a new segment file, in bytes.
+    #[arg(long, env = "HOTDEAL_JOURNAL_SEGMENT_BYTES", default_value_t = 64 * 1024 * 1024, global = true)]
+    pub journal_segment_bytes: u64,
+
+    /// Number of actor threads (actix arbiters); 0 means one per core.
+    #[arg(
+        long,
+        env = "HOTDEAL_ARBITER_THREADS",
+        default_value_t = 0,
+        global = true
+    )]
+    pub arbiter_threads: usize,
+
+    /// Capacity of each actor's mailbox, in messages. A full mailbox answers 503.
+    #[arg(
+        long,
+        env = "HOTDEAL_MAILBOX_CAPACITY",
+        default_value_t = 1024,
+        global = true
+    )]
+    pub mailbox_capacity: usize,
+
+    /// How long a request waits for an actor before answering 503, in milliseconds.
+    #[arg(
+        long,
+        env = "HOTDEAL_SEND_TIMEOUT_MS",
+        default_value_t = 2_000,
+        global = true
+    )]
+    pub send_timeout_ms: u64,
+
+    /// How long an order's stock stays reserved waiting for payment, in milliseconds.
+    #[arg(
+        long,
+        env = "HOTDEAL_RESERVATION_TTL_MS",
+        default_value_t = 600_000,
+        global = true
+    )]
+    pub reservation_ttl_ms: u64,
+
+    /// Interval of the ticker that expires reservations and opens/closes sales, in milliseconds.
+    #[arg(
+        long,
+        env = "HOTDEAL_TICK_INTERVAL_MS",
+        default_value_t = 500,
+        global = true
+    )]
+    pub tick_interval_ms: u64,
+
+    /// Maximum journaled events per write-behind transaction.
+    #[arg(
+        long,
+        env = "HOTDEAL_WRITEBEHIND_BATCH_SIZE",
+        default_value_t = 2_000,
+        global = true
+    )]
+    pub writebehind_batch_size: usize,
+
+    /// Longest the write-behind waits to fill a batch, in milliseconds.
+    #[arg(
+        long,
+        env = "HOTDEAL_WRITEBEHIND_INTERVAL_MS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub writebehind_interval_ms: u64,
+
+    /// Journaled events not yet in the database beyond which new claims get 503.
+    #[arg(
+        long,
+        env = "HOTDEAL_MAX_UNAPPLIED_EVENTS",
+        default_value_t = 1_000_000,
+        global = true
+    )]
+    pub max_unapplied_events: u64,
+
+    /// Interval between automatic snapshots, in seconds (0 disables them).
+    #[arg(
+        long,
+        env = "HOTDEAL_SNAPSHOT_INTERVAL_S",
+        default_value_t = 300,
+        global = true
+    )]
+    pub snapshot_interval_s: u64,
+
+    /// Number of newest snapshots kept on disk.
+    #[arg(
+        long,
+        env = "HOTDEAL_SNAPSHOT_KEEP",
+        default_value_t = 5,
+        global = true
+    )]
+    pub snapshot_keep: usize,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "HOTDEAL_REQUEST_BODY_LIMIT_BYTES", default_value_t = 256 * 1024, global = true)]
+    pub request_body_limit_bytes: usize,
+
+    /// Largest page size for list endpoints.
+    #[arg(
+        long,
+        env = "HOTDEAL_MAX_PAGE_SIZE",
+        default_value_t = 100,
+        global = true
+    )]
+    pub max_page_size: u32,
+
+    /// HS256 secret for JWTs. Without it a random one is created once in the data dir.
+    #[arg(
+        long,
+        env = "HOTDEAL_JWT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub jwt_secret: Option<String>,
+
+    /// Access token lifetime, in seconds.
+    #[arg(
+        long,
+        env = "HOTDEAL_ACCESS_TOKEN_TTL_S",
+        default_value_t = 600,
+        global = true
+    )]
+    pub access_token_ttl_s: u64,
+
+    /// Refresh token lifetime, in seconds.
+    #[arg(
+        long,
+        env = "HOTDEAL_REFRESH_TOKEN_TTL_S",
+        default_value_t = 604_800,
+        global = true
+    )]
+    pub refresh_token_ttl_s: u64,
+
+    /// Email of a MASTER account created at start (with `HOTDEAL_ADMIN_PASSWORD`).
+    #[arg(long, env = "HOTDEAL_ADMIN_EMAIL", global = true)]
+    pub admin_email: Option<String>,
+
+    /// Password of the MASTER account created at start.
+    #[arg(
+        long,
+        env = "HOTDEAL_ADMIN_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub admin_password: Option<String>,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "HOTDEAL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    /// Payment provider: `fake` (built in) or `kakaopay`.
+    #[arg(long, env = "HOTDEAL_PAYMENT_PROVIDER", value_enum, default_value_t = PaymentProviderKind::Fake, global = true)]
+    pub payment_provider: PaymentProviderKind,
+
+    /// Public base URL of this service, used in payment redirect URLs.
+    #[arg(long, env = "HOTDEAL_PUBLIC_BASE_URL", global = true)]
+    pub public_base_url: Option<String>,
+
+    /// KakaoPay API base URL.
+    #[arg(
+        long,
+        env = "KAKAOPAY_BASE_URL",
+        default_value = "https://open-api.kakaopay.com/online/v1/payment",
+        global = true
+    )]
+    pub kakaopay_base_url: String,
+
+    /// KakaoPay secret key, sent verbatim as the `Authorization` header.
+    #[arg(
+        long,
+        env = "KAKAOPAY_SECRET_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub kakaopay_secret_key: Option<String>,
+
+    /// KakaoPay merchant code (cid).
+    #[arg(
+        long,
+        env = "KAKAOPAY_CID",
+        default_value = "TC0ONETIME",
+        global = true
+    )]
+    pub kakaopay_cid: String,
+
+    /// Timeout of one payment provider call, in milliseconds.
+    #[arg(
+        long,
+        env = "HOTDEAL_PAYMENT_TIMEOUT_MS",
+        default_value_t = 5_000,
+        global = true
+    )]
+    pub payment_timeout_ms: u64,
+
+    /// SMTP URL for verification emails (`smtps://user:pass@host`). Without it codes are logged.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true, global = true)]
+    pub smtp_url: Option<String>,
+
+    /// Coupon issues per user per second (token bucket refill), 0 disables the limit.
+    #[arg(
+        long,
+        env = "HOTDEAL_RATE_LIMIT_USER_PER_S",
+        default_value_t = 0,
+        global = true
+    )]
+    pub rate_limit_user_per_s: u32,
+
+    /// Coupon issues and orders per client IP per second, 0 disables the limit.
+    #[arg(
+        long,
+        env = "HOTDEAL_RATE_LIMIT_IP_PER_S",
+        default_value_t = 0,
+        global = true
+    )]
+    pub rate_limit_ip_per_s: u32,
+}
+
+impl Config {
+    /// The number of actor threads to start.
+    pub fn effective_arbiter_threads(&self) -> usize {
+        if self.arbiter_threads > 0 {
+            self.arbiter_threads
+        } else {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        }
+    }
+
+    /// A configuration for tests: port 0, everything under `dir`, SQLite in `dir`.
+    pub fn for_tests(dir: &std::path::Path) -> Config {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        // Parse an empty command line so defaults stay in one place; then point at the temp dir.
+        let mut config = Wrapper::parse_from(["hotdeal"]).config;
+        config.http_addr = "127.0.0.1:0".parse().expect("valid addr");
+        config.data_dir = dir.join("data");
+        config.snapshot_dir = dir.join("snapshots");
+        config.database_url = format!("sqlite://{}", dir.join("hotdeal.db").display());
+        config.redis_url = None;
+        config.jwt_secret = Some("test-secret-test-secret-test-secret".into());
+        config.smtp_url = None;
+        config.snapshot_interval_s = 0;
+        config
+    }
+}

@@ -1,0 +1,427 @@
+//! `CampaignLedger`: a first-come-first-served coupon campaign.
+//!
+//! It owns the campaign's issued count, its status, the set of users already issued a coupon and
+//! each issued coupon's used/unused state. Every operation takes `now_ms` and returns an outcome
+//! value; `issued <= quantity` and `issued == holders.len()` are checked after every mutation.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::Millis;
+use super::ids::{CompanyId, IdBuildHasher, OrderId, UserId};
+
+/// The seed's `CouponStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CampaignStatus {
+    /// Created, not yet open for issuing.
+    Pending,
+    /// Open: coupons are being issued.
+    Issued,
+    /// Every coupon has been issued (or a manager closed the campaign).
+    OutOfStock,
+}
+
+impl CampaignStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CampaignStatus::Pending => "PENDING",
+            CampaignStatus::Issued => "ISSUED",
+            CampaignStatus::OutOfStock => "OUT_OF_STOCK",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "PENDING" => Some(Self::Pending),
+            "ISSUED" => Some(Self::Issued),
+            "OUT_OF_STOCK" => Some(Self::OutOfStock),
+            _ => None,
+        }
+    }
+}
+
+/// The configurable part of a campaign (everything a manager may set).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignConfig {
+    /// Total coupons that may be issued.
+    pub quantity: i64,
+    /// Fixed amount taken off an order.
+    pub discount_amount: i64,
+    /// Smallest eligible order amount.
+    pub min_order_amount: i64,
+    /// Coupons can be used until this instant (exclusive): the end of the expiration date.
+    pub expires_at_ms: Millis,
+    /// `None` = platform-wide; `Some` = only that company's products.
+    pub company_id: Option<CompanyId>,
+    /// Optional issuing window `[start, end)`.
+    pub issue_start_ms: Option<Millis>,
+    pub issue_end_ms: Option<Millis>,
+}
+
+/// Every outcome of a campaign operation, one flat enum mapped to HTTP in one place.
+///
+/// `issue` checks run in this order, the first failing one wins: `NotOpen` (status PENDING) >
+/// `NotStarted` (before the window) > `Ended` (after the window or the expiration) > `SoldOut`
+/// (status OUT_OF_STOCK or every coupon issued) > `AlreadyIssued` > `Issued`. Sold out precedes
+/// already issued so the fast-reject path, which knows nothing of users, answers as the actor would.
+///
+/// `use_coupon`: `NotHeld` > `AlreadyUsed` > `Expired` > `BelowMinimum` > `Used`.
+/// `recover`: `NotHeld` > `NotUsed` > `Recovered`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CampaignOutcome {
+    Issued {
+        issued_count: i64,
+        now_sold_out: bool,
+    },
+    NotOpen,
+    NotStarted,
+    Ended,
+    SoldOut,
+    AlreadyIssued,
+    Used {
+        discount_amount: i64,
+    },
+    /// The user holds no coupon from this campaign.
+    NotHeld,
+    AlreadyUsed,
+    Expired,
+    /// The order's eligible amount is under the minimum.
+    BelowMinimum {
+        min_order_amount: i64,
+    },
+    Recovered,
+    NotUsed,
+}
+
+impl CampaignOutcome {
+    /// Whether the operation changed the ledger (and so must be journaled).
+    pub fn is_success(&self) -> bool {
+        matches!(
+            self,
+            CampaignOutcome::Issued { .. }
+                | CampaignOutcome::Used { .. }
+                | CampaignOutcome::Recovered
+        )
+    }
+}
+
+/// The state of one holder's coupon. Kept in one byte so a million holders stay small.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum CouponState {
+    Unused = 0,
+    Used = 1,
+}
+
+/// A coupon campaign's live state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CampaignLedger {
+    pub config: CampaignConfig,
+    pub status: CampaignStatus,
+    issued: i64,
+    /// user id (as u128) -> that user's coupon state.
+    holders: HashMap<u128, CouponState, IdBuildHasher>,
+}
+
+impl CampaignLedger {
+    pub fn new(config: CampaignConfig, status: CampaignStatus) -> Self {
+        let ledger = Self {
+            config,
+            status,
+            issued: 0,
+            holders: HashMap::default(),
+        };
+        ledger.check();
+        ledger
+    }
+
+    /// Rebuild from stored state: holders and whether each coupon is used.
+    pub fn restore(
+        config: CampaignConfig,
+        status: CampaignStatus,
+        holders: impl IntoIterator<Item = (UserId, CouponState)>,
+    ) -> Self {
+        let holders: HashMap<u128, CouponState, IdBuildHasher> =
+            holders.into_iter().map(|(u, s)| (u.as_u128(), s)).collect();
+        let ledger = Self {
+            config,
+            status,
+            issued: holders.len() as i64,
+            holders,
+        };
+        ledger.check();
+        ledger
+    }
+
+    pub fn issued_count(&self) -> i64 {
+        self.issued
+    }
+
+    pub fn remaining(&self) -> i64 {
+        self.config.quantity - self.issued
+    }
+
+    pub fn holds(&self, user: UserId) -> Option<CouponState> {
+        self.holders.get(&user.as_u128()).copied()
+    }
+
+    /// Every holder and their coupon state (for snapshots and audits).
+    pub fn holders(&self) -> impl Iterator<Item = (UserId, CouponState)> + '_ {
+        self.holders
+            .iter()
+            .map(|(u, s)| (UserId(uuid::Uuid::from_u128(*u)), *s))
+    }
+
+    /// Whether an issue request at `now_ms` would be refused whatever the user: the fast-reject
+    /// flag the actor publishes. `None` when the campaign may still issue.
+    pub fn closed_reason(&self, now_ms: Millis) -> Option<CampaignOutcome> {
+        if self.status == CampaignStatus::Pending {
+            return Some(CampaignOutcome::NotOpen);
+        }
+        if let Some(start) = self.config.issue_start_ms
+            && now_ms < start
+        {
+            return Some(CampaignOutcome::NotStarted);
+        }
+        if self.config.issue_end_ms.is_some_and(|end| now_ms >= end)
+            || now_ms >= self.config.expires_at_ms
+        {
+            return Some(CampaignOutcome::Ended);
+        }
+        if self.status == CampaignStatus::OutOfStock || self.issued >= self.config.quantity {
+            return Some(CampaignOutcome::SoldOut);
+        }
+        None
+    }
+
+    /// Issue one coupon to `user` (first come, first served; one per user).
+    pub fn issue(&mut self, user: UserId, now_ms: Millis) -> CampaignOutcome {
+        if let Some(reason) = self.closed_reason(now_ms) {
+            return reason;
+        }
+        match self.holders.entry(user.as_u128()) {
+            std::collections::hash_map::Entry::Occupied(_) => CampaignOutcome::AlreadyIssued,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(CouponState::Unused);
+                self.issued += 1;
+                let now_sold_out = self.issued == self.config.quantity;
+                if now_sold_out {
+                    self.status = CampaignStatus::OutOfStock;
+                }
+                self.check();
+                CampaignOutcome::Issued {
+                    issued_count: self.issued,
+                    now_sold_out,
+                }
+            }
+        }
+    }
+
+    /// Use `user`'s coupon on an order whose eligible amount (the lines the coupon applies to)
+    /// is `eligible_amount`.
+    pub fn use_coupon(
+        &mut self,
+        user: UserId,
+        _order: OrderId,
+        eligible_amount: i64,
+        now_ms: Millis,
+    ) -> CampaignOutcome {
+        let Some(state) = self.holders.get_mut(&user.as_u128()) else {
+            return CampaignOutcome::NotHeld;
+        };
+        if *state == CouponState::Used {
+            return CampaignOutcome::AlreadyUsed;
+        }
+        if now_ms >= self.config.expires_at_ms {
+            return CampaignOutcome::Expired;
+        }
+        if eligible_amount < self.config.min_order_amount || eligible_amount <= 0 {
+            return CampaignOutcome::BelowMinimum {
+                min_order_amount: self.config.min_order_amount,
+            };
+        }
+        *state = CouponState::Used;
+        CampaignOutcome::Used {
+            discount_amount: self.config.discount_amount.min(eligible_amount),
+        }
+    }
+
+    /// Give a used coupon back (its order was cancelled, failed, expired or refunded).
+    pub fn recover(&mut self, user: UserId) -> CampaignOutcome {
+        match self.holders.get_mut(&user.as_u128()) {
+            None => CampaignOutcome::NotHeld,
+            Some(CouponState::Unused) => CampaignOutcome::NotUsed,
+            Some(state) => {
+                *state = CouponState::Unused;
+                CampaignOutcome::Recovered
+            }
+        }
+    }
+
+    /// Change the status (manager action). Opening a campaign that has nothing left keeps it
+    /// OUT_OF_STOCK. Returns the status actually set.
+    pub fn set_status(&mut self, status: CampaignStatus) -> CampaignStatus {
+        self.status = if status == CampaignStatus::Issued && self.issued >= self.config.quantity {
+            CampaignStatus::OutOfStock
+        } else {
+            status
+        };
+        self.check();
+        self.status
+    }
+
+    /// Replace the configuration. The quantity never drops below what was already issued.
+    pub fn configure(&mut self, mut config: CampaignConfig) {
+        config.quantity = config.quantity.max(self.issued);
+        self.config = config;
+        if self.status == CampaignStatus::Issued && self.issued >= self.config.quantity {
+            self.status = CampaignStatus::OutOfStock;
+        }
+        self.check();
+    }
+
+    /// The campaign invariants; a violation is a bug, so it panics.
+    pub fn check(&self) {
+        assert!(
+            self.issued >= 0 && self.issued <= self.config.quantity,
+            "campaign issued {} outside 0..={}",
+            self.issued,
+            self.config.quantity
+        );
+        assert_eq!(
+            self.issued as usize,
+            self.holders.len(),
+            "campaign issued count differs from its holders"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: Millis = 86_400_000;
+
+    fn campaign(qty: i64) -> CampaignLedger {
+        CampaignLedger::new(
+            CampaignConfig {
+                quantity: qty,
+                discount_amount: 1_000,
+                min_order_amount: 5_000,
+                expires_at_ms: 10 * DAY,
+                company_id: None,
+                issue_start_ms: None,
+                issue_end_ms: None,
+            },
+            CampaignStatus::Issued,
+        )
+    }
+
+    #[test]
+    fn script_first_come_first_served() {
+        // campaign C qty=2; issue U1 -> issued; issue U1 -> already; issue U2 -> issued (sold out);
+        // issue U3 -> sold out; issue U1 -> sold out (sold out precedes already issued).
+        let mut c = campaign(2);
+        let (u1, u2, u3) = (UserId::new(), UserId::new(), UserId::new());
+        assert_eq!(
+            c.issue(u1, 0),
+            CampaignOutcome::Issued {
+                issued_count: 1,
+                now_sold_out: false
+            }
+        );
+        assert_eq!(c.issue(u1, 0), CampaignOutcome::AlreadyIssued);
+        assert_eq!(
+            c.issue(u2, 0),
+            CampaignOutcome::Issued {
+                issued_count: 2,
+                now_sold_out: true
+            }
+        );
+        assert_eq!(c.status, CampaignStatus::OutOfStock);
+        assert_eq!(c.issue(u3, 0), CampaignOutcome::SoldOut);
+        assert_eq!(c.issue(u1, 0), CampaignOutcome::SoldOut);
+        assert_eq!(c.issued_count(), 2);
+    }
+
+    #[test]
+    fn script_status_and_window() {
+        let mut c = campaign(5);
+        c.set_status(CampaignStatus::Pending);
+        let u = UserId::new();
+        assert_eq!(c.issue(u, 0), CampaignOutcome::NotOpen);
+        c.set_status(CampaignStatus::Issued);
+        c.config.issue_start_ms = Some(100);
+        c.config.issue_end_ms = Some(200);
+        assert_eq!(c.issue(u, 99), CampaignOutcome::NotStarted);
+        assert_eq!(c.issue(u, 200), CampaignOutcome::Ended);
+        assert!(matches!(c.issue(u, 150), CampaignOutcome::Issued { .. }));
+        // past the expiration nothing is issued
+        c.config.issue_end_ms = None;
+        assert_eq!(c.issue(UserId::new(), 10 * DAY), CampaignOutcome::Ended);
+    }
+
+    #[test]
+    fn script_use_and_recover() {
+        let mut c = campaign(5);
+        let (u, stranger) = (UserId::new(), UserId::new());
+        let order = OrderId::new();
+        c.issue(u, 0);
+        assert_eq!(
+            c.use_coupon(stranger, order, 10_000, 0),
+            CampaignOutcome::NotHeld
+        );
+        assert_eq!(
+            c.use_coupon(u, order, 4_999, 0),
+            CampaignOutcome::BelowMinimum {
+                min_order_amount: 5_000
+            }
+        );
+        assert_eq!(
+            c.use_coupon(u, order, 5_000, 0),
+            CampaignOutcome::Used {
+                discount_amount: 1_000
+            }
+        );
+        assert_eq!(
+            c.use_coupon(u, order, 5_000, 0),
+            CampaignOutcome::AlreadyUsed
+        );
+        assert_eq!(c.recover(u), CampaignOutcome::Recovered);
+        assert_eq!(c.recover(u), CampaignOutcome::NotUsed);
+        assert_eq!(
+            c.use_coupon(u, order, 5_000, 10 * DAY),
+            CampaignOutcome::Expired
+        );
+        assert_eq!(c.recover(stranger), CampaignOutcome::NotHeld);
+    }
+
+    #[test]
+    fn reopening_an_exhausted_campaign_stays_out_of_stock() {
+        let mut c = campaign(1);
+        c.issue(UserId::new(), 0);
+        assert_eq!(
+            c.set_status(CampaignStatus::Issued),
+            CampaignStatus::OutOfStock
+        );
+        // shrinking below the issued count is clamped
+        let mut cfg = c.config.clone();
+        cfg.quantity = 0;
+        c.configure(cfg);
+        assert_eq!(c.config.quantity, 1);
+    }
+
+    #[test]
+    fn restore_keeps_holders_and_counts() {
+        let mut c = campaign(3);
+        let (u1, u2) = (UserId::new(), UserId::new());
+        c.issue(u1, 0);
+        c.issue(u2, 0);
+        c.use_coupon(u2, OrderId::new(), 9_000, 0);
+        let back = CampaignLedger::restore(c.config.clone(), c.status, c.holders());
+        assert_eq!(back.issued_count(), 2);
+        assert_eq!(back.holds(u2), Some(CouponState::Used));
+        assert_eq!(back.holds(u1), Some(CouponState::Unused));
+    }
+}

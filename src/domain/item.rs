@@ -1,0 +1,699 @@
+//! `ItemLedger`: one sellable item's stock, its optional time sale and the reservations held by
+//! orders waiting for payment.
+//!
+//! Two-phase stock: `reserve` moves units `available -> reserved` under an order id with a
+//! deadline, `confirm` moves them `reserved -> sold`, `release` (cancel, payment failure, deadline)
+//! moves them back to `available`, and `restock` (refund) moves `sold -> available`. After every
+//! mutation `available + reserved + sold == total` is asserted, and for a time sale
+//! `remaining + reserved + sold == quantity` too.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::Millis;
+use super::ids::{IdBuildHasher, OrderId, PromotionId, UserId};
+
+/// The item's sellable configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemConfig {
+    /// Regular unit price.
+    pub price: i64,
+    /// Whether the product status is ON_SALE; any other status refuses orders.
+    pub on_sale: bool,
+}
+
+/// A time sale's configuration (`p_promotion`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleConfig {
+    pub promotion_id: PromotionId,
+    /// The sale runs over `[start_ms, end_ms)`.
+    pub start_ms: Millis,
+    pub end_ms: Millis,
+    /// Unit price during the sale.
+    pub sale_price: i64,
+    /// Units allotted to the sale.
+    pub quantity: i64,
+    /// Most units one user may hold (reserved or bought) from this sale.
+    pub per_user_limit: Option<i64>,
+}
+
+/// The phase of a time sale at some instant (the seed's `PromotionStatusEnum`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SalePhase {
+    Pending,
+    InProgress,
+    Completed,
+}
+
+impl SalePhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SalePhase::Pending => "PENDING",
+            SalePhase::InProgress => "IN_PROGRESS",
+            SalePhase::Completed => "COMPLETED",
+        }
+    }
+}
+
+/// A time sale's live counters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Sale {
+    pub config: SaleConfig,
+    pub remaining: i64,
+    pub reserved: i64,
+    pub sold: i64,
+    /// user id (as u128) -> units reserved or bought from this sale.
+    per_user: HashMap<u128, i64, IdBuildHasher>,
+}
+
+impl Sale {
+    pub fn phase(&self, now_ms: Millis) -> SalePhase {
+        if now_ms < self.config.start_ms {
+            SalePhase::Pending
+        } else if now_ms < self.config.end_ms {
+            SalePhase::InProgress
+        } else {
+            SalePhase::Completed
+        }
+    }
+
+    pub fn bought_by(&self, user: UserId) -> i64 {
+        self.per_user.get(&user.as_u128()).copied().unwrap_or(0)
+    }
+
+    fn take_back(&mut self, user: UserId, qty: i64) {
+        if let Some(n) = self.per_user.get_mut(&user.as_u128()) {
+            *n -= qty;
+            if *n <= 0 {
+                self.per_user.remove(&user.as_u128());
+            }
+        }
+    }
+}
+
+/// Units held by one order, waiting for payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub user: UserId,
+    pub qty: i64,
+    pub unit_price: i64,
+    /// The time sale the units came from, if any.
+    pub promotion: Option<PromotionId>,
+    /// Past this instant the reservation is released by a tick.
+    pub deadline_ms: Millis,
+}
+
+/// Every outcome of an item operation, one flat enum mapped to HTTP in one place.
+///
+/// `reserve` checks run in this order, the first failing one wins: `InvalidQuantity` >
+/// `NotOnSale` > `AlreadyReserved` (the same order again: answered with the existing reservation,
+/// nothing changes) > during a live sale `LimitExceeded` > `SaleSoldOut` > `SoldOut` > `Reserved`.
+/// `confirm` / `release`: `NotReserved` > `Confirmed` / `Released`.
+/// `restock`: `InvalidQuantity` (more than was sold) > `Restocked`.
+/// `adjust`: `InvalidQuantity` (stock would go negative) > `Adjusted`.
+/// `set_sale`: `InvalidQuantity` (less than already taken from the same sale) > `SaleSet`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ItemOutcome {
+    Reserved {
+        unit_price: i64,
+        promotion: Option<PromotionId>,
+    },
+    AlreadyReserved {
+        qty: i64,
+        unit_price: i64,
+        promotion: Option<PromotionId>,
+    },
+    InvalidQuantity,
+    NotOnSale,
+    LimitExceeded {
+        limit: i64,
+    },
+    SaleSoldOut,
+    SoldOut {
+        available: i64,
+    },
+    Confirmed {
+        qty: i64,
+    },
+    Released {
+        qty: i64,
+    },
+    NotReserved,
+    Restocked,
+    Adjusted {
+        total: i64,
+        available: i64,
+    },
+    SaleSet,
+}
+
+impl ItemOutcome {
+    /// Whether the operation changed the ledger (and so must be journaled).
+    pub fn is_success(&self) -> bool {
+        matches!(
+            self,
+            ItemOutcome::Reserved { .. }
+                | ItemOutcome::Confirmed { .. }
+                | ItemOutcome::Released { .. }
+                | ItemOutcome::Restocked
+                | ItemOutcome::Adjusted { .. }
+                | ItemOutcome::SaleSet
+        )
+    }
+}
+
+/// Why every reservation would be refused right now, whoever asks: the fast-reject state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemClosed {
+    Open,
+    NotOnSale,
+    SoldOut,
+    /// The live sale has nothing left; it holds until the sale ends at `until_ms`.
+    SaleSoldOut {
+        until_ms: Millis,
+    },
+}
+
+/// An item's live state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ItemLedger {
+    pub config: ItemConfig,
+    total: i64,
+    available: i64,
+    reserved: i64,
+    sold: i64,
+    sale: Option<Sale>,
+    reservations: HashMap<OrderId, Reservation>,
+}
+
+/// The counters of an item at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockLevels {
+    pub total: i64,
+    pub available: i64,
+    pub reserved: i64,
+    pub sold: i64,
+}
+
+impl ItemLedger {
+    /// A new item whose `total` units are all available.
+    pub fn new(config: ItemConfig, total: i64) -> Self {
+        Self::from_levels(
+            config,
+            StockLevels {
+                total,
+                available: total,
+                reserved: 0,
+                sold: 0,
+            },
+        )
+    }
+
+    /// An item rebuilt from stored counters (no reservations: those come from snapshots).
+    pub fn from_levels(config: ItemConfig, levels: StockLevels) -> Self {
+        let ledger = Self {
+            config,
+            total: levels.total,
+            available: levels.available,
+            reserved: levels.reserved,
+            sold: levels.sold,
+            sale: None,
+            reservations: HashMap::new(),
+        };
+        ledger.check();
+        ledger
+    }
+
+    pub fn levels(&self) -> StockLevels {
+        StockLevels {
+            total: self.total,
+            available: self.available,
+            reserved: self.reserved,
+            sold: self.sold,
+        }
+    }
+
+    pub fn sale(&self) -> Option<&Sale> {
+        self.sale.as_ref()
+    }
+
+    pub fn reservation(&self, order: OrderId) -> Option<&Reservation> {
+        self.reservations.get(&order)
+    }
+
+    pub fn reservations(&self) -> impl Iterator<Item = (&OrderId, &Reservation)> {
+        self.reservations.iter()
+    }
+
+    /// The sale that is live at `now_ms`, if any.
+    fn live_sale(&self, now_ms: Millis) -> Option<&Sale> {
+        self.sale
+            .as_ref()
+            .filter(|s| s.phase(now_ms) == SalePhase::InProgress)
+    }
+
+    /// The unit price at `now_ms`.
+    pub fn unit_price(&self, now_ms: Millis) -> i64 {
+        self.live_sale(now_ms)
+            .map(|s| s.config.sale_price)
+            .unwrap_or(self.config.price)
+    }
+
+    /// Whether a reservation at `now_ms` would be refused whatever the caller.
+    pub fn closed(&self, now_ms: Millis) -> ItemClosed {
+        if !self.config.on_sale {
+            ItemClosed::NotOnSale
+        } else if self.available == 0 {
+            ItemClosed::SoldOut
+        } else if let Some(s) = self.live_sale(now_ms).filter(|s| s.remaining == 0) {
+            ItemClosed::SaleSoldOut {
+                until_ms: s.config.end_ms,
+            }
+        } else {
+            ItemClosed::Open
+        }
+    }
+
+    /// Hold `qty` units for `order` until `deadline_ms`.
+    pub fn reserve(
+        &mut self,
+        order: OrderId,
+        user: UserId,
+        qty: i64,
+        deadline_ms: Millis,
+        now_ms: Millis,
+    ) -> ItemOutcome {
+        if qty <= 0 {
+            return ItemOutcome::InvalidQuantity;
+        }
+        if !self.config.on_sale {
+            return ItemOutcome::NotOnSale;
+        }
+        if let Some(r) = self.reservations.get(&order) {
+            return ItemOutcome::AlreadyReserved {
+                qty: r.qty,
+                unit_price: r.unit_price,
+                promotion: r.promotion,
+            };
+        }
+        let mut promotion = None;
+        let mut unit_price = self.config.price;
+        if let Some(sale) = self.live_sale(now_ms) {
+            if let Some(limit) = sale.config.per_user_limit
+                && sale.bought_by(user) + qty > limit
+            {
+                return ItemOutcome::LimitExceeded { limit };
+            }
+            if sale.remaining < qty {
+                return ItemOutcome::SaleSoldOut;
+            }
+            promotion = Some(sale.config.promotion_id);
+            unit_price = sale.config.sale_price;
+        }
+        if self.available < qty {
+            return ItemOutcome::SoldOut {
+                available: self.available,
+            };
+        }
+        self.available -= qty;
+        self.reserved += qty;
+        if promotion.is_some() {
+            let sale = self.sale.as_mut().expect("live sale");
+            sale.remaining -= qty;
+            sale.reserved += qty;
+            *sale.per_user.entry(user.as_u128()).or_insert(0) += qty;
+        }
+        self.reservations.insert(
+            order,
+            Reservation {
+                user,
+                qty,
+                unit_price,
+                promotion,
+                deadline_ms,
+            },
+        );
+        self.check();
+        ItemOutcome::Reserved {
+            unit_price,
+            promotion,
+        }
+    }
+
+    /// The sale a reservation or sale came from, when it is still the current one.
+    fn sale_of(&mut self, promotion: Option<PromotionId>) -> Option<&mut Sale> {
+        let id = promotion?;
+        self.sale.as_mut().filter(|s| s.config.promotion_id == id)
+    }
+
+    /// Payment approved: the order's units are sold.
+    pub fn confirm(&mut self, order: OrderId) -> ItemOutcome {
+        let Some(r) = self.reservations.remove(&order) else {
+            return ItemOutcome::NotReserved;
+        };
+        self.reserved -= r.qty;
+        self.sold += r.qty;
+        if let Some(sale) = self.sale_of(r.promotion) {
+            sale.reserved -= r.qty;
+            sale.sold += r.qty;
+        }
+        self.check();
+        ItemOutcome::Confirmed { qty: r.qty }
+    }
+
+    /// Cancel, payment failure or deadline: the order's units go back on sale.
+    pub fn release(&mut self, order: OrderId) -> ItemOutcome {
+        let Some(r) = self.reservations.remove(&order) else {
+            return ItemOutcome::NotReserved;
+        };
+        self.undo_reservation(&r);
+        self.check();
+        ItemOutcome::Released { qty: r.qty }
+    }
+
+    fn undo_reservation(&mut self, r: &Reservation) {
+        self.reserved -= r.qty;
+        self.available += r.qty;
+        if let Some(sale) = self.sale_of(r.promotion) {
+            sale.reserved -= r.qty;
+            sale.remaining += r.qty;
+            sale.take_back(r.user, r.qty);
+        }
+    }
+
+    /// Refund: `qty` sold units (bought by `user`, from `promotion` if any) go back on sale.
+    pub fn restock(
+        &mut self,
+        user: UserId,
+        qty: i64,
+        promotion: Option<PromotionId>,
+    ) -> ItemOutcome {
+        if qty <= 0 || qty > self.sold {
+            return ItemOutcome::InvalidQuantity;
+        }
+        self.sold -= qty;
+        self.available += qty;
+        if let Some(sale) = self.sale_of(promotion)
+            && sale.sold >= qty
+        {
+            sale.sold -= qty;
+            sale.remaining += qty;
+            sale.take_back(user, qty);
+        }
+        self.check();
+        ItemOutcome::Restocked
+    }
+
+    /// Operator stock change: `delta` units added to (or taken from) the available stock.
+    pub fn adjust(&mut self, delta: i64) -> ItemOutcome {
+        if self.available + delta < 0 {
+            return ItemOutcome::InvalidQuantity;
+        }
+        self.available += delta;
+        self.total += delta;
+        self.check();
+        ItemOutcome::Adjusted {
+            total: self.total,
+            available: self.available,
+        }
+    }
+
+    /// Replace the price and on-sale flag.
+    pub fn configure(&mut self, config: ItemConfig) {
+        self.config = config;
+    }
+
+    /// Install, change or remove the time sale. Changing the current sale keeps what it has
+    /// already reserved and sold; its new quantity must cover those.
+    pub fn set_sale(&mut self, config: Option<SaleConfig>) -> ItemOutcome {
+        match config {
+            None => self.sale = None,
+            Some(config) => match self.sale.as_mut() {
+                Some(sale) if sale.config.promotion_id == config.promotion_id => {
+                    let taken = sale.reserved + sale.sold;
+                    if config.quantity < taken {
+                        return ItemOutcome::InvalidQuantity;
+                    }
+                    sale.remaining = config.quantity - taken;
+                    sale.config = config;
+                }
+                _ => {
+                    if config.quantity < 0 {
+                        return ItemOutcome::InvalidQuantity;
+                    }
+                    self.sale = Some(Sale {
+                        remaining: config.quantity,
+                        reserved: 0,
+                        sold: 0,
+                        per_user: HashMap::default(),
+                        config,
+                    });
+                }
+            },
+        }
+        self.check();
+        ItemOutcome::SaleSet
+    }
+
+    /// Release every reservation whose deadline is at or before `now_ms`; returns them, in order
+    /// id order so replay and tests see a stable sequence.
+    pub fn expire(&mut self, now_ms: Millis) -> Vec<(OrderId, Reservation)> {
+        let mut due: Vec<OrderId> = self
+            .reservations
+            .iter()
+            .filter(|(_, r)| r.deadline_ms <= now_ms)
+            .map(|(id, _)| *id)
+            .collect();
+        due.sort();
+        let mut out = Vec::with_capacity(due.len());
+        for id in due {
+            if let Some(r) = self.reservations.remove(&id) {
+                self.undo_reservation(&r);
+                out.push((id, r));
+            }
+        }
+        self.check();
+        out
+    }
+
+    /// The earliest reservation deadline, for tickers that want to skip idle items.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        self.reservations.values().map(|r| r.deadline_ms).min()
+    }
+
+    /// The ledger invariants; a violation is a bug, so it panics.
+    pub fn check(&self) {
+        assert!(
+            self.available >= 0 && self.reserved >= 0 && self.sold >= 0,
+            "negative stock: {:?}",
+            self.levels()
+        );
+        assert_eq!(
+            self.available + self.reserved + self.sold,
+            self.total,
+            "stock does not balance: {:?}",
+            self.levels()
+        );
+        if let Some(s) = &self.sale {
+            assert!(
+                s.remaining >= 0 && s.reserved >= 0 && s.sold >= 0,
+                "negative sale counters"
+            );
+            assert_eq!(
+                s.remaining + s.reserved + s.sold,
+                s.config.quantity,
+                "sale does not balance"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(total: i64) -> ItemLedger {
+        ItemLedger::new(
+            ItemConfig {
+                price: 10_000,
+                on_sale: true,
+            },
+            total,
+        )
+    }
+
+    fn sale(qty: i64, limit: Option<i64>) -> SaleConfig {
+        SaleConfig {
+            promotion_id: PromotionId::new(),
+            start_ms: 1_000,
+            end_ms: 2_000,
+            sale_price: 7_000,
+            quantity: qty,
+            per_user_limit: limit,
+        }
+    }
+
+    #[test]
+    fn script_two_phase_stock() {
+        // item qty=3; reserve O1 x2 -> reserved; reserve O2 x2 -> sold out; confirm O1;
+        // reserve O2 x1 -> reserved; release O2; restock 1 of O1.
+        let mut it = item(3);
+        let (o1, o2, u) = (OrderId::new(), OrderId::new(), UserId::new());
+        assert_eq!(
+            it.reserve(o1, u, 2, 100, 0),
+            ItemOutcome::Reserved {
+                unit_price: 10_000,
+                promotion: None
+            }
+        );
+        assert_eq!(
+            it.reserve(o2, u, 2, 100, 0),
+            ItemOutcome::SoldOut { available: 1 }
+        );
+        assert_eq!(it.confirm(o1), ItemOutcome::Confirmed { qty: 2 });
+        assert_eq!(it.confirm(o1), ItemOutcome::NotReserved);
+        assert!(matches!(
+            it.reserve(o2, u, 1, 100, 0),
+            ItemOutcome::Reserved { .. }
+        ));
+        assert_eq!(it.closed(0), ItemClosed::SoldOut);
+        assert_eq!(it.release(o2), ItemOutcome::Released { qty: 1 });
+        assert_eq!(it.release(o2), ItemOutcome::NotReserved);
+        assert_eq!(it.restock(u, 1, None), ItemOutcome::Restocked);
+        assert_eq!(
+            it.levels(),
+            StockLevels {
+                total: 3,
+                available: 2,
+                reserved: 0,
+                sold: 1
+            }
+        );
+        assert_eq!(it.restock(u, 2, None), ItemOutcome::InvalidQuantity);
+    }
+
+    #[test]
+    fn script_same_order_twice_is_idempotent() {
+        let mut it = item(5);
+        let (o, u) = (OrderId::new(), UserId::new());
+        it.reserve(o, u, 2, 100, 0);
+        assert_eq!(
+            it.reserve(o, u, 2, 100, 0),
+            ItemOutcome::AlreadyReserved {
+                qty: 2,
+                unit_price: 10_000,
+                promotion: None
+            }
+        );
+        assert_eq!(it.levels().reserved, 2);
+    }
+
+    #[test]
+    fn script_refusals_in_precedence_order() {
+        let mut it = item(1);
+        let u = UserId::new();
+        assert_eq!(
+            it.reserve(OrderId::new(), u, 0, 100, 0),
+            ItemOutcome::InvalidQuantity
+        );
+        it.configure(ItemConfig {
+            price: 10_000,
+            on_sale: false,
+        });
+        assert_eq!(
+            it.reserve(OrderId::new(), u, 1, 100, 0),
+            ItemOutcome::NotOnSale
+        );
+        assert_eq!(it.closed(0), ItemClosed::NotOnSale);
+    }
+
+    #[test]
+    fn script_time_sale_window_price_and_limit() {
+        let mut it = item(10);
+        let s = sale(3, Some(2));
+        let pid = s.promotion_id;
+        assert_eq!(it.set_sale(Some(s)), ItemOutcome::SaleSet);
+        let (u1, u2) = (UserId::new(), UserId::new());
+        // before the sale: regular price, sale untouched
+        assert_eq!(
+            it.reserve(OrderId::new(), u1, 1, 9_999, 999),
+            ItemOutcome::Reserved {
+                unit_price: 10_000,
+                promotion: None
+            }
+        );
+        // during the sale: sale price, per-user limit 2
+        assert_eq!(
+            it.reserve(OrderId::new(), u1, 2, 9_999, 1_000),
+            ItemOutcome::Reserved {
+                unit_price: 7_000,
+                promotion: Some(pid)
+            }
+        );
+        assert_eq!(
+            it.reserve(OrderId::new(), u1, 1, 9_999, 1_500),
+            ItemOutcome::LimitExceeded { limit: 2 }
+        );
+        let o = OrderId::new();
+        assert!(matches!(
+            it.reserve(o, u2, 1, 9_999, 1_500),
+            ItemOutcome::Reserved { .. }
+        ));
+        assert_eq!(it.sale().unwrap().remaining, 0);
+        assert_eq!(
+            it.closed(1_500),
+            ItemClosed::SaleSoldOut { until_ms: 2_000 }
+        );
+        assert_eq!(
+            it.reserve(OrderId::new(), UserId::new(), 1, 9_999, 1_500),
+            ItemOutcome::SaleSoldOut
+        );
+        // releasing gives the unit back to the sale and to the user's allowance
+        it.release(o);
+        assert_eq!(it.sale().unwrap().remaining, 1);
+        assert_eq!(it.sale().unwrap().bought_by(u2), 0);
+        // after the sale: regular price again
+        assert_eq!(it.unit_price(2_000), 10_000);
+        assert_eq!(it.sale().unwrap().phase(2_000), SalePhase::Completed);
+    }
+
+    #[test]
+    fn script_deadlines_expire_on_tick() {
+        let mut it = item(4);
+        let u = UserId::new();
+        let (early, late) = (OrderId::new(), OrderId::new());
+        it.reserve(early, u, 1, 100, 0);
+        it.reserve(late, u, 2, 200, 0);
+        assert_eq!(it.next_deadline(), Some(100));
+        assert!(it.expire(99).is_empty());
+        let gone = it.expire(150);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].0, early);
+        assert_eq!(it.levels().available, 2);
+        assert_eq!(it.expire(200).len(), 1);
+        assert_eq!(it.levels().available, 4);
+    }
+
+    #[test]
+    fn script_adjust_and_resize_sale() {
+        let mut it = item(2);
+        assert_eq!(it.adjust(-3), ItemOutcome::InvalidQuantity);
+        assert_eq!(
+            it.adjust(3),
+            ItemOutcome::Adjusted {
+                total: 5,
+                available: 5
+            }
+        );
+        let mut s = sale(2, None);
+        it.set_sale(Some(s.clone()));
+        it.reserve(OrderId::new(), UserId::new(), 2, 9_999, 1_000);
+        s.quantity = 1;
+        assert_eq!(it.set_sale(Some(s.clone())), ItemOutcome::InvalidQuantity);
+        s.quantity = 4;
+        assert_eq!(it.set_sale(Some(s)), ItemOutcome::SaleSet);
+        assert_eq!(it.sale().unwrap().remaining, 2);
+    }
+}

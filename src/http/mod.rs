@@ -1,0 +1,93 @@
+//! The HTTP API (axum): one router per resource, one shared [`AppState`], one [`error::ApiError`].
+//!
+//! This layer never names an actix type: it talks to the engine through
+//! [`crate::engine::EngineHandle`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::routing::get;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::domain::clock::SharedClock;
+use crate::persistence::Db;
+
+pub mod envelope;
+pub mod error;
+pub mod health;
+
+pub use envelope::{ApiJson, Reply};
+pub use error::{ApiError, ApiResult};
+
+/// The request id header, set when the client did not send one and echoed back.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Everything handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub clock: SharedClock,
+    ready: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn new(config: Arc<Config>, db: Db, clock: SharedClock) -> Self {
+        Self {
+            config,
+            db,
+            clock,
+            ready: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Whether recovery finished and the service may take traffic.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+}
+
+/// Answer for unknown paths, in the error envelope.
+async fn not_found() -> ApiError {
+    ApiError::not_found("NOT_FOUND", "no such endpoint")
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    let body_limit = state.config.request_body_limit_bytes;
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let id = req
+                        .headers()
+                        .get(REQUEST_ID_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                })
+                .on_response(
+                    |res: &axum::http::Response<_>, latency: Duration, _span: &tracing::Span| {
+                        tracing::debug!(status = res.status().as_u16(), latency_us = latency.as_micros() as u64, "response");
+                    },
+                ),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}

@@ -1,0 +1,301 @@
+//! Repositories the engine reads its state from and the write-behind writes it to.
+//!
+//! [`EngineStore`] is the trait the actors load through; [`SqlStore`] implements it on a [`Db`]
+//! for both backends. The contract suite in `tests/persistence.rs` runs the same assertions on
+//! SQLite and on MySQL.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{Db, Dialect};
+use crate::domain::Millis;
+use crate::domain::campaign::{CampaignConfig, CampaignStatus, CouponState};
+use crate::domain::ids::{CampaignId, CompanyId, ItemId, PromotionId, UserId};
+use crate::domain::item::{ItemConfig, SaleConfig, StockLevels};
+
+/// An item as stored: configuration, counters and its current time sale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredItem {
+    pub id: ItemId,
+    pub company_id: CompanyId,
+    pub name: String,
+    pub config: ItemConfig,
+    pub levels: StockLevels,
+    pub sale: Option<StoredSale>,
+}
+
+/// A time sale as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSale {
+    pub config: SaleConfig,
+    pub remaining: i64,
+}
+
+/// A campaign as stored, with every holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCampaign {
+    pub id: CampaignId,
+    pub config: CampaignConfig,
+    pub status: CampaignStatus,
+    pub holders: Vec<(UserId, CouponState)>,
+}
+
+/// What the engine needs from storage.
+#[async_trait]
+pub trait EngineStore: Send + Sync + 'static {
+    /// The item with this id, unless missing or deleted.
+    async fn load_item(&self, id: ItemId) -> anyhow::Result<Option<StoredItem>>;
+    /// The campaign with this id and its holders, unless missing or deleted.
+    async fn load_campaign(&self, id: CampaignId) -> anyhow::Result<Option<StoredCampaign>>;
+    /// The last journal sequence the database reflects.
+    async fn checkpoint(&self) -> anyhow::Result<u64>;
+}
+
+/// [`EngineStore`] over SQL.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pub db: Db,
+}
+
+impl SqlStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+/// Parse a UUID column.
+pub fn uuid_col(row: &sqlx::any::AnyRow, col: &str) -> anyhow::Result<Uuid> {
+    let s: String = row.try_get(col)?;
+    Ok(Uuid::parse_str(s.trim())?)
+}
+
+/// Parse an optional UUID column.
+pub fn opt_uuid_col(row: &sqlx::any::AnyRow, col: &str) -> anyhow::Result<Option<Uuid>> {
+    let s: Option<String> = row.try_get(col)?;
+    Ok(match s {
+        Some(s) if !s.trim().is_empty() => Some(Uuid::parse_str(s.trim())?),
+        _ => None,
+    })
+}
+
+/// The instant a coupon dated `date` (YYYY-MM-DD) stops being usable: the next midnight, UTC.
+pub fn date_end_ms(date: &str) -> anyhow::Result<Millis> {
+    let d = chrono::NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")?;
+    let next = d
+        .succ_opt()
+        .ok_or_else(|| anyhow::anyhow!("date out of range"))?;
+    Ok(next
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc()
+        .timestamp_millis())
+}
+
+/// The UTC calendar date of an instant, as YYYY-MM-DD.
+pub fn date_of(ms: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+#[async_trait]
+impl EngineStore for SqlStore {
+    async fn load_item(&self, id: ItemId) -> anyhow::Result<Option<StoredItem>> {
+        let row = sqlx::query(
+            "SELECT id, company_id, name, price, quantity, available, reserved, sold, status \
+             FROM p_product WHERE id = ? AND deleted_at IS NULL",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.db.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let status: String = row.try_get("status")?;
+        let sale_row = sqlx::query(
+            "SELECT id, start_at, end_at, discount_price, quantity, remaining, per_user_limit \
+             FROM p_promotion WHERE product_id = ? AND deleted_at IS NULL AND status <> 'COMPLETED' \
+             ORDER BY start_at LIMIT 1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.db.pool)
+        .await?;
+        let sale = match sale_row {
+            None => None,
+            Some(r) => Some(StoredSale {
+                config: SaleConfig {
+                    promotion_id: PromotionId(uuid_col(&r, "id")?),
+                    start_ms: r.try_get("start_at")?,
+                    end_ms: r.try_get("end_at")?,
+                    sale_price: r.try_get("discount_price")?,
+                    quantity: r.try_get("quantity")?,
+                    per_user_limit: r.try_get("per_user_limit")?,
+                },
+                remaining: r.try_get("remaining")?,
+            }),
+        };
+        Ok(Some(StoredItem {
+            id,
+            company_id: CompanyId(uuid_col(&row, "company_id")?),
+            name: row.try_get("name")?,
+            config: ItemConfig {
+                price: row.try_get("price")?,
+                on_sale: status == "ON_SALE",
+            },
+            levels: StockLevels {
+                total: row.try_get("quantity")?,
+                available: row.try_get("available")?,
+                reserved: row.try_get("reserved")?,
+                sold: row.try_get("sold")?,
+            },
+            sale,
+        }))
+    }
+
+    async fn load_campaign(&self, id: CampaignId) -> anyhow::Result<Option<StoredCampaign>> {
+        let row = sqlx::query(
+            "SELECT quantity, discount_amount, min_order_amount, expiration_date, status, \
+             company_id, issue_start_at, issue_end_at \
+             FROM p_coupon_info WHERE coupon_info_id = ? AND deleted_at IS NULL",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.db.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let status: String = row.try_get("status")?;
+        let expiration: String = row.try_get("expiration_date")?;
+        let config = CampaignConfig {
+            quantity: row.try_get("quantity")?,
+            discount_amount: row.try_get("discount_amount")?,
+            min_order_amount: row.try_get("min_order_amount")?,
+            expires_at_ms: date_end_ms(&expiration)?,
+            company_id: opt_uuid_col(&row, "company_id")?.map(CompanyId),
+            issue_start_ms: row.try_get("issue_start_at")?,
+            issue_end_ms: row.try_get("issue_end_at")?,
+        };
+        let rows = sqlx::query("SELECT user_id, is_used FROM p_coupon WHERE coupon_info_id = ?")
+            .bind(id.to_string())
+            .fetch_all(&self.db.pool)
+            .await?;
+        let mut holders = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let used: i64 = r.try_get("is_used")?;
+            holders.push((
+                UserId(uuid_col(r, "user_id")?),
+                if used != 0 {
+                    CouponState::Used
+                } else {
+                    CouponState::Unused
+                },
+            ));
+        }
+        Ok(Some(StoredCampaign {
+            id,
+            config,
+            status: CampaignStatus::parse(&status)
+                .ok_or_else(|| anyhow::anyhow!("unknown campaign status {status}"))?,
+            holders,
+        }))
+    }
+
+    async fn checkpoint(&self) -> anyhow::Result<u64> {
+        let row = sqlx::query("SELECT last_seq FROM hd_checkpoint WHERE name = 'writebehind'")
+            .fetch_optional(&self.db.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get::<i64, _>("last_seq")? as u64,
+            None => 0,
+        })
+    }
+}
+
+/// A new product row, as a seller or a test creates it.
+#[derive(Debug, Clone)]
+pub struct NewProduct {
+    pub id: ItemId,
+    pub company_id: CompanyId,
+    pub name: String,
+    pub price: i64,
+    pub quantity: i64,
+    pub category: String,
+    pub description: Option<String>,
+    pub thumb_img: Option<String>,
+    pub detail_imgs: Vec<String>,
+    pub created_by: Option<String>,
+}
+
+/// A new campaign row.
+#[derive(Debug, Clone)]
+pub struct NewCampaign {
+    pub id: CampaignId,
+    pub name: String,
+    pub quantity: i64,
+    pub discount_amount: i64,
+    pub min_order_amount: i64,
+    pub expiration_date: String,
+    pub coupon_type: String,
+    pub company_id: Option<CompanyId>,
+    pub issue_start_ms: Option<Millis>,
+    pub issue_end_ms: Option<Millis>,
+    pub created_by: Option<String>,
+}
+
+impl SqlStore {
+    pub fn dialect(&self) -> Dialect {
+        self.db.dialect
+    }
+
+    /// Insert a product, ON_SALE, with all its stock available.
+    pub async fn insert_product(&self, p: &NewProduct, now_ms: Millis) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO p_product (id, name, price, quantity, available, reserved, sold, category, \
+             description, thumb_img, detail_imgs, company_id, status, rating_sum, review_cnt, \
+             created_at, created_by, updated_at, updated_by) \
+             VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, 'ON_SALE', 0, 0, ?, ?, ?, ?)",
+        )
+        .bind(p.id.to_string())
+        .bind(&p.name)
+        .bind(p.price)
+        .bind(p.quantity)
+        .bind(p.quantity)
+        .bind(&p.category)
+        .bind(&p.description)
+        .bind(&p.thumb_img)
+        .bind(serde_json::to_string(&p.detail_imgs)?)
+        .bind(p.company_id.to_string())
+        .bind(now_ms)
+        .bind(&p.created_by)
+        .bind(now_ms)
+        .bind(&p.created_by)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Insert a campaign in status PENDING with nothing issued.
+    pub async fn insert_campaign(&self, c: &NewCampaign, now_ms: Millis) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO p_coupon_info (coupon_info_id, name, quantity, issued_count, discount_amount, \
+             min_order_amount, expiration_date, status, coupon_type, company_id, issue_start_at, \
+             issue_end_at, created_at, created_by, updated_at, updated_by) \
+             VALUES (?, ?, ?, 0, ?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(c.id.to_string())
+        .bind(&c.name)
+        .bind(c.quantity)
+        .bind(c.discount_amount)
+        .bind(c.min_order_amount)
+        .bind(&c.expiration_date)
+        .bind(&c.coupon_type)
+        .bind(c.company_id.map(|x| x.to_string()))
+        .bind(c.issue_start_ms)
+        .bind(c.issue_end_ms)
+        .bind(now_ms)
+        .bind(&c.created_by)
+        .bind(now_ms)
+        .bind(&c.created_by)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(())
+    }
+}

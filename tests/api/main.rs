@@ -1,0 +1,9 @@
+//! The integration test binary: every API and storage test runs through here.
+//!
+//! Tests needing MariaDB or Redis are `#[ignore]`d; CI runs them with `--include-ignored` and
+//! `TEST_MYSQL_URL` / `TEST_REDIS_URL` set. `TEST_LOG=1` shows the service's logs.
+
+mod helpers;
+
+mod health;
+mod persistence;
