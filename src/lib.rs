@@ -10,9 +10,11 @@
 //! - [`cli`]: the `hotdeal` subcommands.
 //! - [`startup`]: building and running the service; [`telemetry`]: logging.
 
+pub mod actors;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod engine;
 pub mod http;
 pub mod persistence;
 pub mod startup;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Millis;
 use super::campaign::{CampaignConfig, CampaignStatus};
-use super::ids::{CampaignId, CouponId, ItemId, OrderId, PromotionId, UserId};
+use super::ids::{CampaignId, ItemId, OrderId, PromotionId, UserId};
 use super::item::{ItemConfig, SaleConfig};
 
 /// Why reserved units went back on sale.
@@ -34,10 +34,10 @@ pub enum Event {
         status: CampaignStatus,
         at_ms: Millis,
     },
+    /// The coupon's id is [`super::ids::coupon_id_for`] of the campaign and user.
     CouponIssued {
         campaign: CampaignId,
         user: UserId,
-        coupon: CouponId,
         at_ms: Millis,
     },
     CouponUsed {
@@ -119,4 +119,62 @@ impl Event {
             | Event::ItemAdjusted { item, .. } => EntityRef::Item(*item),
         }
     }
+}
+
+use super::campaign::{CampaignLedger, CampaignOutcome};
+use super::item::{ItemLedger, ItemOutcome};
+
+/// Re-run a journaled item decision on `ledger` (recovery). Returns `None` for events of other
+/// entities. Replaying on the state the decision was taken on gives a success outcome again.
+pub fn apply_to_item(ledger: &mut ItemLedger, event: &Event) -> Option<ItemOutcome> {
+    Some(match event {
+        Event::ItemConfigured { config, .. } => {
+            ledger.configure(config.clone());
+            ItemOutcome::SaleSet
+        }
+        Event::ItemSaleSet { sale, .. } => ledger.set_sale(sale.clone()),
+        Event::ItemReserved {
+            order,
+            user,
+            qty,
+            deadline_ms,
+            at_ms,
+            ..
+        } => ledger.reserve(*order, *user, *qty, *deadline_ms, *at_ms),
+        Event::ItemConfirmed { order, .. } => ledger.confirm(*order),
+        Event::ItemReleased { order, .. } => ledger.release(*order),
+        Event::ItemRestocked {
+            user,
+            qty,
+            promotion,
+            ..
+        } => ledger.restock(*user, *qty, *promotion),
+        Event::ItemAdjusted { delta, .. } => ledger.adjust(*delta),
+        _ => return None,
+    })
+}
+
+/// Re-run a journaled campaign decision on `ledger` (recovery).
+pub fn apply_to_campaign(ledger: &mut CampaignLedger, event: &Event) -> Option<CampaignOutcome> {
+    Some(match event {
+        Event::CampaignConfigured { config, status, .. } => {
+            ledger.configure(config.clone());
+            ledger.set_status(*status);
+            CampaignOutcome::Recovered
+        }
+        Event::CampaignStatusSet { status, .. } => {
+            ledger.set_status(*status);
+            CampaignOutcome::Recovered
+        }
+        Event::CouponIssued { user, at_ms, .. } => ledger.issue(*user, *at_ms),
+        Event::CouponUsed {
+            user,
+            order,
+            eligible_amount,
+            at_ms,
+            ..
+        } => ledger.use_coupon(*user, *order, *eligible_amount, *at_ms),
+        Event::CouponRecovered { user, .. } => ledger.recover(*user),
+        _ => return None,
+    })
 }

@@ -457,6 +457,23 @@ impl ItemLedger {
         ItemOutcome::SaleSet
     }
 
+    /// Install a stored sale whose `remaining` is known (loading from the database, where the
+    /// sale's units not remaining count as sold).
+    pub fn restore_sale(&mut self, config: SaleConfig, remaining: i64) -> ItemOutcome {
+        if remaining < 0 || remaining > config.quantity {
+            return ItemOutcome::InvalidQuantity;
+        }
+        self.sale = Some(Sale {
+            remaining,
+            reserved: 0,
+            sold: config.quantity - remaining,
+            per_user: HashMap::default(),
+            config,
+        });
+        self.check();
+        ItemOutcome::SaleSet
+    }
+
     /// Release every reservation whose deadline is at or before `now_ms`; returns them, in order
     /// id order so replay and tests see a stable sequence.
     pub fn expire(&mut self, now_ms: Millis) -> Vec<(OrderId, Reservation)> {

@@ -12,6 +12,7 @@ use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub mod journal;
 pub mod repo;
 
 /// The SQL dialect behind the pool.

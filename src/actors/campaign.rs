@@ -1,0 +1,301 @@
+//! `CampaignActor`: owns one coupon campaign's [`CampaignLedger`].
+//!
+//! Mailbox: bounded by `mailbox_capacity` (callers are refused at once when it is full, see
+//! [`super::MailboxGauge`]). Ordering: messages are handled one at a time in arrival order, and
+//! each decision is appended to the journal inside the handler, so the journal holds this
+//! campaign's decisions in the order they were taken. Replies carry the journal sequence; the
+//! caller waits for it to be durable before answering the shopper, while the actor goes on.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+
+use actix::{Actor, Context, Handler, Message, MessageResult};
+
+use super::MailboxGauge;
+use crate::domain::Millis;
+use crate::domain::campaign::{
+    CampaignConfig, CampaignLedger, CampaignOutcome, CampaignStatus, CouponState,
+};
+use crate::domain::clock::SharedClock;
+use crate::domain::event::Event;
+use crate::domain::ids::{CampaignId, OrderId, UserId};
+use crate::persistence::journal::{Journal, Seq};
+
+const OPEN: u8 = 0;
+const NOT_OPEN: u8 = 1;
+const SOLD_OUT: u8 = 2;
+
+/// What the actor publishes for callers to read without a message hop.
+#[derive(Debug)]
+pub struct CampaignShared {
+    pub gauge: MailboxGauge,
+    closed: AtomicU8,
+    starts_at_ms: AtomicI64,
+    ends_at_ms: AtomicI64,
+    issued: AtomicI64,
+    quantity: AtomicI64,
+}
+
+impl CampaignShared {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            gauge: MailboxGauge::new(capacity),
+            closed: AtomicU8::new(OPEN),
+            starts_at_ms: AtomicI64::new(i64::MIN),
+            ends_at_ms: AtomicI64::new(i64::MAX),
+            issued: AtomicI64::new(0),
+            quantity: AtomicI64::new(0),
+        }
+    }
+
+    /// The answer every issue request would get at `now_ms`, if it is already known; the same
+    /// precedence as [`CampaignLedger::issue`].
+    pub fn fast_reject(&self, now_ms: Millis) -> Option<CampaignOutcome> {
+        let closed = self.closed.load(Ordering::Acquire);
+        if closed == NOT_OPEN {
+            return Some(CampaignOutcome::NotOpen);
+        }
+        if now_ms < self.starts_at_ms.load(Ordering::Acquire) {
+            return Some(CampaignOutcome::NotStarted);
+        }
+        if now_ms >= self.ends_at_ms.load(Ordering::Acquire) {
+            return Some(CampaignOutcome::Ended);
+        }
+        if closed == SOLD_OUT {
+            return Some(CampaignOutcome::SoldOut);
+        }
+        None
+    }
+
+    pub fn issued(&self) -> i64 {
+        self.issued.load(Ordering::Acquire)
+    }
+
+    pub fn quantity(&self) -> i64 {
+        self.quantity.load(Ordering::Acquire)
+    }
+
+    fn publish(&self, ledger: &CampaignLedger) {
+        let closed = match ledger.status {
+            CampaignStatus::Pending => NOT_OPEN,
+            CampaignStatus::OutOfStock => SOLD_OUT,
+            CampaignStatus::Issued if ledger.remaining() <= 0 => SOLD_OUT,
+            CampaignStatus::Issued => OPEN,
+        };
+        let c = &ledger.config;
+        self.starts_at_ms
+            .store(c.issue_start_ms.unwrap_or(i64::MIN), Ordering::Release);
+        let end = c.issue_end_ms.unwrap_or(i64::MAX).min(c.expires_at_ms);
+        self.ends_at_ms.store(end, Ordering::Release);
+        self.issued.store(ledger.issued_count(), Ordering::Release);
+        self.quantity.store(c.quantity, Ordering::Release);
+        self.closed.store(closed, Ordering::Release);
+    }
+}
+
+/// The campaign actor.
+pub struct CampaignActor {
+    id: CampaignId,
+    ledger: CampaignLedger,
+    last_seq: Seq,
+    journal: Arc<Journal>,
+    clock: SharedClock,
+    shared: Arc<CampaignShared>,
+}
+
+impl CampaignActor {
+    pub fn new(
+        id: CampaignId,
+        ledger: CampaignLedger,
+        last_seq: Seq,
+        journal: Arc<Journal>,
+        clock: SharedClock,
+        shared: Arc<CampaignShared>,
+    ) -> Self {
+        shared.publish(&ledger);
+        Self {
+            id,
+            ledger,
+            last_seq,
+            journal,
+            clock,
+            shared,
+        }
+    }
+
+    fn journal(&mut self, event: Event) -> Seq {
+        let seq = self.journal.append(event);
+        self.last_seq = seq;
+        seq
+    }
+}
+
+impl Actor for CampaignActor {
+    type Context = Context<Self>;
+}
+
+/// Issue one coupon to `user`.
+#[derive(Message)]
+#[rtype(result = "(CampaignOutcome, Option<Seq>)")]
+pub struct Issue {
+    pub user: UserId,
+}
+
+impl Handler<Issue> for CampaignActor {
+    type Result = MessageResult<Issue>;
+    fn handle(&mut self, msg: Issue, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now_ms();
+        let outcome = self.ledger.issue(msg.user, now);
+        let seq = if outcome.is_success() {
+            self.shared.publish(&self.ledger);
+            Some(self.journal(Event::CouponIssued {
+                campaign: self.id,
+                user: msg.user,
+                at_ms: now,
+            }))
+        } else {
+            None
+        };
+        MessageResult((outcome, seq))
+    }
+}
+
+/// Use `user`'s coupon on `order`.
+#[derive(Message)]
+#[rtype(result = "(CampaignOutcome, Option<Seq>)")]
+pub struct UseCoupon {
+    pub user: UserId,
+    pub order: OrderId,
+    pub eligible_amount: i64,
+}
+
+impl Handler<UseCoupon> for CampaignActor {
+    type Result = MessageResult<UseCoupon>;
+    fn handle(&mut self, msg: UseCoupon, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now_ms();
+        let outcome = self
+            .ledger
+            .use_coupon(msg.user, msg.order, msg.eligible_amount, now);
+        let seq = outcome.is_success().then(|| {
+            self.journal(Event::CouponUsed {
+                campaign: self.id,
+                user: msg.user,
+                order: msg.order,
+                eligible_amount: msg.eligible_amount,
+                at_ms: now,
+            })
+        });
+        MessageResult((outcome, seq))
+    }
+}
+
+/// Give `user`'s used coupon back.
+#[derive(Message)]
+#[rtype(result = "(CampaignOutcome, Option<Seq>)")]
+pub struct RecoverCoupon {
+    pub user: UserId,
+}
+
+impl Handler<RecoverCoupon> for CampaignActor {
+    type Result = MessageResult<RecoverCoupon>;
+    fn handle(&mut self, msg: RecoverCoupon, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now_ms();
+        let outcome = self.ledger.recover(msg.user);
+        let seq = outcome.is_success().then(|| {
+            self.journal(Event::CouponRecovered {
+                campaign: self.id,
+                user: msg.user,
+                at_ms: now,
+            })
+        });
+        MessageResult((outcome, seq))
+    }
+}
+
+/// Set the status (manager action); replies with the status actually set.
+#[derive(Message)]
+#[rtype(result = "(CampaignStatus, Seq)")]
+pub struct SetStatus {
+    pub status: CampaignStatus,
+}
+
+impl Handler<SetStatus> for CampaignActor {
+    type Result = MessageResult<SetStatus>;
+    fn handle(&mut self, msg: SetStatus, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now_ms();
+        let status = self.ledger.set_status(msg.status);
+        self.shared.publish(&self.ledger);
+        let seq = self.journal(Event::CampaignStatusSet {
+            campaign: self.id,
+            status,
+            at_ms: now,
+        });
+        MessageResult((status, seq))
+    }
+}
+
+/// Replace the configuration.
+#[derive(Message)]
+#[rtype(result = "Seq")]
+pub struct Configure {
+    pub config: CampaignConfig,
+}
+
+impl Handler<Configure> for CampaignActor {
+    type Result = MessageResult<Configure>;
+    fn handle(&mut self, msg: Configure, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now_ms();
+        self.ledger.configure(msg.config);
+        self.shared.publish(&self.ledger);
+        let seq = self.journal(Event::CampaignConfigured {
+            campaign: self.id,
+            config: self.ledger.config.clone(),
+            status: self.ledger.status,
+            at_ms: now,
+        });
+        MessageResult(seq)
+    }
+}
+
+/// A campaign's current state, for reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignView {
+    pub id: CampaignId,
+    pub config: CampaignConfig,
+    pub status: CampaignStatus,
+    pub issued_count: i64,
+    pub last_seq: Seq,
+}
+
+/// Read the campaign's state, and optionally one holder's coupon state.
+#[derive(Message)]
+#[rtype(result = "(CampaignView, Option<CouponState>)")]
+pub struct View {
+    pub holder: Option<UserId>,
+}
+
+impl Handler<View> for CampaignActor {
+    type Result = MessageResult<View>;
+    fn handle(&mut self, msg: View, _: &mut Context<Self>) -> Self::Result {
+        let view = CampaignView {
+            id: self.id,
+            config: self.ledger.config.clone(),
+            status: self.ledger.status,
+            issued_count: self.ledger.issued_count(),
+            last_seq: self.last_seq,
+        };
+        MessageResult((view, msg.holder.and_then(|u| self.ledger.holds(u))))
+    }
+}
+
+/// A copy of the whole ledger and the last sequence it reflects (snapshots, audits).
+#[derive(Message)]
+#[rtype(result = "(CampaignLedger, Seq)")]
+pub struct TakeSnapshot;
+
+impl Handler<TakeSnapshot> for CampaignActor {
+    type Result = MessageResult<TakeSnapshot>;
+    fn handle(&mut self, _: TakeSnapshot, _: &mut Context<Self>) -> Self::Result {
+        MessageResult((self.ledger.clone(), self.last_seq))
+    }
+}

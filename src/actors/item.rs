@@ -1,0 +1,431 @@
+//! `ItemActor`: owns one sellable item's [`ItemLedger`] (stock, time sale, reservations).
+//!
+//! Mailbox: bounded by `mailbox_capacity` (callers are refused at once when it is full).
+//! Ordering: one message at a time in arrival order; each decision is appended to the journal
+//! inside the handler, so the journal holds this item's decisions in the order they were taken.
+//! Expiry runs on `Expire` ticks with the time passed in, never on a timer per reservation.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+
+use actix::{Actor, Context, Handler, Message, MessageResult};
+
+use super::MailboxGauge;
+use crate::domain::Millis;
+use crate::domain::clock::SharedClock;
+use crate::domain::event::{Event, ReleaseReason};
+use crate::domain::ids::{ItemId, OrderId, PromotionId, UserId};
+use crate::domain::item::{
+    ItemClosed, ItemConfig, ItemLedger, ItemOutcome, Reservation, SaleConfig, SalePhase,
+    StockLevels,
+};
+use crate::persistence::journal::{Journal, Seq};
+
+const OPEN: u8 = 0;
+const NOT_ON_SALE: u8 = 1;
+const SOLD_OUT: u8 = 2;
+const SALE_SOLD_OUT: u8 = 3;
+
+/// What the actor publishes for callers to read without a message hop.
+#[derive(Debug)]
+pub struct ItemShared {
+    pub gauge: MailboxGauge,
+    closed: AtomicU8,
+    sale_sold_out_until_ms: AtomicI64,
+    next_deadline_ms: AtomicI64,
+    available: AtomicI64,
+}
+
+impl ItemShared {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            gauge: MailboxGauge::new(capacity),
+            closed: AtomicU8::new(OPEN),
+            sale_sold_out_until_ms: AtomicI64::new(i64::MIN),
+            next_deadline_ms: AtomicI64::new(i64::MAX),
+            available: AtomicI64::new(0),
+        }
+    }
+
+    /// The answer every reservation would get at `now_ms`, if already known.
+    pub fn fast_reject(&self, now_ms: Millis) -> Option<ItemOutcome> {
+        match self.closed.load(Ordering::Acquire) {
+            NOT_ON_SALE => Some(ItemOutcome::NotOnSale),
+            SOLD_OUT => Some(ItemOutcome::SoldOut { available: 0 }),
+            SALE_SOLD_OUT if now_ms < self.sale_sold_out_until_ms.load(Ordering::Acquire) => {
+                Some(ItemOutcome::SaleSoldOut)
+            }
+            _ => None,
+        }
+    }
+
+    /// The earliest reservation deadline (`i64::MAX` when none): the ticker skips idle items.
+    pub fn next_deadline_ms(&self) -> Millis {
+        self.next_deadline_ms.load(Ordering::Acquire)
+    }
+
+    pub fn available(&self) -> i64 {
+        self.available.load(Ordering::Acquire)
+    }
+
+    fn publish(&self, ledger: &ItemLedger, now_ms: Millis) {
+        let (code, until) = match ledger.closed(now_ms) {
+            ItemClosed::Open => (OPEN, i64::MIN),
+            ItemClosed::NotOnSale => (NOT_ON_SALE, i64::MIN),
+            ItemClosed::SoldOut => (SOLD_OUT, i64::MIN),
+            ItemClosed::SaleSoldOut { until_ms } => (SALE_SOLD_OUT, until_ms),
+        };
+        self.sale_sold_out_until_ms.store(until, Ordering::Release);
+        self.next_deadline_ms.store(
+            ledger.next_deadline().unwrap_or(i64::MAX),
+            Ordering::Release,
+        );
+        self.available
+            .store(ledger.levels().available, Ordering::Release);
+        self.closed.store(code, Ordering::Release);
+    }
+}
+
+/// The item actor.
+pub struct ItemActor {
+    id: ItemId,
+    ledger: ItemLedger,
+    last_seq: Seq,
+    journal: Arc<Journal>,
+    clock: SharedClock,
+    shared: Arc<ItemShared>,
+}
+
+impl ItemActor {
+    pub fn new(
+        id: ItemId,
+        ledger: ItemLedger,
+        last_seq: Seq,
+        journal: Arc<Journal>,
+        clock: SharedClock,
+        shared: Arc<ItemShared>,
+    ) -> Self {
+        shared.publish(&ledger, clock.now_ms());
+        Self {
+            id,
+            ledger,
+            last_seq,
+            journal,
+            clock,
+            shared,
+        }
+    }
+
+    fn record(&mut self, event: Event, now: Millis) -> Seq {
+        self.shared.publish(&self.ledger, now);
+        let seq = self.journal.append(event);
+        self.last_seq = seq;
+        seq
+    }
+}
+
+impl Actor for ItemActor {
+    type Context = Context<Self>;
+}
+
+/// Hold `qty` units for `order` until `deadline_ms`.
+#[derive(Message)]
+#[rtype(result = "(ItemOutcome, Option<Seq>)")]
+pub struct Reserve {
+    pub order: OrderId,
+    pub user: UserId,
+    pub qty: i64,
+    pub deadline_ms: Millis,
+}
+
+impl Handler<Reserve> for ItemActor {
+    type Result = MessageResult<Reserve>;
+    fn handle(&mut self, msg: Reserve, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now_ms();
+        let outcome = self
+            .ledger
+            .reserve(msg.order, msg.user, msg.qty, msg.deadline_ms, now);
+        let seq = outcome.is_success().then(|| {
+            self.record(
+                Event::ItemReserved {
+                    item: self.id,
+                    order: msg.order,
+                    user: msg.user,
+                    qty: msg.qty,
+                    deadline_ms: msg.deadline_ms,
+                    at_ms: now,
+                },
+                now,
+            )
+        });
+        MessageResult((outcome, seq))
+    }
+}
+
+/// Payment approved: sell the order's units.
+#[derive(Message)]
+#[rtype(result = "(ItemOutcome, Option<Seq>)")]
+pub struct Confirm {
+    pub order: OrderId,
+}
+
+impl Handler<Confirm> for ItemActor {
+    type Result = MessageResult<Confirm>;
+    fn handle(&mut self, msg: Confirm, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now_ms();
+        let outcome = self.ledger.confirm(msg.order);
+        let seq = outcome.is_success().then(|| {
+            self.record(
+                Event::ItemConfirmed {
+                    item: self.id,
+                    order: msg.order,
+                    at_ms: now,
+                },
+                now,
+            )
+        });
+        MessageResult((outcome, seq))
+    }
+}
+
+/// Put the order's reserved units back on sale.
+#[derive(Message)]
+#[rtype(result = "(ItemOutcome, Option<Seq>)")]
+pub struct Release {
+    pub order: OrderId,
+    pub reason: ReleaseReason,
+}
+
+impl Handler<Release> for ItemActor {
+    type Result = MessageResult<Release>;
+    fn handle(&mut self, msg: Release, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now_ms();
+        let outcome = self.ledger.release(msg.order);
+        let seq = outcome.is_success().then(|| {
+            self.record(
+                Event::ItemReleased {
+                    item: self.id,
+                    order: msg.order,
+                    reason: msg.reason,
+                    at_ms: now,
+                },
+                now,
+            )
+        });
+        MessageResult((outcome, seq))
+    }
+}
+
+/// Refund: sold units go back on sale.
+#[derive(Message)]
+#[rtype(result = "(ItemOutcome, Option<Seq>)")]
+pub struct Restock {
+    pub user: UserId,
+    pub qty: i64,
+    pub promotion: Option<PromotionId>,
+}
+
+impl Handler<Restock> for ItemActor {
+    type Result = MessageResult<Restock>;
+    fn handle(&mut self, msg: Restock, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now_ms();
+        let outcome = self.ledger.restock(msg.user, msg.qty, msg.promotion);
+        let seq = outcome.is_success().then(|| {
+            self.record(
+                Event::ItemRestocked {
+                    item: self.id,
+                    user: msg.user,
+                    qty: msg.qty,
+                    promotion: msg.promotion,
+                    at_ms: now,
+                },
+                now,
+            )
+        });
+        MessageResult((outcome, seq))
+    }
+}
+
+/// Operator stock change.
+#[derive(Message)]
+#[rtype(result = "(ItemOutcome, Option<Seq>)")]
+pub struct Adjust {
+    pub delta: i64,
+}
+
+impl Handler<Adjust> for ItemActor {
+    type Result = MessageResult<Adjust>;
+    fn handle(&mut self, msg: Adjust, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now_ms();
+        let outcome = self.ledger.adjust(msg.delta);
+        let seq = outcome.is_success().then(|| {
+            self.record(
+                Event::ItemAdjusted {
+                    item: self.id,
+                    delta: msg.delta,
+                    at_ms: now,
+                },
+                now,
+            )
+        });
+        MessageResult((outcome, seq))
+    }
+}
+
+/// Replace price and on-sale flag.
+#[derive(Message)]
+#[rtype(result = "Seq")]
+pub struct ConfigureItem {
+    pub config: ItemConfig,
+}
+
+impl Handler<ConfigureItem> for ItemActor {
+    type Result = MessageResult<ConfigureItem>;
+    fn handle(&mut self, msg: ConfigureItem, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now_ms();
+        self.ledger.configure(msg.config.clone());
+        let seq = self.record(
+            Event::ItemConfigured {
+                item: self.id,
+                config: msg.config,
+                at_ms: now,
+            },
+            now,
+        );
+        MessageResult(seq)
+    }
+}
+
+/// Install, change or remove the time sale.
+#[derive(Message)]
+#[rtype(result = "(ItemOutcome, Option<Seq>)")]
+pub struct SetSale {
+    pub sale: Option<SaleConfig>,
+}
+
+impl Handler<SetSale> for ItemActor {
+    type Result = MessageResult<SetSale>;
+    fn handle(&mut self, msg: SetSale, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now_ms();
+        let outcome = self.ledger.set_sale(msg.sale.clone());
+        let seq = outcome.is_success().then(|| {
+            self.record(
+                Event::ItemSaleSet {
+                    item: self.id,
+                    sale: msg.sale,
+                    at_ms: now,
+                },
+                now,
+            )
+        });
+        MessageResult((outcome, seq))
+    }
+}
+
+/// Release reservations whose deadline passed; replies with them.
+#[derive(Message)]
+#[rtype(result = "Vec<(OrderId, Reservation)>")]
+pub struct Expire {
+    pub now_ms: Millis,
+}
+
+impl Handler<Expire> for ItemActor {
+    type Result = MessageResult<Expire>;
+    fn handle(&mut self, msg: Expire, _: &mut Context<Self>) -> Self::Result {
+        let expired = self.ledger.expire(msg.now_ms);
+        for (order, _) in &expired {
+            self.record(
+                Event::ItemReleased {
+                    item: self.id,
+                    order: *order,
+                    reason: ReleaseReason::Expired,
+                    at_ms: msg.now_ms,
+                },
+                msg.now_ms,
+            );
+        }
+        // the sale may have ended: refresh the fast-reject state even when nothing expired
+        self.shared.publish(&self.ledger, msg.now_ms);
+        MessageResult(expired)
+    }
+}
+
+/// An item's current state, for reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemView {
+    pub id: ItemId,
+    pub config: ItemConfig,
+    pub levels: StockLevels,
+    pub unit_price: i64,
+    pub sale: Option<SaleView>,
+    pub last_seq: Seq,
+}
+
+/// A time sale's current state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaleView {
+    pub config: SaleConfig,
+    pub phase: SalePhase,
+    pub remaining: i64,
+    pub reserved: i64,
+    pub sold: i64,
+}
+
+/// Read the item's state.
+#[derive(Message)]
+#[rtype(result = "ItemView")]
+pub struct ViewItem;
+
+impl Handler<ViewItem> for ItemActor {
+    type Result = MessageResult<ViewItem>;
+    fn handle(&mut self, _: ViewItem, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now_ms();
+        MessageResult(ItemView {
+            id: self.id,
+            config: self.ledger.config.clone(),
+            levels: self.ledger.levels(),
+            unit_price: self.ledger.unit_price(now),
+            sale: self.ledger.sale().map(|s| SaleView {
+                config: s.config.clone(),
+                phase: s.phase(now),
+                remaining: s.remaining,
+                reserved: s.reserved,
+                sold: s.sold,
+            }),
+            last_seq: self.last_seq,
+        })
+    }
+}
+
+/// A copy of the whole ledger and the last sequence it reflects.
+#[derive(Message)]
+#[rtype(result = "(ItemLedger, Seq)")]
+pub struct TakeItemSnapshot;
+
+impl Handler<TakeItemSnapshot> for ItemActor {
+    type Result = MessageResult<TakeItemSnapshot>;
+    fn handle(&mut self, _: TakeItemSnapshot, _: &mut Context<Self>) -> Self::Result {
+        MessageResult((self.ledger.clone(), self.last_seq))
+    }
+}
+
+/// Block the actor's thread until `release` fires (tests use it to fill a mailbox).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stall {
+    pub release: std::sync::mpsc::Receiver<()>,
+}
+
+impl Handler<Stall> for ItemActor {
+    type Result = ();
+    fn handle(&mut self, msg: Stall, _: &mut Context<Self>) {
+        let _ = msg.release.recv_timeout(std::time::Duration::from_secs(30));
+    }
+}
+
+impl Handler<Stall> for super::campaign::CampaignActor {
+    type Result = ();
+    fn handle(&mut self, msg: Stall, _: &mut Context<Self>) {
+        let _ = msg.release.recv_timeout(std::time::Duration::from_secs(30));
+    }
+}

@@ -1,0 +1,795 @@
+//! [`EngineHandle`]: the only engine type the HTTP layer sees.
+//!
+//! It finds (or creates) the actor that owns an item or campaign, answers what the actor's
+//! published state already decides without a message hop (fast reject), refuses at once when the
+//! actor's mailbox is full or the write-behind backlog is over its bound, sends the request with a
+//! timeout, and waits for the decision's journal record to be durable before returning it.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::{Actor, Addr, Handler, Message};
+use tokio::sync::mpsc;
+
+use crate::actors::ACTIX_MAILBOX_SLACK;
+use crate::actors::campaign::{
+    CampaignActor, CampaignShared, CampaignView, Configure, Issue, RecoverCoupon, SetStatus,
+    TakeSnapshot, UseCoupon, View,
+};
+use crate::actors::item::{
+    Adjust, ConfigureItem, Confirm, Expire, ItemActor, ItemShared, ItemView, Release, Reserve,
+    Restock, SetSale, Stall, TakeItemSnapshot, ViewItem,
+};
+use crate::actors::registry::Registry;
+use crate::actors::runtime::ActorRuntime;
+use crate::domain::Millis;
+use crate::domain::campaign::{
+    CampaignConfig, CampaignLedger, CampaignOutcome, CampaignStatus, CouponState,
+};
+use crate::domain::clock::SharedClock;
+use crate::domain::event::ReleaseReason;
+use crate::domain::ids::{
+    CampaignId, CouponId, ItemId, OrderId, PromotionId, UserId, coupon_id_for,
+};
+use crate::domain::item::{ItemConfig, ItemLedger, ItemOutcome, Reservation, SaleConfig};
+use crate::persistence::journal::{Journal, Seq};
+use crate::persistence::repo::EngineStore;
+
+/// Engine limits.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub arbiter_threads: usize,
+    pub mailbox_capacity: usize,
+    pub send_timeout: Duration,
+    pub max_unapplied_events: u64,
+}
+
+impl EngineOptions {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            arbiter_threads: config.effective_arbiter_threads(),
+            mailbox_capacity: config.mailbox_capacity,
+            send_timeout: Duration::from_millis(config.send_timeout_ms),
+            max_unapplied_events: config.max_unapplied_events,
+        }
+    }
+}
+
+/// Infrastructure trouble. Business refusals (sold out, already issued...) are outcomes, not
+/// errors; the only business-looking variants here are the unknown ids.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The actor's mailbox is full or it did not answer in time.
+    #[error("the engine is busy")]
+    Busy,
+    /// The journal cannot make decisions durable.
+    #[error("the journal is unavailable")]
+    JournalUnavailable,
+    /// Too many decisions are waiting to be written to the database.
+    #[error("the database is behind")]
+    Backlogged,
+    /// Loading an entity from storage failed.
+    #[error("storage error: {0:#}")]
+    Storage(anyhow::Error),
+    #[error("unknown campaign")]
+    UnknownCampaign,
+    #[error("unknown item")]
+    UnknownItem,
+}
+
+/// A campaign actor's address and published state.
+#[derive(Clone)]
+pub struct CampaignEntry {
+    addr: Addr<CampaignActor>,
+    pub shared: Arc<CampaignShared>,
+}
+
+/// An item actor's address and published state.
+#[derive(Clone)]
+pub struct ItemEntry {
+    addr: Addr<ItemActor>,
+    pub shared: Arc<ItemShared>,
+}
+
+/// The answer to an issue request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssueResult {
+    pub outcome: CampaignOutcome,
+    /// The user's coupon, when issued now or before.
+    pub coupon_id: Option<CouponId>,
+    /// Whether the answer came from the published state, without asking the actor.
+    pub fast_rejected: bool,
+}
+
+/// One line of an order to reserve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineRequest {
+    pub item: ItemId,
+    pub qty: i64,
+}
+
+/// One reserved line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReservedLine {
+    pub item: ItemId,
+    pub qty: i64,
+    pub unit_price: i64,
+    pub promotion: Option<PromotionId>,
+}
+
+/// The answer to a multi-line reservation: all lines, or none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderReservation {
+    Reserved { lines: Vec<ReservedLine> },
+    Refused { item: ItemId, outcome: ItemOutcome },
+}
+
+/// A reservation the ticker released because its deadline passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredReservation {
+    pub item: ItemId,
+    pub order: OrderId,
+    pub reservation: Reservation,
+}
+
+struct Inner {
+    runtime: Mutex<ActorRuntime>,
+    journal: Arc<Journal>,
+    store: Arc<dyn EngineStore>,
+    clock: SharedClock,
+    options: EngineOptions,
+    campaigns: Registry<CampaignId, CampaignEntry>,
+    items: Registry<ItemId, ItemEntry>,
+    expired_tx: mpsc::UnboundedSender<ExpiredReservation>,
+    expired_rx: Mutex<Option<mpsc::UnboundedReceiver<ExpiredReservation>>>,
+}
+
+/// The engine. Cheap to clone.
+#[derive(Clone)]
+pub struct EngineHandle {
+    inner: Arc<Inner>,
+}
+
+impl EngineHandle {
+    /// Start the actor runtime. Actors are created on first use (or installed by recovery).
+    pub fn start(
+        options: EngineOptions,
+        journal: Arc<Journal>,
+        store: Arc<dyn EngineStore>,
+        clock: SharedClock,
+    ) -> anyhow::Result<EngineHandle> {
+        let runtime = ActorRuntime::start(options.arbiter_threads)?;
+        let (expired_tx, expired_rx) = mpsc::unbounded_channel();
+        Ok(EngineHandle {
+            inner: Arc::new(Inner {
+                runtime: Mutex::new(runtime),
+                journal,
+                store,
+                clock,
+                options,
+                campaigns: Registry::default(),
+                items: Registry::default(),
+                expired_tx,
+                expired_rx: Mutex::new(Some(expired_rx)),
+            }),
+        })
+    }
+
+    pub fn journal(&self) -> &Arc<Journal> {
+        &self.inner.journal
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.inner.clock
+    }
+
+    pub fn now_ms(&self) -> Millis {
+        self.inner.clock.now_ms()
+    }
+
+    /// The receiver of reservations released by deadline (taken once, by the order service).
+    pub fn take_expired_receiver(&self) -> Option<mpsc::UnboundedReceiver<ExpiredReservation>> {
+        self.inner.expired_rx.lock().expect("lock").take()
+    }
+
+    /// Number of live campaign and item actors.
+    pub fn actor_counts(&self) -> (usize, usize) {
+        (self.inner.campaigns.len(), self.inner.items.len())
+    }
+
+    fn spawn_campaign(
+        &self,
+        id: CampaignId,
+        ledger: CampaignLedger,
+        last_seq: Seq,
+    ) -> CampaignEntry {
+        let cap = self.inner.options.mailbox_capacity;
+        let shared = Arc::new(CampaignShared::new(cap));
+        let actor = CampaignActor::new(
+            id,
+            ledger,
+            last_seq,
+            self.inner.journal.clone(),
+            self.inner.clock.clone(),
+            shared.clone(),
+        );
+        let runtime = self.inner.runtime.lock().expect("runtime lock");
+        let addr = CampaignActor::start_in_arbiter(runtime.arbiter_for(id.as_u128()), move |ctx| {
+            ctx.set_mailbox_capacity(cap + ACTIX_MAILBOX_SLACK);
+            actor
+        });
+        CampaignEntry { addr, shared }
+    }
+
+    fn spawn_item(&self, id: ItemId, ledger: ItemLedger, last_seq: Seq) -> ItemEntry {
+        let cap = self.inner.options.mailbox_capacity;
+        let shared = Arc::new(ItemShared::new(cap));
+        let actor = ItemActor::new(
+            id,
+            ledger,
+            last_seq,
+            self.inner.journal.clone(),
+            self.inner.clock.clone(),
+            shared.clone(),
+        );
+        let runtime = self.inner.runtime.lock().expect("runtime lock");
+        let addr = ItemActor::start_in_arbiter(runtime.arbiter_for(id.as_u128()), move |ctx| {
+            ctx.set_mailbox_capacity(cap + ACTIX_MAILBOX_SLACK);
+            actor
+        });
+        ItemEntry { addr, shared }
+    }
+
+    /// Install a campaign rebuilt by recovery. Returns false if its actor already exists.
+    pub fn install_campaign(&self, id: CampaignId, ledger: CampaignLedger, last_seq: Seq) -> bool {
+        if self.inner.campaigns.get(&id).is_some() {
+            return false;
+        }
+        let entry = self.spawn_campaign(id, ledger, last_seq);
+        self.inner.campaigns.insert(id, entry)
+    }
+
+    /// Install an item rebuilt by recovery. Returns false if its actor already exists.
+    pub fn install_item(&self, id: ItemId, ledger: ItemLedger, last_seq: Seq) -> bool {
+        if self.inner.items.get(&id).is_some() {
+            return false;
+        }
+        let entry = self.spawn_item(id, ledger, last_seq);
+        self.inner.items.insert(id, entry)
+    }
+
+    /// The campaign's actor, loading it from storage on first use.
+    pub async fn campaign(&self, id: CampaignId) -> Result<CampaignEntry, EngineError> {
+        let this = self.clone();
+        let found = self
+            .inner
+            .campaigns
+            .get_or_create(id, || async move {
+                let Some(stored) = this.inner.store.load_campaign(id).await? else {
+                    return Ok(None);
+                };
+                let checkpoint = this.inner.journal.applied();
+                let ledger = CampaignLedger::restore(stored.config, stored.status, stored.holders);
+                Ok(Some(this.spawn_campaign(id, ledger, checkpoint)))
+            })
+            .await
+            .map_err(EngineError::Storage)?;
+        found.ok_or(EngineError::UnknownCampaign)
+    }
+
+    /// The item's actor, loading it from storage on first use.
+    pub async fn item(&self, id: ItemId) -> Result<ItemEntry, EngineError> {
+        let this = self.clone();
+        let found = self
+            .inner
+            .items
+            .get_or_create(id, || async move {
+                let Some(stored) = this.inner.store.load_item(id).await? else {
+                    return Ok(None);
+                };
+                let checkpoint = this.inner.journal.applied();
+                let mut ledger = ItemLedger::from_levels(stored.config, stored.levels);
+                if let Some(sale) = stored.sale {
+                    ledger.restore_sale(sale.config, sale.remaining);
+                }
+                Ok(Some(this.spawn_item(id, ledger, checkpoint)))
+            })
+            .await
+            .map_err(EngineError::Storage)?;
+        found.ok_or(EngineError::UnknownItem)
+    }
+
+    /// Ask an actor, refusing at once when its mailbox is full and giving up after the send
+    /// timeout.
+    async fn ask<A, M>(
+        &self,
+        addr: &Addr<A>,
+        gauge: &crate::actors::MailboxGauge,
+        msg: M,
+    ) -> Result<M::Result, EngineError>
+    where
+        A: Actor<Context = actix::Context<A>> + Handler<M>,
+        M: Message + Send + 'static,
+        M::Result: Send,
+    {
+        let Some(_slot) = gauge.try_enter() else {
+            metrics::counter!("hotdeal_engine_busy_total", "reason" => "mailbox_full").increment(1);
+            return Err(EngineError::Busy);
+        };
+        match tokio::time::timeout(self.inner.options.send_timeout, addr.send(msg)).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(_)) => Err(EngineError::Busy),
+            Err(_) => {
+                metrics::counter!("hotdeal_engine_busy_total", "reason" => "timeout").increment(1);
+                Err(EngineError::Busy)
+            }
+        }
+    }
+
+    fn check_backlog(&self) -> Result<(), EngineError> {
+        let journal = &self.inner.journal;
+        if journal.is_failed() {
+            return Err(EngineError::JournalUnavailable);
+        }
+        if journal.backlog() > self.inner.options.max_unapplied_events {
+            metrics::counter!("hotdeal_engine_busy_total", "reason" => "backlog").increment(1);
+            return Err(EngineError::Backlogged);
+        }
+        Ok(())
+    }
+
+    async fn durable(&self, seq: Option<Seq>) -> Result<(), EngineError> {
+        match seq {
+            Some(seq) => self
+                .inner
+                .journal
+                .wait_durable(seq)
+                .await
+                .map_err(|_| EngineError::JournalUnavailable),
+            None => Ok(()),
+        }
+    }
+
+    // ---- campaigns ----
+
+    /// Issue one coupon of `campaign` to `user`, first come first served.
+    pub async fn issue_coupon(
+        &self,
+        campaign: CampaignId,
+        user: UserId,
+    ) -> Result<IssueResult, EngineError> {
+        let entry = self.campaign(campaign).await?;
+        if let Some(outcome) = entry.shared.fast_reject(self.now_ms()) {
+            metrics::counter!("hotdeal_engine_fast_rejects_total", "kind" => "campaign")
+                .increment(1);
+            return Ok(IssueResult {
+                outcome,
+                coupon_id: None,
+                fast_rejected: true,
+            });
+        }
+        self.check_backlog()?;
+        let (outcome, seq) = self
+            .ask(&entry.addr, &entry.shared.gauge, Issue { user })
+            .await?;
+        self.durable(seq).await?;
+        let coupon_id = matches!(
+            outcome,
+            CampaignOutcome::Issued { .. } | CampaignOutcome::AlreadyIssued
+        )
+        .then(|| coupon_id_for(campaign, user));
+        Ok(IssueResult {
+            outcome,
+            coupon_id,
+            fast_rejected: false,
+        })
+    }
+
+    /// Use `user`'s coupon of `campaign` on `order`.
+    pub async fn use_coupon(
+        &self,
+        campaign: CampaignId,
+        user: UserId,
+        order: OrderId,
+        eligible_amount: i64,
+    ) -> Result<CampaignOutcome, EngineError> {
+        let entry = self.campaign(campaign).await?;
+        self.check_backlog()?;
+        let (outcome, seq) = self
+            .ask(
+                &entry.addr,
+                &entry.shared.gauge,
+                UseCoupon {
+                    user,
+                    order,
+                    eligible_amount,
+                },
+            )
+            .await?;
+        self.durable(seq).await?;
+        Ok(outcome)
+    }
+
+    /// Give `user`'s used coupon of `campaign` back.
+    pub async fn recover_coupon(
+        &self,
+        campaign: CampaignId,
+        user: UserId,
+    ) -> Result<CampaignOutcome, EngineError> {
+        let entry = self.campaign(campaign).await?;
+        let (outcome, seq) = self
+            .ask(&entry.addr, &entry.shared.gauge, RecoverCoupon { user })
+            .await?;
+        self.durable(seq).await?;
+        Ok(outcome)
+    }
+
+    /// Set a campaign's status; returns the status actually set.
+    pub async fn set_campaign_status(
+        &self,
+        campaign: CampaignId,
+        status: CampaignStatus,
+    ) -> Result<CampaignStatus, EngineError> {
+        let entry = self.campaign(campaign).await?;
+        let (status, seq) = self
+            .ask(&entry.addr, &entry.shared.gauge, SetStatus { status })
+            .await?;
+        self.durable(Some(seq)).await?;
+        Ok(status)
+    }
+
+    /// Replace a campaign's configuration.
+    pub async fn configure_campaign(
+        &self,
+        campaign: CampaignId,
+        config: CampaignConfig,
+    ) -> Result<(), EngineError> {
+        let entry = self.campaign(campaign).await?;
+        let seq = self
+            .ask(&entry.addr, &entry.shared.gauge, Configure { config })
+            .await?;
+        self.durable(Some(seq)).await
+    }
+
+    /// A campaign's live state and, optionally, one holder's coupon state.
+    pub async fn campaign_view(
+        &self,
+        campaign: CampaignId,
+        holder: Option<UserId>,
+    ) -> Result<(CampaignView, Option<CouponState>), EngineError> {
+        let entry = self.campaign(campaign).await?;
+        self.ask(&entry.addr, &entry.shared.gauge, View { holder })
+            .await
+    }
+
+    // ---- items ----
+
+    /// Reserve every line of `order` or none: lines in item id order (duplicates merged), the
+    /// reserved ones released again when a later line is refused.
+    pub async fn reserve_order(
+        &self,
+        order: OrderId,
+        user: UserId,
+        lines: &[LineRequest],
+        deadline_ms: Millis,
+    ) -> Result<OrderReservation, EngineError> {
+        let mut merged: Vec<LineRequest> = Vec::with_capacity(lines.len());
+        let mut sorted = lines.to_vec();
+        sorted.sort_by_key(|l| l.item);
+        for l in sorted {
+            match merged.last_mut() {
+                Some(last) if last.item == l.item => last.qty += l.qty,
+                _ => merged.push(l),
+            }
+        }
+        // Resolve every item first: an unknown id refuses the order before anything is held.
+        let mut entries = Vec::with_capacity(merged.len());
+        let now = self.now_ms();
+        for l in &merged {
+            let entry = self.item(l.item).await?;
+            if let Some(outcome) = entry.shared.fast_reject(now) {
+                metrics::counter!("hotdeal_engine_fast_rejects_total", "kind" => "item")
+                    .increment(1);
+                return Ok(OrderReservation::Refused {
+                    item: l.item,
+                    outcome,
+                });
+            }
+            entries.push(entry);
+        }
+        self.check_backlog()?;
+        let mut reserved: Vec<ReservedLine> = Vec::with_capacity(merged.len());
+        let mut last_seq = None;
+        for (l, entry) in merged.iter().zip(&entries) {
+            let result = self
+                .ask(
+                    &entry.addr,
+                    &entry.shared.gauge,
+                    Reserve {
+                        order,
+                        user,
+                        qty: l.qty,
+                        deadline_ms,
+                    },
+                )
+                .await;
+            let refusal = match result {
+                Ok((
+                    ItemOutcome::Reserved {
+                        unit_price,
+                        promotion,
+                    },
+                    seq,
+                )) => {
+                    reserved.push(ReservedLine {
+                        item: l.item,
+                        qty: l.qty,
+                        unit_price,
+                        promotion,
+                    });
+                    last_seq = last_seq.max(seq);
+                    continue;
+                }
+                Ok((
+                    ItemOutcome::AlreadyReserved {
+                        qty,
+                        unit_price,
+                        promotion,
+                    },
+                    _,
+                )) => {
+                    reserved.push(ReservedLine {
+                        item: l.item,
+                        qty,
+                        unit_price,
+                        promotion,
+                    });
+                    continue;
+                }
+                Ok((outcome, _)) => Ok(outcome),
+                Err(e) => Err(e),
+            };
+            // A line failed: release what this order holds so far.
+            for done in &reserved {
+                let entry = entries
+                    .iter()
+                    .zip(&merged)
+                    .find(|(_, m)| m.item == done.item)
+                    .map(|(e, _)| e.clone())
+                    .expect("entry of a reserved line");
+                self.release_one(&entry, order, ReleaseReason::Cancelled)
+                    .await?;
+            }
+            return match refusal {
+                Ok(outcome) => Ok(OrderReservation::Refused {
+                    item: l.item,
+                    outcome,
+                }),
+                Err(e) => Err(e),
+            };
+        }
+        self.durable(last_seq).await?;
+        Ok(OrderReservation::Reserved { lines: reserved })
+    }
+
+    async fn release_one(
+        &self,
+        entry: &ItemEntry,
+        order: OrderId,
+        reason: ReleaseReason,
+    ) -> Result<(ItemOutcome, Option<Seq>), EngineError> {
+        // Releases must not be refused for a full mailbox: they free stock. Retry briefly.
+        let mut delay = Duration::from_millis(1);
+        loop {
+            match self
+                .ask(&entry.addr, &entry.shared.gauge, Release { order, reason })
+                .await
+            {
+                Err(EngineError::Busy) if delay < Duration::from_secs(1) => {
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Payment approved: sell the order's reserved units in every item.
+    pub async fn confirm_order(
+        &self,
+        order: OrderId,
+        items: &[ItemId],
+    ) -> Result<Vec<(ItemId, ItemOutcome)>, EngineError> {
+        let mut out = Vec::with_capacity(items.len());
+        let mut last_seq = None;
+        for item in items {
+            let entry = self.item(*item).await?;
+            let (outcome, seq) = self
+                .ask(&entry.addr, &entry.shared.gauge, Confirm { order })
+                .await?;
+            last_seq = last_seq.max(seq);
+            out.push((*item, outcome));
+        }
+        self.durable(last_seq).await?;
+        Ok(out)
+    }
+
+    /// Put the order's reserved units back on sale in every item.
+    pub async fn release_order(
+        &self,
+        order: OrderId,
+        items: &[ItemId],
+        reason: ReleaseReason,
+    ) -> Result<Vec<(ItemId, ItemOutcome)>, EngineError> {
+        let mut out = Vec::with_capacity(items.len());
+        let mut last_seq = None;
+        for item in items {
+            let entry = self.item(*item).await?;
+            let (outcome, seq) = self.release_one(&entry, order, reason).await?;
+            last_seq = last_seq.max(seq);
+            out.push((*item, outcome));
+        }
+        self.durable(last_seq).await?;
+        Ok(out)
+    }
+
+    /// Refund: `qty` sold units of `item` go back on sale.
+    pub async fn restock(
+        &self,
+        item: ItemId,
+        user: UserId,
+        qty: i64,
+        promotion: Option<PromotionId>,
+    ) -> Result<ItemOutcome, EngineError> {
+        let entry = self.item(item).await?;
+        let (outcome, seq) = self
+            .ask(
+                &entry.addr,
+                &entry.shared.gauge,
+                Restock {
+                    user,
+                    qty,
+                    promotion,
+                },
+            )
+            .await?;
+        self.durable(seq).await?;
+        Ok(outcome)
+    }
+
+    /// Operator stock change.
+    pub async fn adjust_stock(&self, item: ItemId, delta: i64) -> Result<ItemOutcome, EngineError> {
+        let entry = self.item(item).await?;
+        let (outcome, seq) = self
+            .ask(&entry.addr, &entry.shared.gauge, Adjust { delta })
+            .await?;
+        self.durable(seq).await?;
+        Ok(outcome)
+    }
+
+    /// Replace an item's price and on-sale flag.
+    pub async fn configure_item(
+        &self,
+        item: ItemId,
+        config: ItemConfig,
+    ) -> Result<(), EngineError> {
+        let entry = self.item(item).await?;
+        let seq = self
+            .ask(&entry.addr, &entry.shared.gauge, ConfigureItem { config })
+            .await?;
+        self.durable(Some(seq)).await
+    }
+
+    /// Install, change or remove an item's time sale.
+    pub async fn set_sale(
+        &self,
+        item: ItemId,
+        sale: Option<SaleConfig>,
+    ) -> Result<ItemOutcome, EngineError> {
+        let entry = self.item(item).await?;
+        let (outcome, seq) = self
+            .ask(&entry.addr, &entry.shared.gauge, SetSale { sale })
+            .await?;
+        self.durable(seq).await?;
+        Ok(outcome)
+    }
+
+    /// An item's live state.
+    pub async fn item_view(&self, item: ItemId) -> Result<ItemView, EngineError> {
+        let entry = self.item(item).await?;
+        self.ask(&entry.addr, &entry.shared.gauge, ViewItem).await
+    }
+
+    /// Expire due reservations in every item whose earliest deadline is at or before `now_ms`;
+    /// each released reservation is also sent to the expired receiver. Returns how many.
+    pub async fn tick(&self, now_ms: Millis) -> usize {
+        let mut released = 0;
+        for (id, entry) in self.inner.items.entries() {
+            if entry.shared.next_deadline_ms() > now_ms {
+                continue;
+            }
+            // Ticks are not refused for a full mailbox; a late tick only delays expiry.
+            match tokio::time::timeout(
+                self.inner.options.send_timeout,
+                entry.addr.send(Expire { now_ms }),
+            )
+            .await
+            {
+                Ok(Ok(expired)) => {
+                    released += expired.len();
+                    for (order, reservation) in expired {
+                        let _ = self.inner.expired_tx.send(ExpiredReservation {
+                            item: id,
+                            order,
+                            reservation,
+                        });
+                    }
+                }
+                _ => tracing::warn!(item = %id, "expiry tick not delivered; retrying next tick"),
+            }
+        }
+        released
+    }
+
+    /// A copy of every actor's ledger with the last sequence it reflects.
+    #[allow(clippy::type_complexity)]
+    pub async fn collect_state(
+        &self,
+    ) -> Result<
+        (
+            Vec<(CampaignId, CampaignLedger, Seq)>,
+            Vec<(ItemId, ItemLedger, Seq)>,
+        ),
+        EngineError,
+    > {
+        let mut campaigns = Vec::new();
+        for (id, entry) in self.inner.campaigns.entries() {
+            let (ledger, seq) = entry
+                .addr
+                .send(TakeSnapshot)
+                .await
+                .map_err(|_| EngineError::Busy)?;
+            campaigns.push((id, ledger, seq));
+        }
+        let mut items = Vec::new();
+        for (id, entry) in self.inner.items.entries() {
+            let (ledger, seq) = entry
+                .addr
+                .send(TakeItemSnapshot)
+                .await
+                .map_err(|_| EngineError::Busy)?;
+            items.push((id, ledger, seq));
+        }
+        Ok((campaigns, items))
+    }
+
+    /// Block an item's actor until the returned sender is dropped or fires (tests: fill a
+    /// mailbox deterministically).
+    #[doc(hidden)]
+    pub async fn stall_item(
+        &self,
+        item: ItemId,
+    ) -> Result<std::sync::mpsc::Sender<()>, EngineError> {
+        let entry = self.item(item).await?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        entry.addr.do_send(Stall { release: rx });
+        Ok(tx)
+    }
+
+    /// Block a campaign's actor until the returned sender is dropped or fires.
+    #[doc(hidden)]
+    pub async fn stall_campaign(
+        &self,
+        campaign: CampaignId,
+    ) -> Result<std::sync::mpsc::Sender<()>, EngineError> {
+        let entry = self.campaign(campaign).await?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        entry.addr.do_send(Stall { release: rx });
+        Ok(tx)
+    }
+
+    /// Stop the actors.
+    pub fn shutdown(&self) {
+        self.inner.runtime.lock().expect("runtime lock").stop();
+    }
+}

@@ -1,0 +1,712 @@
+//! The journal: every engine decision, appended to segment files before the caller is answered.
+//!
+//! Actors call [`Journal::append`], which only takes a lock, numbers the event with the next global
+//! sequence and queues it. One writer thread group-commits: it takes everything queued, writes it,
+//! fsyncs once and then publishes the durable sequence, which wakes every waiter at once
+//! ([`Journal::wait_durable`]). Written events then go to the outbox the write-behind drains.
+//!
+//! Record format: `len: u32 LE | crc32c(payload): u32 LE | payload = bincode((seq, event))`.
+//! Segment files are named by their first sequence (`00000000000000000042.seg`) and roll over at
+//! `segment_bytes`. A torn or corrupt tail is detected by the CRC and truncated at recovery.
+//!
+//! Modes: `sync` waits for the fsync; `async` answers at once and fsyncs every interval;
+//! `none` keeps no files at all (events go straight to the outbox).
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::sync::{Notify, watch};
+
+use crate::config::Durability;
+use crate::domain::event::Event;
+
+/// A global journal sequence number; the first event is 1.
+pub type Seq = u64;
+
+const RECORD_HEADER: usize = 8;
+/// Largest accepted record payload; anything bigger is corruption.
+const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
+
+fn bincode_config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+/// Encode one record into `out`.
+pub fn encode_record(seq: Seq, event: &Event, out: &mut Vec<u8>) -> anyhow::Result<()> {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; RECORD_HEADER]);
+    bincode::serde::encode_into_std_write((seq, event), out, bincode_config())
+        .context("encoding journal record")?;
+    let len = out.len() - start - RECORD_HEADER;
+    let crc = crc32c::crc32c(&out[start + RECORD_HEADER..]);
+    out[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
+}
+
+/// Journal settings.
+#[derive(Debug, Clone)]
+pub struct JournalOptions {
+    pub dir: PathBuf,
+    pub mode: Durability,
+    pub segment_bytes: u64,
+    pub async_fsync_interval: Duration,
+}
+
+/// Counters for metrics and benchmarks.
+#[derive(Debug, Default)]
+pub struct JournalStats {
+    pub fsyncs: AtomicU64,
+    pub records: AtomicU64,
+    pub bytes: AtomicU64,
+    pub fsync_nanos: AtomicU64,
+}
+
+struct Pending {
+    next_seq: Seq,
+    events: Vec<(Seq, Event)>,
+}
+
+struct Shared {
+    mode: Durability,
+    pending: Mutex<Pending>,
+    wake_writer: Condvar,
+    durable_tx: watch::Sender<Seq>,
+    failed: AtomicBool,
+    stopping: AtomicBool,
+    appended: AtomicU64,
+    applied: AtomicU64,
+    outbox: Mutex<VecDeque<(Seq, Event)>>,
+    outbox_ready: Notify,
+    stats: JournalStats,
+}
+
+/// The engine's journal. Cheap to share behind an `Arc`.
+pub struct Journal {
+    shared: Arc<Shared>,
+    dir: Option<PathBuf>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// The journal could not make an event durable (disk full, I/O error).
+#[derive(Debug, thiserror::Error)]
+#[error("the journal is unavailable")]
+pub struct JournalUnavailable;
+
+impl Journal {
+    /// Open for appending, continuing after `last_seq` (what recovery found). In `sync` and
+    /// `async` modes a new segment is started and a writer thread spawned.
+    pub fn open(options: &JournalOptions, last_seq: Seq) -> anyhow::Result<Arc<Journal>> {
+        let (durable_tx, _) = watch::channel(last_seq);
+        let shared = Arc::new(Shared {
+            mode: options.mode,
+            pending: Mutex::new(Pending {
+                next_seq: last_seq + 1,
+                events: Vec::with_capacity(4096),
+            }),
+            wake_writer: Condvar::new(),
+            durable_tx,
+            failed: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            appended: AtomicU64::new(last_seq),
+            applied: AtomicU64::new(last_seq),
+            outbox: Mutex::new(VecDeque::new()),
+            outbox_ready: Notify::new(),
+            stats: JournalStats::default(),
+        });
+        if options.mode == Durability::None {
+            return Ok(Arc::new(Journal {
+                shared,
+                dir: None,
+                writer: Mutex::new(None),
+            }));
+        }
+        std::fs::create_dir_all(&options.dir)
+            .with_context(|| format!("creating journal dir {}", options.dir.display()))?;
+        let mut writer = SegmentWriter::create(&options.dir, last_seq + 1)?;
+        let thread_shared = shared.clone();
+        let opts = options.clone();
+        let handle = std::thread::Builder::new()
+            .name("hotdeal-journal".into())
+            .spawn(move || {
+                if let Err(err) = writer_loop(&thread_shared, &mut writer, &opts) {
+                    tracing::error!(error = ?err, "journal writer failed; new claims will be refused");
+                    thread_shared.failed.store(true, Ordering::SeqCst);
+                    // wake every waiter so they see the failure
+                    thread_shared.durable_tx.send_modify(|_| {});
+                }
+            })
+            .context("spawning the journal writer")?;
+        Ok(Arc::new(Journal {
+            shared,
+            dir: Some(options.dir.clone()),
+            writer: Mutex::new(Some(handle)),
+        }))
+    }
+
+    pub fn mode(&self) -> Durability {
+        self.shared.mode
+    }
+
+    /// Number `event` and queue it. Called by actors right after their ledger changed, so the
+    /// per-entity order of the journal is the order the actor decided in.
+    pub fn append(&self, event: Event) -> Seq {
+        let mut pending = self.shared.pending.lock().expect("journal lock");
+        let seq = pending.next_seq;
+        pending.next_seq += 1;
+        self.shared.appended.store(seq, Ordering::Release);
+        if self.shared.mode == Durability::None {
+            drop(pending);
+            self.shared
+                .outbox
+                .lock()
+                .expect("outbox lock")
+                .push_back((seq, event));
+            self.shared.outbox_ready.notify_one();
+            let _ = self.shared.durable_tx.send_replace(seq);
+        } else {
+            let was_empty = pending.events.is_empty();
+            pending.events.push((seq, event));
+            drop(pending);
+            if was_empty {
+                self.shared.wake_writer.notify_one();
+            }
+        }
+        seq
+    }
+
+    /// Wait until `seq` is durable as the mode promises: fsynced in `sync`, at once otherwise.
+    pub async fn wait_durable(&self, seq: Seq) -> Result<(), JournalUnavailable> {
+        if self.shared.failed.load(Ordering::Acquire) {
+            return Err(JournalUnavailable);
+        }
+        if self.shared.mode != Durability::Sync {
+            return Ok(());
+        }
+        let mut rx = self.shared.durable_tx.subscribe();
+        let failed = &self.shared.failed;
+        let res = rx
+            .wait_for(|durable| *durable >= seq || failed.load(Ordering::Acquire))
+            .await;
+        if res.is_err() || failed.load(Ordering::Acquire) {
+            return Err(JournalUnavailable);
+        }
+        Ok(())
+    }
+
+    /// The newest sequence handed out.
+    pub fn appended(&self) -> Seq {
+        self.shared.appended.load(Ordering::Acquire)
+    }
+
+    /// The newest sequence written (and fsynced in `sync` mode).
+    pub fn durable(&self) -> Seq {
+        *self.shared.durable_tx.borrow()
+    }
+
+    /// Whether the writer has failed.
+    pub fn is_failed(&self) -> bool {
+        self.shared.failed.load(Ordering::Acquire)
+    }
+
+    /// Record that the write-behind has applied everything up to `seq`.
+    pub fn set_applied(&self, seq: Seq) {
+        self.shared.applied.fetch_max(seq, Ordering::AcqRel);
+    }
+
+    /// The newest sequence the database reflects.
+    pub fn applied(&self) -> Seq {
+        self.shared.applied.load(Ordering::Acquire)
+    }
+
+    /// Events journaled but not yet in the database.
+    pub fn backlog(&self) -> u64 {
+        self.appended().saturating_sub(self.applied())
+    }
+
+    /// Queue recovered events (after the database checkpoint) for the write-behind.
+    pub fn requeue_for_writebehind(&self, events: impl IntoIterator<Item = (Seq, Event)>) {
+        let mut outbox = self.shared.outbox.lock().expect("outbox lock");
+        outbox.extend(events);
+        drop(outbox);
+        self.shared.outbox_ready.notify_one();
+    }
+
+    /// Take up to `max` written events, in sequence order, for the write-behind.
+    pub fn take_written(&self, max: usize) -> Vec<(Seq, Event)> {
+        let mut outbox = self.shared.outbox.lock().expect("outbox lock");
+        let n = outbox.len().min(max);
+        outbox.drain(..n).collect()
+    }
+
+    /// Put events back at the front (the database refused a batch; it will be retried).
+    pub fn untake(&self, events: Vec<(Seq, Event)>) {
+        let mut outbox = self.shared.outbox.lock().expect("outbox lock");
+        for e in events.into_iter().rev() {
+            outbox.push_front(e);
+        }
+    }
+
+    /// Number of written events waiting for the write-behind.
+    pub fn outbox_len(&self) -> usize {
+        self.shared.outbox.lock().expect("outbox lock").len()
+    }
+
+    /// Resolves when the outbox may have events.
+    pub async fn outbox_ready(&self) {
+        self.shared.outbox_ready.notified().await
+    }
+
+    pub fn stats(&self) -> &JournalStats {
+        &self.shared.stats
+    }
+
+    /// Delete segments whose every event is at or below `covered` (both a snapshot and the
+    /// database checkpoint hold them). The newest segment is always kept.
+    pub fn remove_covered(&self, covered: Seq) -> anyhow::Result<usize> {
+        let Some(dir) = &self.dir else { return Ok(0) };
+        remove_covered_segments(dir, covered)
+    }
+
+    /// Flush what is queued and stop the writer (graceful shutdown).
+    pub fn close(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.wake_writer.notify_all();
+        if let Some(handle) = self.writer.lock().expect("writer lock").take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+struct SegmentWriter {
+    dir: PathBuf,
+    file: File,
+    size: u64,
+}
+
+fn segment_path(dir: &Path, first_seq: Seq) -> PathBuf {
+    dir.join(format!("{first_seq:020}.seg"))
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+impl SegmentWriter {
+    fn create(dir: &Path, first_seq: Seq) -> anyhow::Result<Self> {
+        let path = segment_path(dir, first_seq);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("opening journal segment {}", path.display()))?;
+        let size = file.metadata()?.len();
+        sync_dir(dir);
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            file,
+            size,
+        })
+    }
+}
+
+fn writer_loop(
+    shared: &Shared,
+    writer: &mut SegmentWriter,
+    options: &JournalOptions,
+) -> anyhow::Result<()> {
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+    let mut batch: Vec<(Seq, Event)> = Vec::with_capacity(4096);
+    let mut unsynced = false;
+    let mut last_sync = Instant::now();
+    let idle_wait = match options.mode {
+        Durability::Async => options.async_fsync_interval,
+        _ => Duration::from_millis(100),
+    };
+    loop {
+        {
+            let mut pending = shared.pending.lock().expect("journal lock");
+            while pending.events.is_empty() && !shared.stopping.load(Ordering::Acquire) {
+                let (guard, timeout) = shared
+                    .wake_writer
+                    .wait_timeout(pending, idle_wait)
+                    .expect("journal lock");
+                pending = guard;
+                if timeout.timed_out() && unsynced {
+                    break;
+                }
+            }
+            if pending.events.is_empty() && shared.stopping.load(Ordering::Acquire) {
+                drop(pending);
+                if unsynced {
+                    writer.file.sync_data()?;
+                }
+                return Ok(());
+            }
+            std::mem::swap(&mut batch, &mut pending.events);
+        }
+        if batch.is_empty() {
+            // idle timeout in async mode with unsynced data
+            timed_sync(shared, writer)?;
+            unsynced = false;
+            last_sync = Instant::now();
+            continue;
+        }
+        buf.clear();
+        for (seq, event) in &batch {
+            encode_record(*seq, event, &mut buf)?;
+        }
+        if writer.size > 0 && writer.size + buf.len() as u64 > options.segment_bytes {
+            writer.file.sync_data()?;
+            *writer = SegmentWriter::create(&writer.dir.clone(), batch[0].0)?;
+        }
+        writer.file.write_all(&buf)?;
+        writer.size += buf.len() as u64;
+        let last = batch.last().map(|(s, _)| *s).unwrap_or(0);
+        shared
+            .stats
+            .records
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        shared
+            .stats
+            .bytes
+            .fetch_add(buf.len() as u64, Ordering::Relaxed);
+        match options.mode {
+            Durability::Sync => {
+                timed_sync(shared, writer)?;
+            }
+            _ => {
+                unsynced = true;
+                if last_sync.elapsed() >= options.async_fsync_interval {
+                    timed_sync(shared, writer)?;
+                    unsynced = false;
+                    last_sync = Instant::now();
+                }
+            }
+        }
+        shared.durable_tx.send_replace(last);
+        {
+            let mut outbox = shared.outbox.lock().expect("outbox lock");
+            outbox.extend(batch.drain(..));
+        }
+        shared.outbox_ready.notify_one();
+    }
+}
+
+fn timed_sync(shared: &Shared, writer: &mut SegmentWriter) -> anyhow::Result<()> {
+    let t = Instant::now();
+    writer.file.sync_data().context("fsync of the journal")?;
+    let nanos = t.elapsed().as_nanos() as u64;
+    shared.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+    shared.stats.fsync_nanos.fetch_add(nanos, Ordering::Relaxed);
+    metrics::histogram!("hotdeal_journal_fsync_seconds").record(nanos as f64 / 1e9);
+    metrics::counter!("hotdeal_journal_fsyncs_total").increment(1);
+    Ok(())
+}
+
+/// Segment files in `dir`, oldest first, with their first sequence.
+pub fn list_segments(dir: &Path) -> anyhow::Result<Vec<(Seq, PathBuf)>> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if let Some(stem) = name.strip_suffix(".seg")
+            && let Ok(first) = stem.parse::<Seq>()
+        {
+            out.push((first, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn remove_covered_segments(dir: &Path, covered: Seq) -> anyhow::Result<usize> {
+    let segments = list_segments(dir)?;
+    let mut removed = 0;
+    for pair in segments.windows(2) {
+        let last_in_segment = pair[1].0.saturating_sub(1);
+        if last_in_segment <= covered {
+            std::fs::remove_file(&pair[0].1)
+                .with_context(|| format!("removing {}", pair[0].1.display()))?;
+            removed += 1;
+        } else {
+            break;
+        }
+    }
+    Ok(removed)
+}
+
+/// What reading the journal found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReadReport {
+    pub segments: usize,
+    pub records: u64,
+    pub last_seq: Seq,
+    /// Bytes cut from a torn or corrupt tail.
+    pub truncated_bytes: u64,
+    /// Segments set aside because an earlier one was corrupt.
+    pub skipped_segments: Vec<PathBuf>,
+}
+
+/// Read every record with a sequence above `after`, in order, calling `f` for each; truncates a
+/// torn or corrupt tail (and sets aside any later segment, renamed `.skipped`).
+pub fn read_journal(
+    dir: &Path,
+    after: Seq,
+    mut f: impl FnMut(Seq, Event),
+) -> anyhow::Result<ReadReport> {
+    let segments = list_segments(dir)?;
+    let mut report = ReadReport::default();
+    let mut corrupt_from: Option<usize> = None;
+    for (index, (_, path)) in segments.iter().enumerate() {
+        report.segments += 1;
+        let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let file_len = file.metadata()?.len();
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let mut offset: u64 = 0;
+        let mut header = [0u8; RECORD_HEADER];
+        let mut payload = Vec::new();
+        let good_end = loop {
+            if offset == file_len {
+                break None;
+            }
+            if read_exact_or_eof(&mut reader, &mut header)? < RECORD_HEADER {
+                break Some(offset);
+            }
+            let len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
+            let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
+            if len == 0 || len > MAX_RECORD_BYTES {
+                break Some(offset);
+            }
+            payload.resize(len, 0);
+            if read_exact_or_eof(&mut reader, &mut payload)? < len {
+                break Some(offset);
+            }
+            if crc32c::crc32c(&payload) != crc {
+                break Some(offset);
+            }
+            let decoded: Result<((Seq, Event), usize), _> =
+                bincode::serde::decode_from_slice(&payload, bincode_config());
+            let Ok(((seq, event), _)) = decoded else {
+                break Some(offset);
+            };
+            offset += (RECORD_HEADER + len) as u64;
+            report.records += 1;
+            report.last_seq = report.last_seq.max(seq);
+            if seq > after {
+                f(seq, event);
+            }
+        };
+        if let Some(end) = good_end {
+            report.truncated_bytes += file_len - end;
+            tracing::warn!(
+                segment = %path.display(),
+                kept_bytes = end,
+                cut_bytes = file_len - end,
+                "journal tail is torn or corrupt; truncating it"
+            );
+            let f = OpenOptions::new().write(true).open(path)?;
+            f.set_len(end)?;
+            f.sync_all()?;
+            corrupt_from = Some(index + 1);
+            break;
+        }
+    }
+    if let Some(from) = corrupt_from {
+        for (_, path) in &segments[from..] {
+            let mut skipped = path.clone().into_os_string();
+            skipped.push(".skipped");
+            let skipped = PathBuf::from(skipped);
+            tracing::error!(segment = %path.display(), "setting aside a journal segment after a corrupt one");
+            std::fs::rename(path, &skipped)?;
+            report.skipped_segments.push(skipped);
+        }
+        sync_dir(dir);
+    }
+    Ok(report)
+}
+
+fn read_exact_or_eof(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::{CampaignId, UserId};
+
+    fn issued(n: i64) -> Event {
+        Event::CouponIssued {
+            campaign: CampaignId(uuid::Uuid::from_u128(7)),
+            user: UserId(uuid::Uuid::from_u128(n as u128)),
+            at_ms: n,
+        }
+    }
+
+    fn options(dir: &Path, mode: Durability, segment_bytes: u64) -> JournalOptions {
+        JournalOptions {
+            dir: dir.to_path_buf(),
+            mode,
+            segment_bytes,
+            async_fsync_interval: Duration::from_millis(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn appended_events_are_durable_and_read_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&options(dir.path(), Durability::Sync, 1 << 20), 0).unwrap();
+        let mut last = 0;
+        for i in 1..=100 {
+            last = journal.append(issued(i));
+        }
+        journal.wait_durable(last).await.unwrap();
+        assert_eq!(journal.durable(), 100);
+        journal.close();
+        let mut seen = Vec::new();
+        let report = read_journal(dir.path(), 0, |seq, e| seen.push((seq, e))).unwrap();
+        assert_eq!(report.records, 100);
+        assert_eq!(report.last_seq, 100);
+        assert_eq!(seen.len(), 100);
+        assert!(
+            seen.iter()
+                .enumerate()
+                .all(|(i, (s, e))| *s == i as u64 + 1 && *e == issued(i as i64 + 1))
+        );
+        // only after a given sequence
+        let mut count = 0;
+        read_journal(dir.path(), 90, |_, _| count += 1).unwrap();
+        assert_eq!(count, 10);
+    }
+
+    #[tokio::test]
+    async fn a_torn_tail_is_truncated_and_appending_continues() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&options(dir.path(), Durability::Sync, 1 << 20), 0).unwrap();
+        for i in 1..=10 {
+            let s = journal.append(issued(i));
+            journal.wait_durable(s).await.unwrap();
+        }
+        journal.close();
+        drop(journal);
+        let (_, seg) = list_segments(dir.path()).unwrap().pop().unwrap();
+        // a half-written record, then garbage
+        let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
+        f.write_all(&[40, 0, 0, 0, 1, 2, 3, 4, 9, 9]).unwrap();
+        drop(f);
+        let report = read_journal(dir.path(), 0, |_, _| {}).unwrap();
+        assert_eq!(report.records, 10);
+        assert_eq!(report.truncated_bytes, 10);
+        let journal = Journal::open(
+            &options(dir.path(), Durability::Sync, 1 << 20),
+            report.last_seq,
+        )
+        .unwrap();
+        let s = journal.append(issued(11));
+        assert_eq!(s, 11);
+        journal.wait_durable(s).await.unwrap();
+        journal.close();
+        let report = read_journal(dir.path(), 0, |_, _| {}).unwrap();
+        assert_eq!(
+            (report.records, report.last_seq, report.truncated_bytes),
+            (11, 11, 0)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_flipped_bit_stops_replay_at_the_last_good_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&options(dir.path(), Durability::Sync, 1 << 20), 0).unwrap();
+        for i in 1..=5 {
+            let s = journal.append(issued(i));
+            journal.wait_durable(s).await.unwrap();
+        }
+        journal.close();
+        drop(journal);
+        let (_, seg) = list_segments(dir.path()).unwrap().pop().unwrap();
+        let mut bytes = std::fs::read(&seg).unwrap();
+        let n = bytes.len();
+        bytes[n - 2] ^= 0x40;
+        std::fs::write(&seg, &bytes).unwrap();
+        let report = read_journal(dir.path(), 0, |_, _| {}).unwrap();
+        assert_eq!(report.records, 4);
+        assert!(report.truncated_bytes > 0);
+    }
+
+    #[tokio::test]
+    async fn segments_roll_over_and_covered_ones_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&options(dir.path(), Durability::Sync, 256), 0).unwrap();
+        for i in 1..=60 {
+            let s = journal.append(issued(i));
+            journal.wait_durable(s).await.unwrap();
+        }
+        let before = list_segments(dir.path()).unwrap().len();
+        assert!(before > 2, "expected several segments, got {before}");
+        let removed = journal.remove_covered(30).unwrap();
+        assert!(removed >= 1);
+        let mut first = None;
+        let report = read_journal(dir.path(), 0, |s, _| {
+            first.get_or_insert(s);
+        })
+        .unwrap();
+        assert!(
+            first.unwrap() <= 31,
+            "events after the covered point must remain"
+        );
+        assert_eq!(report.last_seq, 60);
+        journal.close();
+    }
+
+    #[tokio::test]
+    async fn the_writebehind_outbox_gets_every_event_in_order() {
+        for mode in [Durability::Sync, Durability::Async, Durability::None] {
+            let dir = tempfile::tempdir().unwrap();
+            let journal = Journal::open(&options(dir.path(), mode, 1 << 20), 0).unwrap();
+            for i in 1..=50 {
+                journal.append(issued(i));
+            }
+            let mut got = Vec::new();
+            while got.len() < 50 {
+                let batch = journal.take_written(7);
+                if batch.is_empty() {
+                    tokio::time::timeout(Duration::from_secs(5), journal.outbox_ready())
+                        .await
+                        .expect("writer makes progress");
+                }
+                got.extend(batch.into_iter().map(|(s, _)| s));
+            }
+            assert_eq!(got, (1..=50).collect::<Vec<_>>(), "{mode:?}");
+            journal.close();
+        }
+    }
+}
