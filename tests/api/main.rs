@@ -5,5 +5,6 @@
 
 mod helpers;
 
+mod engine;
 mod health;
 mod persistence;
