@@ -204,6 +204,10 @@ pub struct Config {
     )]
     pub snapshot_interval_s: u64,
 
+    /// Start from this snapshot file instead of the newest one in the snapshot dir.
+    #[arg(long, env = "HOTDEAL_RESTORE_FROM", global = true)]
+    pub restore_from: Option<PathBuf>,
+
     /// Number of newest snapshots kept on disk.
     #[arg(
         long,
@@ -338,6 +342,46 @@ pub struct Config {
 }
 
 impl Config {
+    /// The journal's directory (inside the data dir).
+    pub fn journal_dir(&self) -> PathBuf {
+        self.data_dir.join("journal")
+    }
+
+    /// The journal settings.
+    pub fn journal_options(&self) -> crate::persistence::journal::JournalOptions {
+        crate::persistence::journal::JournalOptions {
+            dir: self.journal_dir(),
+            mode: self.durability,
+            segment_bytes: self.journal_segment_bytes,
+            async_fsync_interval: std::time::Duration::from_millis(self.async_fsync_interval_ms),
+        }
+    }
+
+    /// The JWT secret: the configured one, or one generated once and kept in the data dir.
+    pub fn load_or_create_jwt_secret(&self) -> anyhow::Result<String> {
+        use anyhow::Context;
+        if let Some(s) = &self.jwt_secret {
+            return Ok(s.clone());
+        }
+        let path = self.data_dir.join("jwt_secret");
+        if let Ok(s) = std::fs::read_to_string(&path) {
+            let s = s.trim().to_string();
+            if !s.is_empty() {
+                return Ok(s);
+            }
+        }
+        std::fs::create_dir_all(&self.data_dir)?;
+        let bytes: [u8; 32] = rand::random();
+        let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+        }
+        Ok(secret)
+    }
+
     /// The number of actor threads to start.
     pub fn effective_arbiter_threads(&self) -> usize {
         if self.arbiter_threads > 0 {

@@ -763,6 +763,74 @@ impl EngineHandle {
         Ok((campaigns, items))
     }
 
+    /// Write a snapshot of every actor into `dir`, keep the newest `keep`, and delete the
+    /// journal segments both this snapshot and the database checkpoint cover.
+    pub async fn snapshot_to(
+        &self,
+        dir: &std::path::Path,
+        keep: usize,
+    ) -> anyhow::Result<crate::persistence::snapshot::SnapshotFile> {
+        use crate::persistence::snapshot::{
+            CampaignSnapshot, ItemSnapshot, SnapshotBody, prune, write_snapshot,
+        };
+        let started = std::time::Instant::now();
+        let journal = &self.inner.journal;
+        // Every event numbered up to here is in the state collected below.
+        let seq = journal.appended();
+        let (campaigns, items) = self.collect_state().await?;
+        // Only durable decisions may be in a snapshot.
+        let newest = campaigns
+            .iter()
+            .map(|c| c.2)
+            .chain(items.iter().map(|i| i.2))
+            .max()
+            .unwrap_or(0)
+            .max(seq);
+        journal
+            .wait_durable(newest)
+            .await
+            .map_err(|_| EngineError::JournalUnavailable)?;
+        let body = SnapshotBody {
+            campaigns: campaigns
+                .into_iter()
+                .map(|(id, ledger, last_seq)| CampaignSnapshot {
+                    id,
+                    ledger,
+                    last_seq,
+                })
+                .collect(),
+            items: items
+                .into_iter()
+                .map(|(id, ledger, last_seq)| ItemSnapshot {
+                    id,
+                    ledger,
+                    last_seq,
+                })
+                .collect(),
+        };
+        let dir = dir.to_path_buf();
+        let created_at = self.now_ms();
+        let file = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let file = write_snapshot(&dir, seq, created_at, &body)?;
+            prune(&dir, keep)?;
+            Ok(file)
+        })
+        .await??;
+        let covered = seq.min(journal.applied());
+        let removed = journal.remove_covered(covered)?;
+        metrics::histogram!("hotdeal_snapshot_seconds").record(started.elapsed().as_secs_f64());
+        metrics::gauge!("hotdeal_snapshot_bytes").set(file.size_bytes as f64);
+        tracing::info!(
+            path = %file.path.display(),
+            seq,
+            bytes = file.size_bytes,
+            ms = started.elapsed().as_millis() as u64,
+            removed_segments = removed,
+            "snapshot written"
+        );
+        Ok(file)
+    }
+
     /// Block an item's actor until the returned sender is dropped or fires (tests: fill a
     /// mailbox deterministically).
     #[doc(hidden)]

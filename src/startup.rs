@@ -9,9 +9,15 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::actors::ticker::{self, CancelOnDrop};
 use crate::config::Config;
 use crate::domain::clock::{SharedClock, SystemClock};
+use crate::engine::{EngineHandle, EngineOptions};
+use crate::http::auth::JwtKeys;
 use crate::http::{self, AppState};
+use crate::persistence::recovery::recover;
+use crate::persistence::repo::SqlStore;
+use crate::persistence::writebehind::{WriteBehind, WriteBehindOptions};
 use crate::persistence::{Db, DbOptions};
 
 /// A built, not yet serving, hotdeal.
@@ -19,6 +25,8 @@ pub struct Application {
     listener: TcpListener,
     port: u16,
     state: AppState,
+    writebehind: Option<WriteBehind>,
+    _background: Vec<CancelOnDrop>,
 }
 
 impl Application {
@@ -41,8 +49,71 @@ impl Application {
         db.migrate().await?;
         tracing::info!(backend = db.dialect.name(), "database ready");
 
+        // Recovery: snapshot, journal replay, invariant check, write-behind backlog.
+        let store = SqlStore::new(db.clone());
+        let recovered = recover(
+            &store,
+            &config.journal_options(),
+            &config.snapshot_dir,
+            config.restore_from.as_deref(),
+        )
+        .await
+        .context("recovering engine state")?;
+        let report = &recovered.report;
+        tracing::info!(
+            snapshot = ?report.snapshot,
+            snapshot_seq = report.snapshot_seq,
+            checkpoint = report.checkpoint,
+            journal_records = report.journal_records,
+            journal_last_seq = report.journal_last_seq,
+            truncated_bytes = report.journal_truncated_bytes,
+            replayed = report.replayed,
+            replay_mismatches = report.replay_mismatches,
+            requeued_for_database = report.requeued,
+            campaigns = report.campaigns,
+            items = report.items,
+            ms = report.elapsed_ms,
+            "recovery finished"
+        );
+        metrics::gauge!("hotdeal_recovery_seconds").set(report.elapsed_ms as f64 / 1000.0);
+        let journal = recovered.journal.clone();
+        let engine = EngineHandle::start(
+            EngineOptions::from_config(&config),
+            journal.clone(),
+            Arc::new(store.clone()),
+            clock.clone(),
+        )?;
+        for (id, ledger, seq) in recovered.campaigns {
+            engine.install_campaign(id, ledger, seq);
+        }
+        for (id, ledger, seq) in recovered.items {
+            engine.install_item(id, ledger, seq);
+        }
+        let writebehind = WriteBehind::spawn(
+            journal.clone(),
+            db.clone(),
+            clock.clone(),
+            WriteBehindOptions {
+                batch_size: config.writebehind_batch_size,
+                interval: Duration::from_millis(config.writebehind_interval_ms),
+            },
+        );
+        let mut background = vec![ticker::spawn(
+            engine.clone(),
+            Duration::from_millis(config.tick_interval_ms),
+        )];
+        if config.snapshot_interval_s > 0 {
+            background.push(spawn_snapshotter(
+                engine.clone(),
+                config.snapshot_dir.clone(),
+                config.snapshot_keep,
+                Duration::from_secs(config.snapshot_interval_s),
+            ));
+        }
+
+        let keys = JwtKeys::new(&config.load_or_create_jwt_secret()?);
         let config = Arc::new(config);
-        let state = AppState::new(config.clone(), db, clock);
+        let state = AppState::new(config.clone(), db, clock, engine, keys);
 
         let listener = TcpListener::bind(config.http_addr)
             .await
@@ -59,6 +130,8 @@ impl Application {
             listener,
             port,
             state,
+            writebehind: Some(writebehind),
+            _background: background,
         })
     }
 
@@ -70,23 +143,56 @@ impl Application {
         &self.state
     }
 
-    /// Serve until `shutdown` resolves, then drain in-flight requests.
+    /// Serve until `shutdown` resolves, then drain in-flight requests, take a snapshot, let the
+    /// write-behind catch up (bounded), close the journal and stop the actors.
     pub async fn run_until_stopped(
-        self,
+        mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let app = http::router(self.state.clone());
-        axum::serve(
+        let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await
-        .context("serving HTTP")?;
-        self.state.set_ready(false);
+        .context("serving HTTP");
+        let state = self.state.clone();
+        state.set_ready(false);
+        drop(self._background.drain(..));
+        if let Err(err) = state
+            .engine
+            .snapshot_to(&state.config.snapshot_dir, state.config.snapshot_keep)
+            .await
+        {
+            tracing::error!(error = %format!("{err:#}"), "snapshot at shutdown failed");
+        }
+        if let Some(wb) = self.writebehind.take() {
+            wb.stop(Duration::from_secs(10)).await;
+        }
+        state.engine.journal().close();
+        state.engine.shutdown();
         tracing::info!("hotdeal stopped");
-        Ok(())
+        served
     }
+}
+
+fn spawn_snapshotter(
+    engine: EngineHandle,
+    dir: std::path::PathBuf,
+    keep: usize,
+    every: Duration,
+) -> CancelOnDrop {
+    CancelOnDrop(tokio::spawn(async move {
+        let mut interval = tokio::time::interval(every);
+        interval.tick().await;
+        loop {
+            interval.tick().await;
+            if let Err(err) = engine.snapshot_to(&dir, keep).await {
+                tracing::error!(error = %format!("{err:#}"), "periodic snapshot failed");
+            }
+        }
+    }))
 }
 
 /// Connect to the configured database.

@@ -145,19 +145,25 @@ impl Handler<Reserve> for ItemActor {
         let outcome = self
             .ledger
             .reserve(msg.order, msg.user, msg.qty, msg.deadline_ms, now);
-        let seq = outcome.is_success().then(|| {
-            self.record(
+        let seq = match outcome {
+            ItemOutcome::Reserved {
+                unit_price,
+                promotion,
+            } => Some(self.record(
                 Event::ItemReserved {
                     item: self.id,
                     order: msg.order,
                     user: msg.user,
                     qty: msg.qty,
                     deadline_ms: msg.deadline_ms,
+                    unit_price,
+                    promotion,
                     at_ms: now,
                 },
                 now,
-            )
-        });
+            )),
+            _ => None,
+        };
         MessageResult((outcome, seq))
     }
 }
@@ -173,17 +179,21 @@ impl Handler<Confirm> for ItemActor {
     type Result = MessageResult<Confirm>;
     fn handle(&mut self, msg: Confirm, _: &mut Context<Self>) -> Self::Result {
         let now = self.clock.now_ms();
+        let promotion = self.ledger.reservation(msg.order).and_then(|r| r.promotion);
         let outcome = self.ledger.confirm(msg.order);
-        let seq = outcome.is_success().then(|| {
-            self.record(
+        let seq = match outcome {
+            ItemOutcome::Confirmed { qty } => Some(self.record(
                 Event::ItemConfirmed {
                     item: self.id,
                     order: msg.order,
+                    qty,
+                    promotion,
                     at_ms: now,
                 },
                 now,
-            )
-        });
+            )),
+            _ => None,
+        };
         MessageResult((outcome, seq))
     }
 }
@@ -200,18 +210,22 @@ impl Handler<Release> for ItemActor {
     type Result = MessageResult<Release>;
     fn handle(&mut self, msg: Release, _: &mut Context<Self>) -> Self::Result {
         let now = self.clock.now_ms();
+        let promotion = self.ledger.reservation(msg.order).and_then(|r| r.promotion);
         let outcome = self.ledger.release(msg.order);
-        let seq = outcome.is_success().then(|| {
-            self.record(
+        let seq = match outcome {
+            ItemOutcome::Released { qty } => Some(self.record(
                 Event::ItemReleased {
                     item: self.id,
                     order: msg.order,
+                    qty,
+                    promotion,
                     reason: msg.reason,
                     at_ms: now,
                 },
                 now,
-            )
-        });
+            )),
+            _ => None,
+        };
         MessageResult((outcome, seq))
     }
 }
@@ -333,11 +347,13 @@ impl Handler<Expire> for ItemActor {
     type Result = MessageResult<Expire>;
     fn handle(&mut self, msg: Expire, _: &mut Context<Self>) -> Self::Result {
         let expired = self.ledger.expire(msg.now_ms);
-        for (order, _) in &expired {
+        for (order, r) in &expired {
             self.record(
                 Event::ItemReleased {
                     item: self.id,
                     order: *order,
+                    qty: r.qty,
+                    promotion: r.promotion,
                     reason: ReleaseReason::Expired,
                     at_ms: msg.now_ms,
                 },

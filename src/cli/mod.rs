@@ -1,9 +1,16 @@
-//! The `hotdeal` command line: `serve` (the default), `migrate`, and the operator tools.
+//! The `hotdeal` command line: `serve` (the default), `migrate`, `token`, `snapshot`.
 
+use std::path::PathBuf;
+
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
+use crate::domain::ids::UserId;
+use crate::http::auth::{JwtKeys, Role};
 use crate::startup::{Application, connect_db, shutdown_signal};
+
+mod snapshot;
 
 /// hotdeal: a hot-deal commerce engine (flash-sale coupons and time-sale orders).
 #[derive(Debug, Parser)]
@@ -23,21 +30,93 @@ pub enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Print an access token signed with the server's secret (for load tests and scripts).
+    Token {
+        /// The user id the token is for (default: a new random id).
+        #[arg(long)]
+        user_id: Option<uuid::Uuid>,
+        /// CUSTOMER, SELLER, MANAGER or MASTER.
+        #[arg(long, default_value = "CUSTOMER")]
+        role: String,
+        /// The email claim.
+        #[arg(long, default_value = "loadtest@hotdeal.local")]
+        email: String,
+        /// Lifetime in seconds (default: the access token lifetime).
+        #[arg(long)]
+        ttl_s: Option<u64>,
+    },
+    /// Snapshots: create (on a running server), list, inspect, restore.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+/// Snapshot subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Ask a running server to write a snapshot now.
+    Create {
+        /// The server's base URL (default: http://<HOTDEAL_HTTP_ADDR>).
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// List the snapshots in the snapshot dir, newest first.
+    List,
+    /// Print a JSON summary of a snapshot (default: the newest).
+    Inspect {
+        /// The snapshot file.
+        file: Option<PathBuf>,
+    },
+    /// Serve, starting from the given snapshot instead of the newest (then the journal after it).
+    Restore {
+        /// The snapshot file.
+        #[arg(long)]
+        file: PathBuf,
+    },
 }
 
 /// Run the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    crate::telemetry::init(cli.config.log_format);
+    let mut config = cli.config;
+    crate::telemetry::init(config.log_format);
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
-            let app = Application::build(cli.config).await?;
-            app.run_until_stopped(shutdown_signal()).await
-        }
+        Command::Serve => serve(config).await,
         Command::Migrate => {
-            let db = connect_db(&cli.config).await?;
+            let db = connect_db(&config).await?;
             db.migrate().await?;
             println!("migrations applied ({})", db.dialect.name());
             Ok(())
         }
+        Command::Token {
+            user_id,
+            role,
+            email,
+            ttl_s,
+        } => {
+            let role =
+                Role::parse(&role).context("role must be CUSTOMER, SELLER, MANAGER or MASTER")?;
+            let keys = JwtKeys::new(&config.load_or_create_jwt_secret()?);
+            let user = user_id.map(UserId).unwrap_or_default();
+            let now = chrono::Utc::now().timestamp_millis();
+            let token = keys.mint_access(
+                user,
+                &email,
+                role,
+                now,
+                ttl_s.unwrap_or(config.access_token_ttl_s),
+            )?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Snapshot(SnapshotCommand::Restore { file }) => {
+            anyhow::ensure!(file.exists(), "{} does not exist", file.display());
+            config.restore_from = Some(file);
+            serve(config).await
+        }
+        Command::Snapshot(cmd) => snapshot::run(&config, cmd).await,
     }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    app.run_until_stopped(shutdown_signal()).await
 }

@@ -62,22 +62,30 @@ pub enum Event {
         sale: Option<SaleConfig>,
         at_ms: Millis,
     },
+    /// `unit_price` and `promotion` are what the actor decided (the write-behind needs them;
+    /// replay recomputes and checks them).
     ItemReserved {
         item: ItemId,
         order: OrderId,
         user: UserId,
         qty: i64,
         deadline_ms: Millis,
+        unit_price: i64,
+        promotion: Option<PromotionId>,
         at_ms: Millis,
     },
     ItemConfirmed {
         item: ItemId,
         order: OrderId,
+        qty: i64,
+        promotion: Option<PromotionId>,
         at_ms: Millis,
     },
     ItemReleased {
         item: ItemId,
         order: OrderId,
+        qty: i64,
+        promotion: Option<PromotionId>,
         reason: ReleaseReason,
         at_ms: Millis,
     },

@@ -16,8 +16,14 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
 use crate::domain::clock::SharedClock;
+use crate::engine::EngineHandle;
 use crate::persistence::Db;
+use crate::persistence::repo::SqlStore;
 
+pub mod admin;
+pub mod auth;
+pub mod coupons;
+pub mod engine_errors;
 pub mod envelope;
 pub mod error;
 pub mod health;
@@ -33,18 +39,40 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
+    pub store: SqlStore,
     pub clock: SharedClock,
+    pub engine: EngineHandle,
+    pub keys: auth::JwtKeys,
     ready: Arc<AtomicBool>,
 }
 
+impl axum::extract::FromRef<AppState> for auth::JwtKeys {
+    fn from_ref(state: &AppState) -> Self {
+        state.keys.clone()
+    }
+}
+
 impl AppState {
-    pub fn new(config: Arc<Config>, db: Db, clock: SharedClock) -> Self {
+    pub fn new(
+        config: Arc<Config>,
+        db: Db,
+        clock: SharedClock,
+        engine: EngineHandle,
+        keys: auth::JwtKeys,
+    ) -> Self {
         Self {
             config,
+            store: SqlStore::new(db.clone()),
             db,
             clock,
+            engine,
+            keys,
             ready: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// Whether recovery finished and the service may take traffic.
@@ -69,6 +97,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .merge(coupons::router())
+        .merge(admin::router())
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -103,6 +103,16 @@ impl Journal {
     /// Open for appending, continuing after `last_seq` (what recovery found). In `sync` and
     /// `async` modes a new segment is started and a writer thread spawned.
     pub fn open(options: &JournalOptions, last_seq: Seq) -> anyhow::Result<Arc<Journal>> {
+        Self::open_with_applied(options, last_seq, last_seq)
+    }
+
+    /// Like [`Journal::open`], with the database checkpoint (`applied_seq <= last_seq`): the
+    /// events in between are the write-behind's backlog, requeued by recovery.
+    pub fn open_with_applied(
+        options: &JournalOptions,
+        last_seq: Seq,
+        applied_seq: Seq,
+    ) -> anyhow::Result<Arc<Journal>> {
         let (durable_tx, _) = watch::channel(last_seq);
         let shared = Arc::new(Shared {
             mode: options.mode,
@@ -115,7 +125,7 @@ impl Journal {
             failed: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             appended: AtomicU64::new(last_seq),
-            applied: AtomicU64::new(last_seq),
+            applied: AtomicU64::new(applied_seq.min(last_seq)),
             outbox: Mutex::new(VecDeque::new()),
             outbox_ready: Notify::new(),
             stats: JournalStats::default(),

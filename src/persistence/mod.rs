@@ -13,7 +13,10 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub mod journal;
+pub mod recovery;
 pub mod repo;
+pub mod snapshot;
+pub mod writebehind;
 
 /// The SQL dialect behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

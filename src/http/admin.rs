@@ -1,0 +1,221 @@
+//! Operator endpoints (MASTER only): snapshots, the engine/database audit, engine status.
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use serde::Serialize;
+use sqlx::Row;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::auth::{AuthUser, Role};
+use super::envelope::Reply;
+use super::error::ApiResult;
+use crate::persistence::snapshot::{SnapshotFile, list_snapshots};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/admin/snapshots", get(list).post(create))
+        .route("/api/v1/admin/audit", get(audit))
+        .route("/api/v1/admin/engine", get(engine_status))
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/snapshots", tag = "admin",
+    responses((status = 201, description = "snapshot written"), (status = 403, body = super::error::ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<Reply<SnapshotFile>> {
+    user.require(&[Role::Master])?;
+    let file = state
+        .engine
+        .snapshot_to(&state.config.snapshot_dir, state.config.snapshot_keep)
+        .await?;
+    Ok(Reply::created("snapshot written", file))
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/snapshots", tag = "admin",
+    responses((status = 200, description = "snapshots, newest first")))]
+pub async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<Reply<Vec<SnapshotFile>>> {
+    user.require(&[Role::Master])?;
+    Ok(Reply::ok(
+        "snapshots",
+        list_snapshots(&state.config.snapshot_dir)?,
+    ))
+}
+
+/// One difference between the engine and the database.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditDifference {
+    pub entity: String,
+    pub id: String,
+    pub field: String,
+    pub engine: i64,
+    pub database: i64,
+}
+
+/// The audit result.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditReport {
+    /// Whether the write-behind had caught up when the comparison was made.
+    pub caught_up: bool,
+    pub backlog_events: u64,
+    pub campaigns_checked: usize,
+    pub items_checked: usize,
+    pub differences: Vec<AuditDifference>,
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin",
+    responses((status = 200, description = "engine vs database differences")))]
+pub async fn audit(State(state): State<AppState>, user: AuthUser) -> ApiResult<Reply<AuditReport>> {
+    user.require(&[Role::Master])?;
+    let journal = state.engine.journal().clone();
+    let target = journal.appended();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while journal.applied() < target && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let (campaigns, items) = state.engine.collect_state().await?;
+    let mut differences = Vec::new();
+    let mut diff = |entity: &str, id: String, field: &str, engine: i64, database: i64| {
+        if engine != database {
+            differences.push(AuditDifference {
+                entity: entity.into(),
+                id,
+                field: field.into(),
+                engine,
+                database,
+            });
+        }
+    };
+    for (id, ledger, _) in &campaigns {
+        let row = sqlx::query(
+            "SELECT issued_count, quantity, (SELECT COUNT(*) FROM p_coupon c WHERE c.coupon_info_id = i.coupon_info_id) AS rows_count \
+             FROM p_coupon_info i WHERE coupon_info_id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&state.db.pool)
+        .await?;
+        let (issued, quantity, rows) = match row {
+            Some(r) => (
+                r.try_get::<i64, _>("issued_count")?,
+                r.try_get::<i64, _>("quantity")?,
+                r.try_get::<i64, _>("rows_count")?,
+            ),
+            None => (-1, -1, -1),
+        };
+        diff(
+            "campaign",
+            id.to_string(),
+            "issuedCount",
+            ledger.issued_count(),
+            issued,
+        );
+        diff(
+            "campaign",
+            id.to_string(),
+            "couponRows",
+            ledger.issued_count(),
+            rows,
+        );
+        diff(
+            "campaign",
+            id.to_string(),
+            "quantity",
+            ledger.config.quantity,
+            quantity,
+        );
+    }
+    for (id, ledger, _) in &items {
+        let row =
+            sqlx::query("SELECT quantity, available, reserved, sold FROM p_product WHERE id = ?")
+                .bind(id.to_string())
+                .fetch_optional(&state.db.pool)
+                .await?;
+        let l = ledger.levels();
+        let get = |r: &Option<sqlx::any::AnyRow>, c: &str| -> i64 {
+            r.as_ref()
+                .and_then(|r| r.try_get::<i64, _>(c).ok())
+                .unwrap_or(-1)
+        };
+        diff(
+            "item",
+            id.to_string(),
+            "total",
+            l.total,
+            get(&row, "quantity"),
+        );
+        diff(
+            "item",
+            id.to_string(),
+            "available",
+            l.available,
+            get(&row, "available"),
+        );
+        diff(
+            "item",
+            id.to_string(),
+            "reserved",
+            l.reserved,
+            get(&row, "reserved"),
+        );
+        diff("item", id.to_string(), "sold", l.sold, get(&row, "sold"));
+    }
+    Ok(Reply::ok(
+        "audit",
+        AuditReport {
+            caught_up: journal.applied() >= target,
+            backlog_events: journal.backlog(),
+            campaigns_checked: campaigns.len(),
+            items_checked: items.len(),
+            differences,
+        },
+    ))
+}
+
+/// Engine status for operators.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EngineStatus {
+    pub durability: String,
+    pub campaign_actors: usize,
+    pub item_actors: usize,
+    pub journal_appended_seq: u64,
+    pub journal_durable_seq: u64,
+    pub database_applied_seq: u64,
+    pub writebehind_backlog_events: u64,
+    pub journal_fsyncs: u64,
+    pub journal_records: u64,
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/engine", tag = "admin",
+    responses((status = 200, description = "engine status")))]
+pub async fn engine_status(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<Reply<EngineStatus>> {
+    user.require(&[Role::Master])?;
+    let j = state.engine.journal();
+    let (campaign_actors, item_actors) = state.engine.actor_counts();
+    let stats = j.stats();
+    use std::sync::atomic::Ordering::Relaxed;
+    Ok(Reply::ok(
+        "engine",
+        EngineStatus {
+            durability: j.mode().as_str().into(),
+            campaign_actors,
+            item_actors,
+            journal_appended_seq: j.appended(),
+            journal_durable_seq: j.durable(),
+            database_applied_seq: j.applied(),
+            writebehind_backlog_events: j.backlog(),
+            journal_fsyncs: stats.fsyncs.load(Relaxed),
+            journal_records: stats.records.load(Relaxed),
+        },
+    ))
+}

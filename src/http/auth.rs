@@ -1,0 +1,289 @@
+//! Authentication: HS256 JWTs with the claims `userId`, `email`, `role`, `iat`, `exp`, as the
+//! seed's clients expect, plus `tokenType` so a refresh token never passes as an access token.
+//! The claim path trusts the token: no database read.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use crate::domain::Millis;
+use crate::domain::ids::UserId;
+
+/// The seed's `UserRole`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Role {
+    Customer,
+    Seller,
+    Manager,
+    Master,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Customer => "CUSTOMER",
+            Role::Seller => "SELLER",
+            Role::Manager => "MANAGER",
+            Role::Master => "MASTER",
+        }
+    }
+
+    /// Case-insensitive, with or without the `ROLE_` prefix.
+    pub fn parse(s: &str) -> Option<Role> {
+        let s = s.trim().to_ascii_uppercase();
+        match s.strip_prefix("ROLE_").unwrap_or(&s) {
+            "CUSTOMER" => Some(Role::Customer),
+            "SELLER" => Some(Role::Seller),
+            "MANAGER" => Some(Role::Manager),
+            "MASTER" => Some(Role::Master),
+            _ => None,
+        }
+    }
+
+    /// MANAGER or MASTER.
+    pub fn is_staff(self) -> bool {
+        matches!(self, Role::Manager | Role::Master)
+    }
+}
+
+/// Access or refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenType {
+    Access,
+    Refresh,
+}
+
+/// The JWT claims.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Claims {
+    pub user_id: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    pub iat: i64,
+    pub exp: i64,
+    #[serde(default = "access")]
+    pub token_type: TokenType,
+    /// Unique id, so two refresh tokens minted in the same second differ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+fn access() -> TokenType {
+    TokenType::Access
+}
+
+/// Signing and verifying keys.
+#[derive(Clone)]
+pub struct JwtKeys {
+    encoding: Arc<EncodingKey>,
+    decoding: Arc<DecodingKey>,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JwtKeys(..)")
+    }
+}
+
+impl JwtKeys {
+    pub fn new(secret: &str) -> Self {
+        Self {
+            encoding: Arc::new(EncodingKey::from_secret(secret.as_bytes())),
+            decoding: Arc::new(DecodingKey::from_secret(secret.as_bytes())),
+        }
+    }
+
+    /// An access token (without the `Bearer ` prefix).
+    pub fn mint_access(
+        &self,
+        user_id: UserId,
+        email: &str,
+        role: Role,
+        now_ms: Millis,
+        ttl_s: u64,
+    ) -> anyhow::Result<String> {
+        let iat = now_ms / 1000;
+        let claims = Claims {
+            user_id,
+            email: Some(email.to_string()),
+            role: Some(role.as_str().to_string()),
+            iat,
+            exp: iat + ttl_s as i64,
+            token_type: TokenType::Access,
+            jti: None,
+        };
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
+    }
+
+    /// A refresh token.
+    pub fn mint_refresh(
+        &self,
+        user_id: UserId,
+        now_ms: Millis,
+        ttl_s: u64,
+    ) -> anyhow::Result<String> {
+        let iat = now_ms / 1000;
+        let claims = Claims {
+            user_id,
+            email: None,
+            role: None,
+            iat,
+            exp: iat + ttl_s as i64,
+            token_type: TokenType::Refresh,
+            jti: Some(uuid::Uuid::new_v4().simple().to_string()),
+        };
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
+    }
+
+    /// Verify a token's signature and expiry.
+    pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.required_spec_claims = ["exp"].into_iter().map(String::from).collect();
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map(|d| d.claims)
+    }
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub user_id: UserId,
+    pub email: String,
+    pub role: Role,
+}
+
+impl AuthUser {
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("FORBIDDEN", "Access is denied"))
+        }
+    }
+
+    pub fn is_master(&self) -> bool {
+        self.role == Role::Master
+    }
+}
+
+/// The bearer token of a request, accepting the seed's doubled `Bearer Bearer ...` too.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
+    let mut token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?;
+    token = token.trim();
+    if let Some(inner) = token.strip_prefix("Bearer ") {
+        token = inner.trim();
+    }
+    (!token.is_empty()).then_some(token)
+}
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    JwtKeys: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let keys = JwtKeys::from_ref(state);
+        let token = bearer(parts)
+            .ok_or_else(|| ApiError::unauthorized("UNAUTHORIZED", "missing bearer token"))?;
+        let claims = keys.verify(token).map_err(|e| {
+            let msg = match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => "token expired",
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => "invalid token signature",
+                _ => "invalid token",
+            };
+            ApiError::unauthorized("UNAUTHORIZED", msg)
+        })?;
+        if claims.token_type != TokenType::Access {
+            return Err(ApiError::unauthorized(
+                "UNAUTHORIZED",
+                "a refresh token is not an access token",
+            ));
+        }
+        let role = claims
+            .role
+            .as_deref()
+            .and_then(Role::parse)
+            .ok_or_else(|| ApiError::unauthorized("UNAUTHORIZED", "token has no role"))?;
+        Ok(AuthUser {
+            user_id: claims.user_id,
+            email: claims.email.unwrap_or_default(),
+            role,
+        })
+    }
+}
+
+/// An optional caller (public endpoints that show more to some callers).
+#[derive(Debug, Clone)]
+pub struct MaybeAuthUser(pub Option<AuthUser>);
+
+impl<S> FromRequestParts<S> for MaybeAuthUser
+where
+    JwtKeys: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if bearer(parts).is_none() {
+            return Ok(MaybeAuthUser(None));
+        }
+        AuthUser::from_request_parts(parts, state)
+            .await
+            .map(|u| MaybeAuthUser(Some(u)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_refresh_tokens_are_marked() {
+        let keys = JwtKeys::new("secret");
+        let now = chrono::Utc::now().timestamp_millis();
+        let u = UserId::new();
+        let t = keys
+            .mint_access(u, "a@b.co", Role::Seller, now, 600)
+            .unwrap();
+        let c = keys.verify(&t).unwrap();
+        assert_eq!(
+            (c.user_id, c.role.as_deref(), c.token_type),
+            (u, Some("SELLER"), TokenType::Access)
+        );
+        let r = keys.mint_refresh(u, now, 600).unwrap();
+        assert_eq!(keys.verify(&r).unwrap().token_type, TokenType::Refresh);
+        assert!(JwtKeys::new("other").verify(&t).is_err());
+        let expired = keys
+            .mint_access(u, "a@b.co", Role::Seller, now - 3_600_000, 600)
+            .unwrap();
+        assert!(keys.verify(&expired).is_err());
+        assert_eq!(Role::parse("role_master"), Some(Role::Master));
+    }
+}

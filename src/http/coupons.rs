@@ -1,0 +1,424 @@
+//! Coupon campaigns (`/api/v1/coupon-infos`) and first-come-first-served coupons
+//! (`/api/v1/coupons`). Issuing is decided by the campaign actor: no lock and no database read on
+//! the path.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, patch, post};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::{AuthUser, Role};
+use super::envelope::{ApiJson, Reply};
+use super::error::{ApiError, ApiResult};
+use crate::domain::campaign::{CampaignOutcome, CampaignStatus};
+use crate::domain::ids::{CampaignId, CompanyId, UserId};
+use crate::persistence::repo::{NewCampaign, date_end_ms, opt_uuid_col, uuid_col};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/coupon-infos", post(create_campaign))
+        .route("/api/v1/coupon-infos/{id}", get(get_campaign))
+        .route("/api/v1/coupon-infos/{id}/status", patch(set_status))
+        .route("/api/v1/coupons/issue", post(issue))
+        .route("/api/v1/coupons", get(list_mine))
+        .route("/api/v1/coupons/{id}", get(get_coupon))
+}
+
+/// A campaign to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateCampaign {
+    pub name: String,
+    pub quantity: i64,
+    pub coupon_type: String,
+    pub discount_amount: i64,
+    pub min_order_amount: i64,
+    /// `YYYY-MM-DD`; usable through the end of that day (UTC).
+    pub expiration_date: String,
+    pub company_id: Option<Uuid>,
+    /// Optional issuing window, epoch milliseconds.
+    pub issue_start_at: Option<i64>,
+    pub issue_end_at: Option<i64>,
+}
+
+/// `{couponId}` (the campaign id, named as the seed names it).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CampaignCreated {
+    pub coupon_id: Uuid,
+}
+
+const MAX_CAMPAIGN_QUANTITY: i64 = 100_000_000;
+
+#[utoipa::path(post, path = "/api/v1/coupon-infos", tag = "coupons", request_body = CreateCampaign,
+    responses((status = 201, description = "created"), (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody)))]
+pub async fn create_campaign(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<CreateCampaign>,
+) -> ApiResult<Reply<CampaignCreated>> {
+    user.require(&[Role::Master, Role::Manager])?;
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 255 {
+        return Err(ApiError::bad_request(
+            "CO014",
+            "name must be 1 to 255 characters",
+        ));
+    }
+    if !(1..=MAX_CAMPAIGN_QUANTITY).contains(&body.quantity) {
+        return Err(ApiError::bad_request(
+            "CO014",
+            format!("quantity must be 1 to {MAX_CAMPAIGN_QUANTITY}"),
+        ));
+    }
+    if body.discount_amount < 1 || body.discount_amount > 2_100_000_000 {
+        return Err(ApiError::bad_request(
+            "CO014",
+            "discountAmount must be positive",
+        ));
+    }
+    if body.min_order_amount < 0 || body.min_order_amount > 2_100_000_000 {
+        return Err(ApiError::bad_request(
+            "CO014",
+            "minOrderAmount must not be negative",
+        ));
+    }
+    let coupon_type = body.coupon_type.trim().to_ascii_uppercase();
+    if coupon_type != "FIRST_COME_FIRST_SERVE" && coupon_type != "DAILY_COUPON" {
+        return Err(ApiError::bad_request(
+            "CO014",
+            "couponType must be FIRST_COME_FIRST_SERVE or DAILY_COUPON",
+        ));
+    }
+    let expires = date_end_ms(&body.expiration_date)
+        .map_err(|_| ApiError::bad_request("CO014", "expirationDate must be YYYY-MM-DD"))?;
+    if expires <= state.now_ms() {
+        return Err(ApiError::bad_request(
+            "CO014",
+            "expirationDate is in the past",
+        ));
+    }
+    if let (Some(s), Some(e)) = (body.issue_start_at, body.issue_end_at)
+        && s >= e
+    {
+        return Err(ApiError::bad_request(
+            "CO014",
+            "issueStartAt must be before issueEndAt",
+        ));
+    }
+    if let Some(company) = body.company_id {
+        let row = sqlx::query("SELECT status FROM p_companies WHERE id = ? AND deleted_at IS NULL")
+            .bind(company.to_string())
+            .fetch_optional(&state.db.pool)
+            .await?;
+        match row {
+            None => return Err(ApiError::not_found("CO018", "company not found")),
+            Some(r) if r.try_get::<String, _>("status")? != "APPROVED" => {
+                return Err(ApiError::bad_request(
+                    "CO015",
+                    "the company is not APPROVED",
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let id = CampaignId::new();
+    state
+        .store
+        .insert_campaign(
+            &NewCampaign {
+                id,
+                name: name.to_string(),
+                quantity: body.quantity,
+                discount_amount: body.discount_amount,
+                min_order_amount: body.min_order_amount,
+                expiration_date: body.expiration_date.trim().to_string(),
+                coupon_type,
+                company_id: body.company_id.map(CompanyId),
+                issue_start_ms: body.issue_start_at,
+                issue_end_ms: body.issue_end_at,
+                created_by: Some(user.email.clone()),
+            },
+            state.now_ms(),
+        )
+        .await?;
+    Ok(Reply::created(
+        "쿠폰 정보가 생성되었습니다.",
+        CampaignCreated { coupon_id: id.0 },
+    ))
+}
+
+/// A campaign, with live counters from the engine.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CampaignView {
+    pub coupon_id: Uuid,
+    pub name: String,
+    pub quantity: i64,
+    pub issued_count: i64,
+    pub discount_amount: i64,
+    pub min_order_amount: i64,
+    pub expiration_date: String,
+    /// PENDING, ISSUED or OUT_OF_STOCK.
+    pub status: String,
+    pub coupon_type: String,
+    pub company_id: Option<Uuid>,
+    pub issue_start_at: Option<i64>,
+    pub issue_end_at: Option<i64>,
+}
+
+fn parse_campaign_id(id: &str) -> ApiResult<CampaignId> {
+    id.parse()
+        .map_err(|_| ApiError::bad_request("CO014", "invalid coupon campaign id"))
+}
+
+#[utoipa::path(get, path = "/api/v1/coupon-infos/{id}", tag = "coupons",
+    responses((status = 200, description = "the campaign"), (status = 404, body = super::error::ErrorBody)))]
+pub async fn get_campaign(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Reply<CampaignView>> {
+    let id = parse_campaign_id(&id)?;
+    let row = sqlx::query(
+        "SELECT name, coupon_type, expiration_date, company_id FROM p_coupon_info \
+         WHERE coupon_info_id = ? AND deleted_at IS NULL",
+    )
+    .bind(id.to_string())
+    .fetch_optional(&state.db.pool)
+    .await?
+    .ok_or_else(|| ApiError::not_found("CO001", "coupon campaign not found"))?;
+    let (live, _) = state.engine.campaign_view(id, None).await?;
+    Ok(Reply::ok(
+        "쿠폰 정보 조회 성공",
+        CampaignView {
+            coupon_id: id.0,
+            name: row.try_get("name")?,
+            quantity: live.config.quantity,
+            issued_count: live.issued_count,
+            discount_amount: live.config.discount_amount,
+            min_order_amount: live.config.min_order_amount,
+            expiration_date: row.try_get("expiration_date")?,
+            status: live.status.as_str().to_string(),
+            coupon_type: row.try_get("coupon_type")?,
+            company_id: opt_uuid_col(&row, "company_id")?,
+            issue_start_at: live.config.issue_start_ms,
+            issue_end_at: live.config.issue_end_ms,
+        },
+    ))
+}
+
+/// `{status}`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StatusBody {
+    pub status: String,
+}
+
+#[utoipa::path(patch, path = "/api/v1/coupon-infos/{id}/status", tag = "coupons", request_body = StatusBody,
+    responses((status = 200, description = "status set"), (status = 400, body = super::error::ErrorBody)))]
+pub async fn set_status(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<StatusBody>,
+) -> ApiResult<Reply<Option<()>>> {
+    user.require(&[Role::Master, Role::Manager])?;
+    let id = parse_campaign_id(&id)?;
+    let status = CampaignStatus::parse(&body.status).ok_or_else(|| {
+        ApiError::bad_request("CO014", "status must be PENDING, ISSUED or OUT_OF_STOCK")
+    })?;
+    let (current, _) = state.engine.campaign_view(id, None).await?;
+    if current.status == status {
+        return Err(ApiError::bad_request(
+            "CO003",
+            "the campaign already has this status",
+        ));
+    }
+    state.engine.set_campaign_status(id, status).await?;
+    Ok(Reply::ok("쿠폰 상태가 변경되었습니다.", None))
+}
+
+/// `{couponInfoId}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IssueBody {
+    pub coupon_info_id: Uuid,
+}
+
+/// `{couponId}` of the issued coupon.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Issued {
+    pub coupon_id: Uuid,
+}
+
+/// Map an issue outcome to the API (one place).
+pub fn issue_refusal(outcome: CampaignOutcome) -> ApiError {
+    match outcome {
+        CampaignOutcome::NotOpen => {
+            ApiError::conflict("CO004", "the campaign is not open for issuing")
+        }
+        CampaignOutcome::NotStarted => ApiError::conflict("CO004", "issuing has not started yet"),
+        CampaignOutcome::Ended => ApiError::conflict("CO004", "issuing has ended"),
+        CampaignOutcome::SoldOut => ApiError::conflict("CO005", "the coupons are sold out"),
+        CampaignOutcome::AlreadyIssued => {
+            ApiError::conflict("CO006", "a coupon was already issued to this user")
+        }
+        other => ApiError::internal(anyhow::anyhow!("unexpected issue outcome {other:?}")),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/coupons/issue", tag = "coupons", request_body = IssueBody,
+    responses((status = 201, description = "issued"), (status = 409, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)))]
+pub async fn issue(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<IssueBody>,
+) -> ApiResult<Reply<Issued>> {
+    let campaign = CampaignId(body.coupon_info_id);
+    let result = state.engine.issue_coupon(campaign, user.user_id).await?;
+    metrics::counter!("hotdeal_claims_total", "outcome" => outcome_label(result.outcome))
+        .increment(1);
+    match (result.outcome, result.coupon_id) {
+        (CampaignOutcome::Issued { .. }, Some(coupon)) => Ok(Reply::created(
+            "선착순 쿠폰이 발급되었습니다.",
+            Issued {
+                coupon_id: coupon.0,
+            },
+        )),
+        (outcome, _) => Err(issue_refusal(outcome)),
+    }
+}
+
+fn outcome_label(o: CampaignOutcome) -> &'static str {
+    match o {
+        CampaignOutcome::Issued { .. } => "issued",
+        CampaignOutcome::SoldOut => "sold_out",
+        CampaignOutcome::AlreadyIssued => "already_issued",
+        CampaignOutcome::NotOpen | CampaignOutcome::NotStarted | CampaignOutcome::Ended => {
+            "not_open"
+        }
+        _ => "other",
+    }
+}
+
+/// `?isUsed=&userId=`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    pub is_used: Option<bool>,
+    pub user_id: Option<Uuid>,
+}
+
+/// A user's coupon.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserCouponView {
+    pub coupon_id: Uuid,
+    pub coupon_info_id: Uuid,
+    pub user_id: Uuid,
+    pub name: String,
+    pub discount_amount: i64,
+    pub min_order_amount: i64,
+    pub expiration_date: String,
+    /// Named `used` as in the seed.
+    pub used: bool,
+    pub used_date: Option<String>,
+    pub daily_issued_date: Option<String>,
+}
+
+/// Read-your-writes: wait (briefly) until the database holds everything decided so far.
+async fn wait_for_writebehind(state: &AppState) {
+    let journal = state.engine.journal();
+    let target = journal.appended();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while journal.applied() < target && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
+const COUPON_SELECT: &str = "SELECT c.coupon_id, c.coupon_info_id, c.user_id, c.is_used, c.used_date, \
+     c.daily_issued_date, i.name, i.discount_amount, i.min_order_amount, i.expiration_date \
+     FROM p_coupon c JOIN p_coupon_info i ON i.coupon_info_id = c.coupon_info_id \
+     WHERE c.deleted_at IS NULL";
+
+fn coupon_view(row: &sqlx::any::AnyRow) -> anyhow::Result<UserCouponView> {
+    Ok(UserCouponView {
+        coupon_id: uuid_col(row, "coupon_id")?,
+        coupon_info_id: uuid_col(row, "coupon_info_id")?,
+        user_id: uuid_col(row, "user_id")?,
+        name: row.try_get("name")?,
+        discount_amount: row.try_get("discount_amount")?,
+        min_order_amount: row.try_get("min_order_amount")?,
+        expiration_date: row.try_get("expiration_date")?,
+        used: row.try_get::<i64, _>("is_used")? != 0,
+        used_date: row.try_get("used_date")?,
+        daily_issued_date: row.try_get("daily_issued_date")?,
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/coupons", tag = "coupons",
+    params(("isUsed" = Option<bool>, Query), ("userId" = Option<Uuid>, Query, description = "MASTER only")),
+    responses((status = 200, description = "the caller's coupons")))]
+pub async fn list_mine(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Reply<Vec<UserCouponView>>> {
+    let owner = match q.user_id {
+        Some(u) if UserId(u) != user.user_id => {
+            user.require(&[Role::Master, Role::Manager])?;
+            UserId(u)
+        }
+        _ => user.user_id,
+    };
+    wait_for_writebehind(&state).await;
+    let mut sql = format!("{COUPON_SELECT} AND c.user_id = ?");
+    if let Some(used) = q.is_used {
+        sql.push_str(if used {
+            " AND c.is_used = 1"
+        } else {
+            " AND c.is_used = 0"
+        });
+    }
+    sql.push_str(" ORDER BY c.created_at DESC LIMIT 1000");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(owner.to_string())
+        .fetch_all(&state.db.pool)
+        .await?;
+    let list = rows
+        .iter()
+        .map(coupon_view)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Reply::ok("쿠폰 목록 조회 성공", list))
+}
+
+#[utoipa::path(get, path = "/api/v1/coupons/{id}", tag = "coupons",
+    responses((status = 200, description = "the coupon"), (status = 404, body = super::error::ErrorBody)))]
+pub async fn get_coupon(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Reply<UserCouponView>> {
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("CO014", "invalid coupon id"))?;
+    wait_for_writebehind(&state).await;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{COUPON_SELECT} AND c.coupon_id = ?"
+    )))
+    .bind(id.to_string())
+    .fetch_optional(&state.db.pool)
+    .await?
+    .ok_or_else(|| ApiError::not_found("CO002", "coupon not found"))?;
+    let view = coupon_view(&row)?;
+    if UserId(view.user_id) != user.user_id && !user.role.is_staff() {
+        // Not the owner: answer as if it did not exist.
+        return Err(ApiError::not_found("CO002", "coupon not found"));
+    }
+    Ok(Reply::ok("쿠폰 조회 성공", view))
+}
