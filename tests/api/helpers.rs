@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use hotdeal::config::Config;
 use hotdeal::domain::clock::{ManualClock, SharedClock, SystemClock};
+use hotdeal::domain::ids::UserId;
 use hotdeal::http::AppState;
+use hotdeal::http::auth::Role;
 use hotdeal::persistence::{Db, DbOptions};
 use hotdeal::startup::Application;
 use serde_json::Value;
@@ -53,22 +55,18 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}, Arc::new(SystemClock)).await
 }
 
-/// The app with a manual clock starting at `start_ms`.
-pub async fn spawn_app_with_clock(start_ms: i64) -> (TestApp, ManualClock) {
-    let clock = ManualClock::new(start_ms);
-    let app = spawn_app_with(|_| {}, Arc::new(clock.clone())).await;
-    (app, clock)
-}
-
-/// The app with a tweaked configuration and a given clock.
-pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config), clock: SharedClock) -> TestApp {
+/// The app on an existing directory (a restart after a stop or a crash).
+pub async fn spawn_app_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> TestApp {
     init_logs();
-    let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::for_tests(dir.path());
     tweak(&mut config);
-    let app = Application::build_with_clock(config, clock)
+    let app = Application::build_with_clock(config, Arc::new(SystemClock))
         .await
         .expect("app builds");
+    start(app, dir)
+}
+
+fn start(app: Application, dir: tempfile::TempDir) -> TestApp {
     let port = app.port();
     let state = app.state().clone();
     let (tx, rx) = oneshot::channel::<()>();
@@ -89,7 +87,73 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config), clock: SharedClock)
     }
 }
 
+/// The app with a manual clock starting at `start_ms`.
+pub async fn spawn_app_with_clock(start_ms: i64) -> (TestApp, ManualClock) {
+    let clock = ManualClock::new(start_ms);
+    let app = spawn_app_with(|_| {}, Arc::new(clock.clone())).await;
+    (app, clock)
+}
+
+/// The app with a tweaked configuration and a given clock.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config), clock: SharedClock) -> TestApp {
+    init_logs();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::for_tests(dir.path());
+    tweak(&mut config);
+    let app = Application::build_with_clock(config, clock)
+        .await
+        .expect("app builds");
+    start(app, dir)
+}
+
 impl TestApp {
+    /// An access token for a new user with `role`.
+    pub fn token(&self, role: Role) -> (UserId, String) {
+        let user = UserId::new();
+        (user, self.token_for(user, role))
+    }
+
+    /// An access token for `user` with `role`.
+    pub fn token_for(&self, user: UserId, role: Role) -> String {
+        self.state
+            .keys
+            .mint_access(
+                user,
+                &format!("{user}@test.local"),
+                role,
+                self.state.now_ms(),
+                600,
+            )
+            .expect("token")
+    }
+
+    /// Create a campaign as MASTER and open it; returns its id.
+    pub async fn open_campaign(&self, quantity: i64) -> String {
+        let (_, admin) = self.token(Role::Master);
+        let res = self
+            .post(
+                "/api/v1/coupon-infos",
+                &serde_json::json!({
+                    "name": "flash coupon", "quantity": quantity, "couponType": "FIRST_COME_FIRST_SERVE",
+                    "discountAmount": 1000, "minOrderAmount": 0, "expirationDate": "2099-12-31"
+                }),
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(res.status, 201, "{:?}", res.body);
+        let id = res.data()["couponId"].as_str().unwrap().to_string();
+        let res = self
+            .request(
+                reqwest::Method::PATCH,
+                &format!("/api/v1/coupon-infos/{id}/status"),
+                Some(&serde_json::json!({"status": "ISSUED"})),
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(res.status, 200, "{:?}", res.body);
+        id
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -160,14 +224,30 @@ impl TestApp {
         self.send(req).await
     }
 
-    /// Stop serving and wait for the server task.
-    pub async fn stop(mut self) {
+    /// Stop serving gracefully (snapshot, write-behind drained) and hand back the directory.
+    pub async fn stop(mut self) -> tempfile::TempDir {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(server) = self.server.take() {
             server.await.expect("server task").expect("server ran");
         }
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+        dir
+    }
+
+    /// Stop abruptly, as close to a crash as an in-process test gets: no snapshot, no drain,
+    /// the journal as the writer left it. Hands back the directory.
+    pub async fn crash(mut self) -> tempfile::TempDir {
+        self.shutdown.take();
+        if let Some(server) = self.server.take() {
+            server.abort();
+            let _ = server.await;
+        }
+        self.state.engine.journal().close();
+        self.state.engine.shutdown();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+        dir
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod coupons;
 mod engine;
 mod health;
 mod persistence;
