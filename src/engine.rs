@@ -810,13 +810,20 @@ impl EngineHandle {
         };
         let dir = dir.to_path_buf();
         let created_at = self.now_ms();
-        let file = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let (file, oldest_kept) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let file = write_snapshot(&dir, seq, created_at, &body)?;
             prune(&dir, keep)?;
-            Ok(file)
+            let oldest = crate::persistence::snapshot::list_snapshots(&dir)?
+                .iter()
+                .map(|f| f.seq)
+                .min()
+                .unwrap_or(seq);
+            Ok((file, oldest))
         })
         .await??;
-        let covered = seq.min(journal.applied());
+        // Keep the journal the oldest kept snapshot needs: if a newer one turns out unreadable,
+        // recovery falls back to it and replays from there.
+        let covered = oldest_kept.min(journal.applied());
         let removed = journal.remove_covered(covered)?;
         metrics::histogram!("hotdeal_snapshot_seconds").record(started.elapsed().as_secs_f64());
         metrics::gauge!("hotdeal_snapshot_bytes").set(file.size_bytes as f64);

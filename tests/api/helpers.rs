@@ -232,8 +232,7 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             server.await.expect("server task").expect("server ran");
         }
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
-        dir
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"))
     }
 
     /// Stop abruptly, as close to a crash as an in-process test gets: no snapshot, no drain,
@@ -246,8 +245,7 @@ impl TestApp {
         }
         self.state.engine.journal().close();
         self.state.engine.shutdown();
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
-        dir
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"))
     }
 }
 
@@ -263,6 +261,8 @@ impl Drop for TestApp {
 /// on the server of `TEST_MYSQL_URL` (dropped when the guard goes).
 pub struct TestDb {
     pub db: Db,
+    /// The database's URL.
+    pub url: String,
     _dir: Option<tempfile::TempDir>,
     mysql_drop: Option<(String, String)>,
 }
@@ -277,6 +277,7 @@ impl TestDb {
         db.migrate().await.expect("migrations");
         TestDb {
             db,
+            url,
             _dir: Some(dir),
             mysql_drop: None,
         }
@@ -297,12 +298,14 @@ impl TestDb {
             .await
             .expect("create database");
         admin.pool.close().await;
-        let db = Db::connect(&format!("{base}/{name}"), &DbOptions::default())
+        let url = format!("{base}/{name}");
+        let db = Db::connect(&url, &DbOptions::default())
             .await
             .expect("connect test database");
         db.migrate().await.expect("migrations");
         Some(TestDb {
             db,
+            url,
             _dir: None,
             mysql_drop: Some((server, name)),
         })

@@ -8,4 +8,5 @@ mod helpers;
 mod coupons;
 mod engine;
 mod health;
+mod outage;
 mod persistence;

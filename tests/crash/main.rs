@@ -1,0 +1,442 @@
+//! Crash tests: they run the real `hotdeal` binary, kill it with SIGKILL under load, restart it
+//! on the same data, and check what clients were told against what survived.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hotdeal::domain::ids::UserId;
+use hotdeal::http::auth::{JwtKeys, Role};
+use hotdeal::persistence::{Db, DbOptions};
+use serde_json::{Value, json};
+
+const SECRET: &str = "crash-test-secret-crash-test-secret";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+fn start_server(dir: &Path, extra_env: &[(&str, String)]) -> Server {
+    let port = free_port();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotdeal"));
+    cmd.env("HOTDEAL_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.join("hotdeal.db").display()),
+        )
+        .env("HOTDEAL_DATA_DIR", dir.join("data"))
+        .env("HOTDEAL_SNAPSHOT_DIR", dir.join("snapshots"))
+        .env("HOTDEAL_JWT_SECRET", SECRET)
+        .env("HOTDEAL_DURABILITY", "sync")
+        .env("HOTDEAL_SNAPSHOT_INTERVAL_S", "1")
+        .env("HOTDEAL_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .env_remove("REDIS_URL")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("hotdeal starts");
+    Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+async fn wait_ready(client: &reqwest::Client, server: &mut Server, dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = client.get(format!("{}/readyz", server.base)).send().await
+            && r.status() == 200
+        {
+            return;
+        }
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!(
+                "server exited with {status}; log:\n{}",
+                std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
+            );
+        }
+        assert!(Instant::now() < deadline, "server never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn token(user: UserId, role: Role) -> String {
+    JwtKeys::new(SECRET)
+        .mint_access(
+            user,
+            "crash@test.local",
+            role,
+            chrono::Utc::now().timestamp_millis(),
+            3_600,
+        )
+        .unwrap()
+}
+
+async fn send(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Value,
+    token: &str,
+) -> (u16, Value) {
+    let res = client
+        .request(method, url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn create_open_campaign(client: &reqwest::Client, base: &str, quantity: i64) -> String {
+    let admin = token(UserId::new(), Role::Master);
+    let (status, body) = send(
+        client,
+        reqwest::Method::POST,
+        format!("{base}/api/v1/coupon-infos"),
+        json!({"name": "crash", "quantity": quantity, "couponType": "FIRST_COME_FIRST_SERVE",
+               "discountAmount": 1000, "minOrderAmount": 0, "expirationDate": "2099-12-31"}),
+        &admin,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["data"]["couponId"].as_str().unwrap().to_string();
+    let (status, body) = send(
+        client,
+        reqwest::Method::PATCH,
+        format!("{base}/api/v1/coupon-infos/{id}/status"),
+        json!({"status": "ISSUED"}),
+        &admin,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    id
+}
+
+#[derive(Default)]
+struct Ledger {
+    /// Users told "issued".
+    acked: HashSet<UserId>,
+    /// Users whose request got no answer (the crash cut it off).
+    unknown: HashSet<UserId>,
+    sold_out: usize,
+}
+
+/// Claim coupons for fresh users from `workers` concurrent clients until the server dies.
+async fn hammer(
+    client: reqwest::Client,
+    base: String,
+    campaign: String,
+    ledger: Arc<Mutex<Ledger>>,
+    workers: usize,
+) {
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let (client, base, campaign, ledger) = (
+            client.clone(),
+            base.clone(),
+            campaign.clone(),
+            ledger.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let user = UserId::new();
+                let res = client
+                    .post(format!("{base}/api/v1/coupons/issue"))
+                    .bearer_auth(token(user, Role::Customer))
+                    .json(&json!({"couponInfoId": campaign}))
+                    .send()
+                    .await;
+                let res = match res {
+                    Ok(r) => r,
+                    Err(_) => {
+                        ledger.lock().unwrap().unknown.insert(user);
+                        return;
+                    }
+                };
+                let status = res.status().as_u16();
+                let body: Value = res.json().await.unwrap_or(Value::Null);
+                let mut l = ledger.lock().unwrap();
+                match (status, body["code"].as_str()) {
+                    (201, _) => {
+                        l.acked.insert(user);
+                    }
+                    (409, Some("CO005")) => l.sold_out += 1,
+                    (503, _) => {
+                        l.unknown.insert(user);
+                    }
+                    other => panic!("unexpected answer {other:?}: {body}"),
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+async fn coupon_users(db_path: &Path, campaign: &str) -> Vec<UserId> {
+    let db = Db::connect(
+        &format!("sqlite://{}", db_path.display()),
+        &DbOptions::default(),
+    )
+    .await
+    .unwrap();
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT user_id FROM p_coupon WHERE coupon_info_id = ?")
+            .bind(campaign)
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    db.pool.close().await;
+    rows.into_iter().map(|s| s.parse().unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_claims_survive_repeated_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let quantity = 8_000;
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let mut campaign = None;
+    let kills = 5;
+    for round in 0..kills {
+        let mut server = start_server(dir.path(), &[]);
+        wait_ready(&client, &mut server, dir.path()).await;
+        let campaign_id = match &campaign {
+            Some(c) => c,
+            None => campaign.insert(create_open_campaign(&client, &server.base, quantity).await),
+        }
+        .clone();
+        let load = tokio::spawn(hammer(
+            client.clone(),
+            server.base.clone(),
+            campaign_id,
+            ledger.clone(),
+            32,
+        ));
+        // Kill at a random moment once claims are flowing.
+        let kill_after = Duration::from_millis(300 + rand::random_range(0..700u64));
+        tokio::time::sleep(kill_after).await;
+        server.child.kill().expect("SIGKILL");
+        let _ = server.child.wait();
+        load.await.unwrap();
+        let l = ledger.lock().unwrap();
+        eprintln!(
+            "round {round}: acked {} unknown {} sold-out answers {}",
+            l.acked.len(),
+            l.unknown.len(),
+            l.sold_out
+        );
+    }
+
+    // A last start: recovery, then the write-behind catches up; compare with what clients heard.
+    let mut server = start_server(dir.path(), &[]);
+    wait_ready(&client, &mut server, dir.path()).await;
+    let campaign = campaign.unwrap();
+    let admin = token(UserId::new(), Role::Master);
+    let (status, audit) = send(
+        &client,
+        reqwest::Method::GET,
+        format!("{}/api/v1/admin/audit", server.base),
+        Value::Null,
+        &admin,
+    )
+    .await;
+    assert_eq!(status, 200, "{audit}");
+    assert_eq!(audit["data"]["caughtUp"], true, "{audit}");
+    assert_eq!(
+        audit["data"]["differences"].as_array().unwrap().len(),
+        0,
+        "engine and database disagree: {audit}"
+    );
+    let (_, info) = send(
+        &client,
+        reqwest::Method::GET,
+        format!("{}/api/v1/coupon-infos/{campaign}", server.base),
+        Value::Null,
+        &admin,
+    )
+    .await;
+    let issued = info["data"]["issuedCount"].as_i64().unwrap();
+
+    let users = coupon_users(&dir.path().join("hotdeal.db"), &campaign).await;
+    let distinct: HashSet<UserId> = users.iter().copied().collect();
+    let l = ledger.lock().unwrap();
+    assert_eq!(distinct.len(), users.len(), "a user was issued two coupons");
+    assert_eq!(
+        users.len() as i64,
+        issued,
+        "database rows differ from the engine's count"
+    );
+    assert!(
+        issued <= quantity,
+        "quantity exceeded: {issued} > {quantity}"
+    );
+    let lost: Vec<_> = l.acked.difference(&distinct).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged claims were lost, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
+    // Anything in the database was either acknowledged or cut off mid-flight, never invented.
+    assert!(
+        distinct
+            .iter()
+            .all(|u| l.acked.contains(u) || l.unknown.contains(u))
+    );
+    assert!(
+        l.acked.len() > 50,
+        "too few claims to mean anything: {}",
+        l.acked.len()
+    );
+    drop(l);
+
+    // Graceful stop.
+    unsafe_sigterm(&server.child);
+    let _ = server.child.wait();
+}
+
+fn unsafe_sigterm(child: &Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_corrupt_journal_tail_and_a_corrupt_newest_snapshot_fall_back_to_good_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    // No periodic snapshots: the test makes them itself.
+    let env = [("HOTDEAL_SNAPSHOT_INTERVAL_S", "0".to_string())];
+    let mut server = start_server(dir.path(), &env);
+    wait_ready(&client, &mut server, dir.path()).await;
+    let campaign = create_open_campaign(&client, &server.base, 1_000).await;
+    let admin = token(UserId::new(), Role::Master);
+    let issue = |user: UserId, base: String, campaign: String, client: reqwest::Client| async move {
+        send(
+            &client,
+            reqwest::Method::POST,
+            format!("{base}/api/v1/coupons/issue"),
+            json!({"couponInfoId": campaign}),
+            &token(user, Role::Customer),
+        )
+        .await
+        .0
+    };
+    let mut first = Vec::new();
+    for _ in 0..10 {
+        let u = UserId::new();
+        assert_eq!(
+            issue(u, server.base.clone(), campaign.clone(), client.clone()).await,
+            201
+        );
+        first.push(u);
+    }
+    // A good snapshot, then more claims, then a second snapshot that we will corrupt.
+    let (s, _) = send(
+        &client,
+        reqwest::Method::POST,
+        format!("{}/api/v1/admin/snapshots", server.base),
+        Value::Null,
+        &admin,
+    )
+    .await;
+    assert_eq!(s, 201);
+    let mut second = Vec::new();
+    for _ in 0..10 {
+        let u = UserId::new();
+        assert_eq!(
+            issue(u, server.base.clone(), campaign.clone(), client.clone()).await,
+            201
+        );
+        second.push(u);
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (s, newest) = send(
+        &client,
+        reqwest::Method::POST,
+        format!("{}/api/v1/admin/snapshots", server.base),
+        Value::Null,
+        &admin,
+    )
+    .await;
+    assert_eq!(s, 201);
+    server.child.kill().unwrap();
+    let _ = server.child.wait();
+
+    // Corrupt the newest snapshot's body and append a torn record to the journal.
+    let newest_path = PathBuf::from(newest["data"]["path"].as_str().unwrap());
+    let mut bytes = std::fs::read(&newest_path).unwrap();
+    let n = bytes.len();
+    bytes[n - 5] ^= 0xff;
+    std::fs::write(&newest_path, bytes).unwrap();
+    let journal_dir = dir.path().join("data").join("journal");
+    let mut segments: Vec<_> = std::fs::read_dir(&journal_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segments.sort();
+    let last = segments.last().unwrap();
+    let mut f = std::fs::OpenOptions::new().append(true).open(last).unwrap();
+    std::io::Write::write_all(&mut f, &[99, 0, 0, 0, 1, 2, 3]).unwrap();
+    drop(f);
+
+    let mut server = start_server(dir.path(), &env);
+    wait_ready(&client, &mut server, dir.path()).await;
+    // Every acknowledged claim is back: from the older snapshot plus the journal.
+    for u in first.iter().chain(&second) {
+        let (status, body) = send(
+            &client,
+            reqwest::Method::POST,
+            format!("{}/api/v1/coupons/issue", server.base),
+            json!({"couponInfoId": campaign}),
+            &token(*u, Role::Customer),
+        )
+        .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (409, Some("CO006")),
+            "{body}"
+        );
+    }
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    assert!(
+        log.contains("skipping an unreadable snapshot"),
+        "the skipped snapshot is logged"
+    );
+    assert!(
+        log.contains("journal tail is torn or corrupt"),
+        "the truncated tail is logged"
+    );
+    unsafe_sigterm(&server.child);
+    let _ = server.child.wait();
+}
