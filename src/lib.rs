@@ -10,12 +10,15 @@
 //! - [`cli`]: the `hotdeal` subcommands.
 //! - [`startup`]: building and running the service; [`telemetry`]: logging.
 
+pub mod accounts;
 pub mod actors;
 pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod http;
+pub mod ops;
+pub mod payments;
 pub mod persistence;
 pub mod startup;
 pub mod telemetry;

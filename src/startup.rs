@@ -113,7 +113,9 @@ impl Application {
 
         let keys = JwtKeys::new(&config.load_or_create_jwt_secret()?);
         let config = Arc::new(config);
-        let state = AppState::new(config.clone(), db, clock, engine, keys);
+        let accounts = crate::accounts::AccountsState::build(&config, &db).await?;
+        let ops = crate::ops::OpsState::build(&config).await?;
+        let state = AppState::new(config.clone(), db, clock, engine, keys, accounts, ops);
 
         let listener = TcpListener::bind(config.http_addr)
             .await

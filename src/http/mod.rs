@@ -20,13 +20,18 @@ use crate::engine::EngineHandle;
 use crate::persistence::Db;
 use crate::persistence::repo::SqlStore;
 
+pub mod accounts;
 pub mod admin;
 pub mod auth;
+pub mod catalog;
+pub mod commerce;
 pub mod coupons;
 pub mod engine_errors;
 pub mod envelope;
 pub mod error;
 pub mod health;
+pub mod openapi;
+pub mod ops;
 
 pub use envelope::{ApiJson, Reply};
 pub use error::{ApiError, ApiResult};
@@ -43,6 +48,8 @@ pub struct AppState {
     pub clock: SharedClock,
     pub engine: EngineHandle,
     pub keys: auth::JwtKeys,
+    pub accounts: Arc<crate::accounts::AccountsState>,
+    pub ops: Arc<crate::ops::OpsState>,
     ready: Arc<AtomicBool>,
 }
 
@@ -59,6 +66,8 @@ impl AppState {
         clock: SharedClock,
         engine: EngineHandle,
         keys: auth::JwtKeys,
+        accounts: crate::accounts::AccountsState,
+        ops: crate::ops::OpsState,
     ) -> Self {
         Self {
             config,
@@ -67,6 +76,8 @@ impl AppState {
             clock,
             engine,
             keys,
+            accounts: Arc::new(accounts),
+            ops: Arc::new(ops),
             ready: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -97,8 +108,13 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .merge(accounts::router())
+        .merge(catalog::router())
         .merge(coupons::router())
+        .merge(commerce::router())
         .merge(admin::router())
+        .merge(ops::router())
+        .merge(openapi::router())
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -1,0 +1,15 @@
+//! Accounts endpoints.
+
+use axum::Router;
+
+use super::AppState;
+
+/// The accounts routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+}
+
+/// The OpenAPI paths of these routes.
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct AccountsApi;

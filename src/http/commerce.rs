@@ -1,0 +1,15 @@
+//! Commerce endpoints.
+
+use axum::Router;
+
+use super::AppState;
+
+/// The commerce routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+}
+
+/// The OpenAPI paths of these routes.
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct CommerceApi;

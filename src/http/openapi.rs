@@ -1,0 +1,94 @@
+//! The OpenAPI 3 document at `/v3/api-docs`, generated from the handlers' annotations, and a
+//! Swagger UI page at `/swagger-ui` that loads its assets in the browser (nothing is downloaded
+//! at build time).
+
+use axum::Router;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use utoipa::OpenApi;
+
+use super::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "hotdeal", description = "Hot-deal commerce API: accounts, catalog, time sales, first-come-first-served coupons, orders and payments."),
+    paths(
+        super::health::healthz,
+        super::health::readyz,
+        super::coupons::create_campaign,
+        super::coupons::get_campaign,
+        super::coupons::set_status,
+        super::coupons::issue,
+        super::coupons::list_mine,
+        super::coupons::get_coupon,
+        super::admin::create,
+        super::admin::list,
+        super::admin::audit,
+        super::admin::engine_status,
+    ),
+    components(schemas(super::error::ErrorBody)),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The whole document, every module's paths merged.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(super::accounts::AccountsApi::openapi());
+    doc.merge(super::catalog::CatalogApi::openapi());
+    doc.merge(super::commerce::CommerceApi::openapi());
+    doc.merge(super::ops::OpsApi::openapi());
+    doc
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v3/api-docs", get(api_docs))
+        .route("/swagger-ui", get(swagger_ui))
+        .route("/swagger-ui/", get(swagger_ui))
+}
+
+async fn api_docs() -> impl IntoResponse {
+    axum::Json(document())
+}
+
+async fn swagger_ui() -> Html<&'static str> {
+    Html(
+        r##"<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>hotdeal API</title>
+  <link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <noscript>The OpenAPI document is at <a href="/v3/api-docs">/v3/api-docs</a>.</noscript>
+  <script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js" crossorigin></script>
+  <script>
+    window.onload = () => {
+      window.ui = SwaggerUIBundle({ url: "/v3/api-docs", dom_id: "#swagger-ui" });
+    };
+  </script>
+</body>
+</html>"##,
+    )
+}

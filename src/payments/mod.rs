@@ -1,0 +1,1 @@
+//! Payment providers: the built-in fake provider (default) and KakaoPay.
