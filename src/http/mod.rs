@@ -32,6 +32,7 @@ pub mod error;
 pub mod health;
 pub mod openapi;
 pub mod ops;
+pub mod page;
 
 pub use envelope::{ApiJson, Reply};
 pub use error::{ApiError, ApiResult};

@@ -5,8 +5,13 @@
 
 mod helpers;
 
+mod accounts;
+mod catalog;
 mod coupons;
 mod engine;
 mod health;
+mod ops;
+mod orders;
 mod outage;
+mod payments;
 mod persistence;
