@@ -106,7 +106,7 @@ async fn not_found() -> ApiError {
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let body_limit = state.config.request_body_limit_bytes;
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(accounts::router())
@@ -117,7 +117,8 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .merge(openapi::router())
         .fallback(not_found)
-        .with_state(state)
+        .with_state(state);
+    ops::instrument(router)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
