@@ -27,11 +27,13 @@ use crate::domain::campaign::{
     CampaignConfig, CampaignLedger, CampaignOutcome, CampaignStatus, CouponState,
 };
 use crate::domain::clock::SharedClock;
+use crate::domain::event::Event;
 use crate::domain::event::ReleaseReason;
 use crate::domain::ids::{
     CampaignId, CouponId, ItemId, OrderId, PromotionId, UserId, coupon_id_for,
 };
 use crate::domain::item::{ItemConfig, ItemLedger, ItemOutcome, Reservation, SaleConfig};
+use crate::domain::order::{Order, OrderStatus};
 use crate::persistence::journal::{Journal, Seq};
 use crate::persistence::repo::EngineStore;
 
@@ -142,7 +144,20 @@ struct Inner {
     items: Registry<ItemId, ItemEntry>,
     expired_tx: mpsc::UnboundedSender<ExpiredReservation>,
     expired_rx: Mutex<Option<mpsc::UnboundedReceiver<ExpiredReservation>>>,
+    orders: dashmap::DashMap<OrderId, Arc<tokio::sync::Mutex<OrderEntry>>>,
 }
+
+/// An order in the order book, with the last journal sequence that touched it. Each order is
+/// behind its own lock, so two transitions of one order (a cancel racing a payment) are serialized
+/// and exactly one of them wins.
+#[derive(Debug, Clone)]
+pub struct OrderEntry {
+    pub order: Order,
+    pub last_seq: Seq,
+}
+
+/// A locked order.
+pub type OrderRef = Arc<tokio::sync::Mutex<OrderEntry>>;
 
 /// The engine. Cheap to clone.
 #[derive(Clone)]
@@ -171,6 +186,7 @@ impl EngineHandle {
                 items: Registry::default(),
                 expired_tx,
                 expired_rx: Mutex::new(Some(expired_rx)),
+                orders: dashmap::DashMap::new(),
             }),
         })
     }
@@ -771,18 +787,20 @@ impl EngineHandle {
         keep: usize,
     ) -> anyhow::Result<crate::persistence::snapshot::SnapshotFile> {
         use crate::persistence::snapshot::{
-            CampaignSnapshot, ItemSnapshot, SnapshotBody, prune, write_snapshot,
+            CampaignSnapshot, ItemSnapshot, OrderSnapshot, SnapshotBody, prune, write_snapshot,
         };
         let started = std::time::Instant::now();
         let journal = &self.inner.journal;
         // Every event numbered up to here is in the state collected below.
         let seq = journal.appended();
         let (campaigns, items) = self.collect_state().await?;
+        let orders = self.orders_for_snapshot().await;
         // Only durable decisions may be in a snapshot.
         let newest = campaigns
             .iter()
             .map(|c| c.2)
             .chain(items.iter().map(|i| i.2))
+            .chain(orders.iter().map(|o| o.1))
             .max()
             .unwrap_or(0)
             .max(seq);
@@ -806,6 +824,10 @@ impl EngineHandle {
                     ledger,
                     last_seq,
                 })
+                .collect(),
+            orders: orders
+                .into_iter()
+                .map(|(order, last_seq)| OrderSnapshot { order, last_seq })
                 .collect(),
         };
         let dir = dir.to_path_buf();
@@ -836,6 +858,130 @@ impl EngineHandle {
             "snapshot written"
         );
         Ok(file)
+    }
+
+    // ---- orders ----
+
+    /// Record a newly placed order (its lines already reserved) and wait until it is durable.
+    pub async fn place_order(&self, order: Order) -> Result<OrderRef, EngineError> {
+        let id = order.id;
+        let seq = self.inner.journal.append(Event::OrderPlaced {
+            order: Box::new(order.clone()),
+        });
+        let entry = Arc::new(tokio::sync::Mutex::new(OrderEntry {
+            order,
+            last_seq: seq,
+        }));
+        self.inner.orders.insert(id, entry.clone());
+        self.durable(Some(seq)).await?;
+        Ok(entry)
+    }
+
+    /// Install an order rebuilt by recovery.
+    pub fn install_order(&self, order: Order, last_seq: Seq) {
+        self.inner.orders.insert(
+            order.id,
+            Arc::new(tokio::sync::Mutex::new(OrderEntry { order, last_seq })),
+        );
+    }
+
+    /// The order with this id: from memory, or loaded from the database.
+    pub async fn order(&self, id: OrderId) -> Result<Option<OrderRef>, EngineError> {
+        if let Some(o) = self.inner.orders.get(&id) {
+            return Ok(Some(o.clone()));
+        }
+        let Some(order) = self
+            .inner
+            .store
+            .load_order(id)
+            .await
+            .map_err(EngineError::Storage)?
+        else {
+            return Ok(None);
+        };
+        let checkpoint = self.inner.journal.applied();
+        let entry = self
+            .inner
+            .orders
+            .entry(id)
+            .or_insert_with(|| {
+                Arc::new(tokio::sync::Mutex::new(OrderEntry {
+                    order,
+                    last_seq: checkpoint,
+                }))
+            })
+            .clone();
+        Ok(Some(entry))
+    }
+
+    /// Move a locked order to `status`, journaled; waits until durable.
+    pub async fn set_order_status(
+        &self,
+        entry: &mut OrderEntry,
+        status: OrderStatus,
+    ) -> Result<(), EngineError> {
+        let now = self.now_ms();
+        let seq = self.inner.journal.append(Event::OrderStatusChanged {
+            order: entry.order.id,
+            status,
+            at_ms: now,
+        });
+        entry.order.apply(status, now);
+        entry.last_seq = seq;
+        self.durable(Some(seq)).await
+    }
+
+    /// Orders waiting for payment whose deadline is at or before `now_ms`.
+    pub fn orders_due(&self, now_ms: Millis) -> Vec<OrderRef> {
+        self.inner
+            .orders
+            .iter()
+            .filter_map(|kv| {
+                let entry = kv.value().try_lock().ok()?;
+                (entry.order.status.is_active() && entry.order.deadline_ms <= now_ms)
+                    .then(|| kv.value().clone())
+            })
+            .collect()
+    }
+
+    /// Orders of `user` held in memory (read-your-writes for lists).
+    pub async fn orders_of(&self, user: UserId) -> Vec<Order> {
+        let refs: Vec<OrderRef> = self
+            .inner
+            .orders
+            .iter()
+            .map(|kv| kv.value().clone())
+            .collect();
+        let mut out = Vec::new();
+        for r in refs {
+            let e = r.lock().await;
+            if e.order.user == user {
+                out.push(e.order.clone());
+            }
+        }
+        out
+    }
+
+    async fn orders_for_snapshot(&self) -> Vec<(Order, Seq)> {
+        let now = self.now_ms();
+        let refs: Vec<OrderRef> = self
+            .inner
+            .orders
+            .iter()
+            .map(|kv| kv.value().clone())
+            .collect();
+        let mut out = Vec::new();
+        for r in refs {
+            let e = r.lock().await;
+            let keep = e.order.status.is_active()
+                || (e.order.status == OrderStatus::Complete
+                    && now - e.order.completed_at_ms.unwrap_or(e.order.created_at_ms)
+                        <= crate::domain::order::REFUND_WINDOW_MS);
+            if keep {
+                out.push((e.order.clone(), e.last_seq));
+            }
+        }
+        out
     }
 
     /// Block an item's actor until the returned sender is dropped or fires (tests: fill a

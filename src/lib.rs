@@ -17,6 +17,7 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod http;
+pub mod kv;
 pub mod ops;
 pub mod payments;
 pub mod persistence;

@@ -89,6 +89,30 @@ impl Application {
         for (id, ledger, seq) in recovered.items {
             engine.install_item(id, ledger, seq);
         }
+        let orders = recovered.orders.len();
+        for (order, seq) in recovered.orders {
+            engine.install_order(order, seq);
+        }
+        // Finish what a crash cut off halfway.
+        for (item, order) in &recovered.orphan_reservations {
+            engine
+                .release_order(
+                    *order,
+                    &[*item],
+                    crate::domain::event::ReleaseReason::Cancelled,
+                )
+                .await?;
+        }
+        for (campaign, user, order) in &recovered.orphan_coupon_uses {
+            engine.recover_coupon(*campaign, *user).await?;
+            tracing::warn!(%order, "recovered a coupon used by an order that was never placed");
+        }
+        tracing::info!(
+            orders,
+            orphan_reservations = recovered.orphan_reservations.len(),
+            orphan_coupon_uses = recovered.orphan_coupon_uses.len(),
+            "engine state installed"
+        );
         let writebehind = WriteBehind::spawn(
             journal.clone(),
             db.clone(),
@@ -112,15 +136,34 @@ impl Application {
         }
 
         let keys = JwtKeys::new(&config.load_or_create_jwt_secret()?);
-        let config = Arc::new(config);
-        let accounts = crate::accounts::AccountsState::build(&config, &db).await?;
-        let ops = crate::ops::OpsState::build(&config).await?;
-        let state = AppState::new(config.clone(), db, clock, engine, keys, accounts, ops);
-
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("binding {}", config.http_addr))?;
         let port = listener.local_addr()?.port();
+        let public_base_url = config
+            .public_base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}:{port}", config.http_addr.ip()));
+        let payments = crate::payments::build(&config)?;
+        let config = Arc::new(config);
+        let accounts = crate::accounts::AccountsState::build(&config, &db).await?;
+        let ops = crate::ops::OpsState::build(&config).await?;
+        let state = AppState::new(
+            config.clone(),
+            db,
+            clock,
+            engine,
+            keys,
+            accounts,
+            ops,
+            payments,
+            public_base_url,
+        );
+
+        background.push(crate::http::commerce::orders::spawn_sweeper(
+            state.clone(),
+            Duration::from_millis(config.tick_interval_ms),
+        ));
         state.set_ready(true);
         tracing::info!(
             addr = %listener.local_addr()?,

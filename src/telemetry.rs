@@ -1,23 +1,54 @@
-//! Logging: human-readable by default, one JSON object per line with `HOTDEAL_LOG_FORMAT=json`.
-//! The level comes from `RUST_LOG` (default `info`).
+//! Logging and metrics set-up: human-readable log lines by default, one JSON object per line with
+//! `HOTDEAL_LOG_FORMAT=json` (for Loki and friends); the level comes from `RUST_LOG` (default
+//! `info`). Every HTTP request logs one INFO line on completion (target `hotdeal::access`: request
+//! id, method, route, status, latency, user id when the token verified); `RUST_LOG` can silence it
+//! with `hotdeal::access=warn`. No request body, header value or query string is ever logged.
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
 
-/// Install the global subscriber (once; later calls are ignored, which tests rely on).
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,actix=warn"));
-    let builder = tracing_subscriber::fmt()
+/// The filter from `RUST_LOG`, or `info` with sqlx and actix quieter.
+pub fn default_filter() -> EnvFilter {
+    EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,actix=warn"))
+}
+
+/// The JSON subscriber the service installs with `HOTDEAL_LOG_FORMAT=json`, writing to `writer`:
+/// one object per line with `timestamp`, `level`, `target`, the event's fields at the top level
+/// and the current span's fields under `span` (tests capture it with a writer of their own).
+pub fn json_subscriber<W>(filter: EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(true);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .try_init(),
-    };
+        .with_target(true)
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_writer(writer)
+        .finish()
+}
+
+/// Install the global subscriber and the Prometheus recorder (once; later calls are ignored,
+/// which tests rely on). The recorder is installed here, before the service builds, so that
+/// what recovery records at start (`hotdeal_recovery_seconds`) is kept.
+pub fn init(format: LogFormat) {
+    let filter = default_filter();
+    match format {
+        LogFormat::Text => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_target(true)
+                .try_init();
+        }
+        LogFormat::Json => {
+            let _ = json_subscriber(filter, std::io::stdout).try_init();
+        }
+    }
+    crate::ops::metrics::install();
 }

@@ -7,6 +7,7 @@ use super::Millis;
 use super::campaign::{CampaignConfig, CampaignStatus};
 use super::ids::{CampaignId, ItemId, OrderId, PromotionId, UserId};
 use super::item::{ItemConfig, SaleConfig};
+use super::order::{Order, OrderStatus};
 
 /// Why reserved units went back on sale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +102,14 @@ pub enum Event {
         delta: i64,
         at_ms: Millis,
     },
+    /// An order whose lines are reserved (and coupon used) was placed.
+    OrderPlaced { order: Box<Order> },
+    /// An order moved to another status.
+    OrderStatusChanged {
+        order: OrderId,
+        status: OrderStatus,
+        at_ms: Millis,
+    },
 }
 
 /// The entity an event belongs to (its actor).
@@ -108,6 +117,7 @@ pub enum Event {
 pub enum EntityRef {
     Campaign(CampaignId),
     Item(ItemId),
+    Order(OrderId),
 }
 
 impl Event {
@@ -125,6 +135,8 @@ impl Event {
             | Event::ItemReleased { item, .. }
             | Event::ItemRestocked { item, .. }
             | Event::ItemAdjusted { item, .. } => EntityRef::Item(*item),
+            Event::OrderPlaced { order } => EntityRef::Order(order.id),
+            Event::OrderStatusChanged { order, .. } => EntityRef::Order(*order),
         }
     }
 }
@@ -183,6 +195,28 @@ pub fn apply_to_campaign(ledger: &mut CampaignLedger, event: &Event) -> Option<C
             ..
         } => ledger.use_coupon(*user, *order, *eligible_amount, *at_ms),
         Event::CouponRecovered { user, .. } => ledger.recover(*user),
+        _ => return None,
+    })
+}
+
+/// Apply a journaled order event to the order book (recovery); `None` for other events.
+pub fn apply_to_orders(
+    orders: &mut std::collections::HashMap<OrderId, Order>,
+    event: &Event,
+) -> Option<bool> {
+    Some(match event {
+        Event::OrderPlaced { order } => orders.insert(order.id, (**order).clone()).is_none(),
+        Event::OrderStatusChanged {
+            order,
+            status,
+            at_ms,
+        } => match orders.get_mut(order) {
+            Some(o) => {
+                o.apply(*status, *at_ms);
+                true
+            }
+            None => false,
+        },
         _ => return None,
     })
 }

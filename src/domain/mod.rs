@@ -10,6 +10,10 @@ pub mod coupon;
 pub mod event;
 pub mod ids;
 pub mod item;
+pub mod order;
 
 /// Milliseconds since the Unix epoch, UTC. Every instant in the domain is one of these.
 pub type Millis = i64;
+
+#[cfg(test)]
+mod proptests;

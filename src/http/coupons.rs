@@ -273,14 +273,48 @@ pub fn issue_refusal(outcome: CampaignOutcome) -> ApiError {
 }
 
 #[utoipa::path(post, path = "/api/v1/coupons/issue", tag = "coupons", request_body = IssueBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "retries with the same key get the first answer")),
     responses((status = 201, description = "issued"), (status = 409, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)))]
 pub async fn issue(
     State(state): State<AppState>,
     user: AuthUser,
+    ip: super::ops::ClientIp,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<IssueBody>,
-) -> ApiResult<Reply<Issued>> {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if let Err(e) = state.ops.check_rate(user.user_id, ip.0).await {
+        return e.into_response();
+    }
+    let key = match super::commerce::idempotency::key_from(&headers) {
+        Ok(k) => k,
+        Err(e) => return e.into_response(),
+    };
     let campaign = CampaignId(body.coupon_info_id);
-    let result = state.engine.issue_coupon(campaign, user.user_id).await?;
+    let fingerprint = body.coupon_info_id.to_string();
+    let st = state.clone();
+    let user_id = user.user_id;
+    super::commerce::idempotency::run(
+        &state,
+        user_id,
+        key,
+        fingerprint.as_bytes(),
+        move || async move {
+            match issue_one(&st, campaign, user_id).await {
+                Ok(reply) => reply.into_response(),
+                Err(e) => e.into_response(),
+            }
+        },
+    )
+    .await
+}
+
+async fn issue_one(
+    state: &AppState,
+    campaign: CampaignId,
+    user: UserId,
+) -> ApiResult<Reply<Issued>> {
+    let result = state.engine.issue_coupon(campaign, user).await?;
     metrics::counter!("hotdeal_claims_total", "outcome" => outcome_label(result.outcome))
         .increment(1);
     match (result.outcome, result.coupon_id) {

@@ -22,6 +22,7 @@ use crate::persistence::repo::SqlStore;
 
 pub mod accounts;
 pub mod admin;
+pub mod admin_ops;
 pub mod auth;
 pub mod catalog;
 pub mod commerce;
@@ -51,6 +52,9 @@ pub struct AppState {
     pub keys: auth::JwtKeys,
     pub accounts: Arc<crate::accounts::AccountsState>,
     pub ops: Arc<crate::ops::OpsState>,
+    pub payments: Arc<dyn crate::payments::PaymentProvider>,
+    /// The base URL browsers reach this service at (payment redirects).
+    pub public_base_url: String,
     ready: Arc<AtomicBool>,
 }
 
@@ -61,6 +65,8 @@ impl axum::extract::FromRef<AppState> for auth::JwtKeys {
 }
 
 impl AppState {
+    /// Assemble the state (called once, by [`crate::startup::Application::build`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: Arc<Config>,
         db: Db,
@@ -69,6 +75,8 @@ impl AppState {
         keys: auth::JwtKeys,
         accounts: crate::accounts::AccountsState,
         ops: crate::ops::OpsState,
+        payments: Arc<dyn crate::payments::PaymentProvider>,
+        public_base_url: String,
     ) -> Self {
         Self {
             config,
@@ -79,6 +87,8 @@ impl AppState {
             keys,
             accounts: Arc::new(accounts),
             ops: Arc::new(ops),
+            payments,
+            public_base_url,
             ready: Arc::new(AtomicBool::new(false)),
         }
     }

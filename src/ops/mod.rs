@@ -1,12 +1,101 @@
-//! Operations: metrics, rate limits.
+//! Operations: the Prometheus recorder and scrape-time gauges ([`metrics`]), rate limits on
+//! coupon issuing and order creation ([`ratelimit`]), and the token check the access log uses to
+//! name the caller ([`access_log`]).
+
+pub mod access_log;
+pub mod metrics;
+pub mod ratelimit;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Config;
+use crate::domain::ids::UserId;
+use crate::engine::EngineHandle;
+use crate::http::auth::JwtKeys;
+use crate::http::error::ApiError;
+use ratelimit::RateLimiter;
 
-/// What the operations layer shares (metrics recorder handle, rate limiter).
-pub struct OpsState {}
+/// What the operations layer shares: the metrics recorder handle, the rate limiter, and this
+/// app's JWT keys registered with the access log (so it can name authenticated callers).
+pub struct OpsState {
+    metrics: Option<PrometheusHandle>,
+    limiter: RateLimiter,
+    _access_log_keys: Arc<JwtKeys>,
+}
+
+impl std::fmt::Debug for OpsState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpsState")
+            .field("metrics", &self.metrics.is_some())
+            .field("limiter", &self.limiter)
+            .finish_non_exhaustive()
+    }
+}
 
 impl OpsState {
-    pub async fn build(_config: &Config) -> anyhow::Result<OpsState> {
-        Ok(OpsState {})
+    /// Install (once per process) the metrics recorder, build the rate limiter (Redis when
+    /// `redis_url` is set) and register the JWT keys with the access log.
+    pub async fn build(config: &Config) -> anyhow::Result<OpsState> {
+        let metrics = metrics::install();
+        let redis_url = config
+            .redis_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty());
+        let limiter = match redis_url {
+            Some(url) => {
+                RateLimiter::redis(
+                    url,
+                    config.rate_limit_user_per_s,
+                    config.rate_limit_ip_per_s,
+                )
+                .await?
+            }
+            None => {
+                RateLimiter::in_memory(config.rate_limit_user_per_s, config.rate_limit_ip_per_s)
+            }
+        };
+        if limiter.is_enabled() {
+            tracing::info!(
+                backend = limiter.backend_name(),
+                user_per_s = config.rate_limit_user_per_s,
+                ip_per_s = config.rate_limit_ip_per_s,
+                "rate limits on coupon issue and order creation"
+            );
+        }
+        let keys = Arc::new(JwtKeys::new(&config.load_or_create_jwt_secret()?));
+        access_log::register(&keys);
+        Ok(OpsState {
+            metrics,
+            limiter,
+            _access_log_keys: keys,
+        })
+    }
+
+    /// Take a rate-limit token for `user` (and for `ip` when known): `429` with `Retry-After`
+    /// when either bucket is empty. Redis errors allow the request (see [`ratelimit`]).
+    pub async fn check_rate(&self, user: UserId, ip: Option<IpAddr>) -> Result<(), ApiError> {
+        match self.limiter.check(user, ip).await {
+            Ok(()) => Ok(()),
+            Err(refusal) => {
+                ::metrics::counter!("hotdeal_rate_limited_total", "scope" => refusal.scope.as_str())
+                    .increment(1);
+                Err(ApiError::too_many_requests(refusal.retry_after_s()))
+            }
+        }
+    }
+
+    /// The rate limiter.
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+
+    /// The Prometheus text exposition, with the engine gauges refreshed first.
+    pub fn render_metrics(&self, engine: &EngineHandle) -> String {
+        metrics::refresh_engine_gauges(engine);
+        metrics::render(self.metrics.as_ref())
     }
 }

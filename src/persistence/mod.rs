@@ -12,6 +12,7 @@ use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub mod catalog;
 pub mod journal;
 pub mod recovery;
 pub mod repo;

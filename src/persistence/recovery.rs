@@ -16,9 +16,10 @@ use super::repo::EngineStore;
 use super::snapshot::{SnapshotFile, latest_valid, read_snapshot};
 use crate::config::Durability;
 use crate::domain::campaign::CampaignLedger;
-use crate::domain::event::{EntityRef, Event, apply_to_campaign, apply_to_item};
-use crate::domain::ids::{CampaignId, ItemId};
+use crate::domain::event::{EntityRef, Event, apply_to_campaign, apply_to_item, apply_to_orders};
+use crate::domain::ids::{CampaignId, ItemId, OrderId, UserId};
 use crate::domain::item::ItemLedger;
+use crate::domain::order::Order;
 
 /// What recovery found and did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -46,6 +47,11 @@ pub struct Recovered {
     pub journal: Arc<Journal>,
     pub campaigns: Vec<(CampaignId, CampaignLedger, Seq)>,
     pub items: Vec<(ItemId, ItemLedger, Seq)>,
+    pub orders: Vec<(Order, Seq)>,
+    /// Coupons used by an order that was never placed (a crash between the two): to recover.
+    pub orphan_coupon_uses: Vec<(CampaignId, UserId, OrderId)>,
+    /// Reservations held for an order that does not exist: to release.
+    pub orphan_reservations: Vec<(ItemId, OrderId)>,
     pub report: RecoveryReport,
 }
 
@@ -84,6 +90,9 @@ pub async fn recover(
 
     let mut campaigns: HashMap<CampaignId, (CampaignLedger, Seq)> = HashMap::new();
     let mut items: HashMap<ItemId, (ItemLedger, Seq)> = HashMap::new();
+    let mut orders: HashMap<OrderId, Order> = HashMap::new();
+    let mut order_seqs: HashMap<OrderId, Seq> = HashMap::new();
+    let mut coupon_uses: Vec<(CampaignId, UserId, OrderId)> = Vec::new();
     if let Some((file, body, seq)) = snapshot {
         report.snapshot = Some(file.path.clone());
         report.snapshot_seq = seq;
@@ -92,6 +101,10 @@ pub async fn recover(
         }
         for i in body.items {
             items.insert(i.id, (i.ledger, i.last_seq));
+        }
+        for o in body.orders {
+            order_seqs.insert(o.order.id, o.last_seq);
+            orders.insert(o.order.id, o.order);
         }
     }
 
@@ -164,7 +177,45 @@ pub async fn recover(
                 report.replayed += 1;
                 apply_to_item(ledger, event).is_some_and(|o| o.is_success())
             }
+            EntityRef::Order(id) => {
+                if !orders.contains_key(&id) {
+                    if seq <= report.checkpoint {
+                        continue;
+                    }
+                    if !matches!(event, Event::OrderPlaced { .. }) {
+                        match store.load_order(id).await? {
+                            Some(o) => {
+                                orders.insert(id, o);
+                                order_seqs.insert(id, report.checkpoint);
+                            }
+                            None => {
+                                tracing::error!(order = %id, seq, "journaled order is missing");
+                                report.replay_mismatches += 1;
+                                continue;
+                            }
+                        }
+                    }
+                }
+                let last = order_seqs.entry(id).or_insert(0);
+                if seq <= *last {
+                    continue;
+                }
+                *last = seq;
+                report.replayed += 1;
+                apply_to_orders(&mut orders, event).unwrap_or(false)
+                    || matches!(event, Event::OrderPlaced { .. })
+            }
         };
+        if let Event::CouponUsed {
+            campaign,
+            user,
+            order,
+            ..
+        } = event
+            && seq > report.snapshot_seq.min(report.checkpoint)
+        {
+            coupon_uses.push((*campaign, *user, *order));
+        }
         if !outcome_ok {
             report.replay_mismatches += 1;
             tracing::error!(seq, ?event, "replayed event did not reproduce its decision");
@@ -191,6 +242,24 @@ pub async fn recover(
     report.requeued = backlog.len() as u64;
     journal.requeue_for_writebehind(backlog);
 
+    // Decisions a crash cut off halfway: a coupon used or stock reserved for an order that was
+    // never placed. The database is asked too: the order may be older than the snapshot.
+    let mut orphan_coupon_uses = Vec::new();
+    for (campaign, user, order) in coupon_uses {
+        if !orders.contains_key(&order) && store.load_order(order).await?.is_none() {
+            orphan_coupon_uses.push((campaign, user, order));
+        }
+    }
+    let mut orphan_reservations = Vec::new();
+    for (item, (ledger, _)) in &items {
+        for (order, _) in ledger.reservations() {
+            let active = orders.get(order).is_some_and(|o| o.status.is_active());
+            if !active {
+                orphan_reservations.push((*item, *order));
+            }
+        }
+    }
+
     report.campaigns = campaigns.len();
     report.items = items.len();
     report.elapsed_ms = started.elapsed().as_millis() as u64;
@@ -201,6 +270,15 @@ pub async fn recover(
             .map(|(id, (l, s))| (id, l, s))
             .collect(),
         items: items.into_iter().map(|(id, (l, s))| (id, l, s)).collect(),
+        orders: orders
+            .into_iter()
+            .map(|(id, o)| {
+                let seq = order_seqs.get(&id).copied().unwrap_or(0);
+                (o, seq)
+            })
+            .collect(),
+        orphan_coupon_uses,
+        orphan_reservations,
         report,
     })
 }

@@ -11,8 +11,9 @@ use uuid::Uuid;
 use super::{Db, Dialect};
 use crate::domain::Millis;
 use crate::domain::campaign::{CampaignConfig, CampaignStatus, CouponState};
-use crate::domain::ids::{CampaignId, CompanyId, ItemId, PromotionId, UserId};
+use crate::domain::ids::{CampaignId, CompanyId, CouponId, ItemId, OrderId, PromotionId, UserId};
 use crate::domain::item::{ItemConfig, SaleConfig, StockLevels};
+use crate::domain::order::{Order, OrderCoupon, OrderLine, OrderStatus};
 
 /// An item as stored: configuration, counters and its current time sale.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +51,8 @@ pub trait EngineStore: Send + Sync + 'static {
     async fn load_campaign(&self, id: CampaignId) -> anyhow::Result<Option<StoredCampaign>>;
     /// The last journal sequence the database reflects.
     async fn checkpoint(&self) -> anyhow::Result<u64>;
+    /// An order with its lines, as the database has it.
+    async fn load_order(&self, id: OrderId) -> anyhow::Result<Option<Order>>;
 }
 
 /// [`EngineStore`] over SQL.
@@ -195,6 +198,78 @@ impl EngineStore for SqlStore {
             status: CampaignStatus::parse(&status)
                 .ok_or_else(|| anyhow::anyhow!("unknown campaign status {status}"))?,
             holders,
+        }))
+    }
+
+    async fn load_order(&self, id: OrderId) -> anyhow::Result<Option<Order>> {
+        let row = sqlx::query(
+            "SELECT o.user_id, o.address_id, o.status, o.total_amount, o.discount_amount, o.pay_amount, \
+             o.name, o.coupon_id, o.expires_at, o.completed_at, o.created_at, \
+             c.coupon_info_id, i.expiration_date \
+             FROM p_order o LEFT JOIN p_coupon c ON c.coupon_id = o.coupon_id \
+             LEFT JOIN p_coupon_info i ON i.coupon_info_id = c.coupon_info_id \
+             WHERE o.id = ? AND o.deleted_at IS NULL",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.db.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let lines = sqlx::query(
+            "SELECT op.product_id, op.product_name, op.quantity, op.price, p.company_id \
+             FROM p_order_product op LEFT JOIN p_product p ON p.id = op.product_id \
+             WHERE op.order_id = ? ORDER BY op.product_id",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.db.pool)
+        .await?;
+        let mut out_lines = Vec::with_capacity(lines.len());
+        for l in &lines {
+            out_lines.push(OrderLine {
+                item: ItemId(uuid_col(l, "product_id")?),
+                name: l.try_get("product_name")?,
+                company_id: CompanyId(opt_uuid_col(l, "company_id")?.unwrap_or_default()),
+                qty: l.try_get("quantity")?,
+                unit_price: l.try_get("price")?,
+                promotion: None,
+            });
+        }
+        let status: String = row.try_get("status")?;
+        let coupon = match (
+            opt_uuid_col(&row, "coupon_id")?,
+            opt_uuid_col(&row, "coupon_info_id")?,
+        ) {
+            (Some(coupon), Some(campaign)) => {
+                let expiration: Option<String> = row.try_get("expiration_date")?;
+                Some(OrderCoupon {
+                    campaign: CampaignId(campaign),
+                    coupon: CouponId(coupon),
+                    expires_at_ms: expiration
+                        .as_deref()
+                        .map(date_end_ms)
+                        .transpose()?
+                        .unwrap_or(i64::MAX),
+                })
+            }
+            _ => None,
+        };
+        let created_at: i64 = row.try_get("created_at")?;
+        Ok(Some(Order {
+            id,
+            user: UserId(uuid_col(&row, "user_id")?),
+            address_id: uuid_col(&row, "address_id")?,
+            name: row.try_get("name")?,
+            lines: out_lines,
+            total_amount: row.try_get("total_amount")?,
+            discount_amount: row.try_get("discount_amount")?,
+            pay_amount: row.try_get("pay_amount")?,
+            coupon,
+            status: OrderStatus::parse(&status)
+                .ok_or_else(|| anyhow::anyhow!("unknown order status {status}"))?,
+            created_at_ms: created_at,
+            deadline_ms: row
+                .try_get::<Option<i64>, _>("expires_at")?
+                .unwrap_or(created_at),
+            completed_at_ms: row.try_get("completed_at")?,
         }))
     }
 

@@ -18,10 +18,11 @@ use crate::domain::Millis;
 use crate::domain::campaign::CampaignLedger;
 use crate::domain::ids::{CampaignId, ItemId};
 use crate::domain::item::ItemLedger;
+use crate::domain::order::Order;
 
 const MAGIC: &[u8; 8] = b"HOTDEAL\0";
 /// Bumped whenever the body's encoding changes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 40;
 
 /// A campaign in a snapshot.
@@ -40,11 +41,19 @@ pub struct ItemSnapshot {
     pub last_seq: Seq,
 }
 
+/// An order in a snapshot (active ones, and completed ones still inside the refund window).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OrderSnapshot {
+    pub order: Order,
+    pub last_seq: Seq,
+}
+
 /// Everything a snapshot holds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SnapshotBody {
     pub campaigns: Vec<CampaignSnapshot>,
     pub items: Vec<ItemSnapshot>,
+    pub orders: Vec<OrderSnapshot>,
 }
 
 /// A snapshot file's header.
@@ -270,6 +279,7 @@ mod tests {
                 ),
                 last_seq: 9,
             }],
+            orders: vec![],
         }
     }
 

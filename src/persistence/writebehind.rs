@@ -25,6 +25,7 @@ use crate::domain::event::Event;
 use crate::domain::ids::{
     CampaignId, CouponId, ItemId, OrderId, PromotionId, UserId, coupon_id_for,
 };
+use crate::domain::order::{Order, OrderLine, OrderStatus};
 
 /// Write-behind settings.
 #[derive(Debug, Clone)]
@@ -164,7 +165,9 @@ fn event_time(e: &Event) -> Millis {
         | Event::ItemConfirmed { at_ms, .. }
         | Event::ItemReleased { at_ms, .. }
         | Event::ItemRestocked { at_ms, .. }
-        | Event::ItemAdjusted { at_ms, .. } => *at_ms,
+        | Event::ItemAdjusted { at_ms, .. }
+        | Event::OrderStatusChanged { at_ms, .. } => *at_ms,
+        Event::OrderPlaced { order } => order.created_at_ms,
     }
 }
 
@@ -200,6 +203,10 @@ pub async fn apply_batch(db: &Db, batch: &[(Seq, Event)], now_ms: Millis) -> any
     let mut items: HashMap<ItemId, ItemDelta> = HashMap::new();
     let mut prices: HashMap<ItemId, i64> = HashMap::new();
     let mut promotions: HashMap<PromotionId, i64> = HashMap::new();
+    let mut placed: Vec<&Order> = Vec::new();
+    // order -> (status, at): the last status of each order in the batch.
+    let mut order_status: HashMap<OrderId, (OrderStatus, Millis)> = HashMap::new();
+    let mut order_status_order: Vec<OrderId> = Vec::new();
 
     for (seq, event) in batch {
         match event {
@@ -313,6 +320,16 @@ pub async fn apply_batch(db: &Db, batch: &[(Seq, Event)], now_ms: Millis) -> any
                 d.quantity += delta;
                 d.available += delta;
             }
+            Event::OrderPlaced { order } => placed.push(order),
+            Event::OrderStatusChanged {
+                order,
+                status,
+                at_ms,
+            } => {
+                if order_status.insert(*order, (*status, *at_ms)).is_none() {
+                    order_status_order.push(*order);
+                }
+            }
         }
     }
 
@@ -413,6 +430,24 @@ pub async fn apply_batch(db: &Db, batch: &[(Seq, Event)], now_ms: Millis) -> any
         .await?;
     }
 
+    for chunk in placed.chunks(500) {
+        insert_orders(&mut tx, dialect, chunk).await?;
+    }
+    for id in &order_status_order {
+        let (status, at_ms) = order_status[id];
+        sqlx::query(
+            "UPDATE p_order SET status = ?, completed_at = CASE WHEN ? = 'COMPLETE' THEN ? ELSE completed_at END, \
+             updated_at = ? WHERE id = ?",
+        )
+        .bind(status.as_str())
+        .bind(status.as_str())
+        .bind(at_ms)
+        .bind(at_ms)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    }
+
     sqlx::query("UPDATE hd_checkpoint SET last_seq = ?, updated_at = ? WHERE name = 'writebehind'")
         .bind(*last_seq as i64)
         .bind(now_ms)
@@ -472,6 +507,57 @@ async fn set_campaign(
             .execute(&mut **tx)
             .await?;
         }
+    }
+    Ok(())
+}
+
+async fn insert_orders(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    dialect: Dialect,
+    orders: &[&Order],
+) -> anyhow::Result<()> {
+    let mut qb: QueryBuilder<Any> = QueryBuilder::new(format!(
+        "{} INTO p_order (id, user_id, address_id, status, total_amount, discount_amount, pay_amount, \
+         name, coupon_id, coupon_discount_amount, expires_at, created_at, updated_at) ",
+        dialect.insert_ignore()
+    ));
+    qb.push_values(orders, |mut b, o| {
+        b.push_bind(o.id.to_string())
+            .push_bind(o.user.to_string())
+            .push_bind(o.address_id.to_string())
+            .push_bind(o.status.as_str())
+            .push_bind(o.total_amount)
+            .push_bind(o.discount_amount)
+            .push_bind(o.pay_amount)
+            .push_bind(o.name.clone())
+            .push_bind(o.coupon.map(|c| c.coupon.to_string()))
+            .push_bind(o.discount_amount)
+            .push_bind(o.deadline_ms)
+            .push_bind(o.created_at_ms)
+            .push_bind(o.created_at_ms);
+    });
+    qb.build().execute(&mut **tx).await?;
+    let lines: Vec<(&Order, &OrderLine)> = orders
+        .iter()
+        .flat_map(|o| o.lines.iter().map(move |l| (*o, l)))
+        .collect();
+    for chunk in lines.chunks(500) {
+        let mut qb: QueryBuilder<Any> = QueryBuilder::new(format!(
+            "{} INTO p_order_product (id, order_id, product_id, product_name, quantity, price, \
+             created_at, updated_at) ",
+            dialect.insert_ignore()
+        ));
+        qb.push_values(chunk, |mut b, (o, l)| {
+            b.push_bind(uuid::Uuid::new_v5(&o.id.0, l.item.0.as_bytes()).to_string())
+                .push_bind(o.id.to_string())
+                .push_bind(l.item.to_string())
+                .push_bind(l.name.clone())
+                .push_bind(l.qty)
+                .push_bind(l.unit_price)
+                .push_bind(o.created_at_ms)
+                .push_bind(o.created_at_ms);
+        });
+        qb.build().execute(&mut **tx).await?;
     }
     Ok(())
 }

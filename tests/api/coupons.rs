@@ -267,3 +267,35 @@ async fn issued_coupons_survive_a_graceful_restart_and_a_crash() {
         audit.body
     );
 }
+
+#[tokio::test]
+async fn an_idempotent_retry_of_an_issue_gets_the_first_answer() {
+    let app = spawn_app().await;
+    let campaign = app.open_campaign(10).await;
+    let (_, token) = app.token(Role::Customer);
+    let send = |campaign: String, key: &'static str| {
+        app.client
+            .post(app.url("/api/v1/coupons/issue"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", key)
+            .json(&json!({"couponInfoId": campaign}))
+            .send()
+    };
+    let first = send(campaign.clone(), "k1").await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: serde_json::Value = first.json().await.unwrap();
+    let retry = send(campaign.clone(), "k1").await.unwrap();
+    assert_eq!(
+        retry.status(),
+        201,
+        "a retry is answered like the first time, not CO006"
+    );
+    let retry: serde_json::Value = retry.json().await.unwrap();
+    assert_eq!(retry["data"]["couponId"], first["data"]["couponId"]);
+    let other = app.open_campaign(10).await;
+    assert_eq!(send(other, "k1").await.unwrap().status(), 422);
+    let info = app
+        .get(&format!("/api/v1/coupon-infos/{campaign}"), Some(&token))
+        .await;
+    assert_eq!(info.data()["issuedCount"], 1);
+}

@@ -1,1 +1,557 @@
-//! orders API tests.
+//! Orders, baskets and payments: shopper journeys, concurrency, idempotency.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use hotdeal::domain::clock::SystemClock;
+use hotdeal::domain::ids::{CompanyId, ItemId, PromotionId, UserId};
+use hotdeal::domain::item::SaleConfig;
+use hotdeal::http::auth::Role;
+use hotdeal::persistence::repo::NewProduct;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+
+async fn product(app: &TestApp, quantity: i64, price: i64) -> ItemId {
+    let id = ItemId::new();
+    app.state
+        .store
+        .insert_product(
+            &NewProduct {
+                id,
+                company_id: CompanyId::new(),
+                name: format!("product {id}"),
+                price,
+                quantity,
+                category: "FOOD".into(),
+                description: None,
+                thumb_img: None,
+                detail_imgs: vec![],
+                created_by: None,
+            },
+            app.state.now_ms(),
+        )
+        .await
+        .unwrap();
+    id
+}
+
+async fn address(app: &TestApp, user: UserId) -> String {
+    let id = uuid::Uuid::new_v4().to_string();
+    sqlx::query(
+        "INSERT INTO p_address (address_id, user_id, zip_num, city, district, street_name, street_num, detail_addr, created_at, updated_at) \
+         VALUES (?, ?, '06000', 'Seoul', 'Gangnam', 'Teheran-ro', '1', '101', 0, 0)",
+    )
+    .bind(&id)
+    .bind(user.to_string())
+    .execute(&app.state.db.pool)
+    .await
+    .unwrap();
+    id
+}
+
+async fn live_sale(app: &TestApp, item: ItemId, quantity: i64, price: i64, limit: Option<i64>) {
+    let now = app.state.now_ms();
+    app.state
+        .engine
+        .set_sale(
+            item,
+            Some(SaleConfig {
+                promotion_id: PromotionId::new(),
+                start_ms: now - 1_000,
+                end_ms: now + 3_600_000,
+                sale_price: price,
+                quantity,
+                per_user_limit: limit,
+            }),
+        )
+        .await
+        .unwrap();
+}
+
+struct Shopper {
+    user: UserId,
+    token: String,
+    address: String,
+}
+
+async fn shopper(app: &TestApp) -> Shopper {
+    let (user, token) = app.token(Role::Customer);
+    let address = address(app, user).await;
+    Shopper {
+        user,
+        token,
+        address,
+    }
+}
+
+async fn available(app: &TestApp, item: ItemId) -> i64 {
+    app.state
+        .engine
+        .item_view(item)
+        .await
+        .unwrap()
+        .levels
+        .available
+}
+
+async fn pay(app: &TestApp, s: &Shopper, order: &str) -> u16 {
+    let ready = app
+        .post(
+            "/api/v1/payments",
+            &json!({"orderId": order}),
+            Some(&s.token),
+        )
+        .await;
+    assert_eq!(ready.status, 201, "{:?}", ready.body);
+    let url = ready.data()["nextRedirectPcUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        url.contains("/payment/success") && url.contains("pg_token="),
+        "{url}"
+    );
+    // The browser follows the provider's redirect to our success page.
+    app.client.get(&url).send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn journey_coupon_time_sale_pay_refund() {
+    let app = spawn_app().await;
+    let s = shopper(&app).await;
+    let item = product(&app, 10, 20_000).await;
+    live_sale(&app, item, 5, 15_000, Some(2)).await;
+    let campaign = app.open_campaign(10).await;
+    let issued = app
+        .post(
+            "/api/v1/coupons/issue",
+            &json!({"couponInfoId": campaign}),
+            Some(&s.token),
+        )
+        .await;
+    let coupon = issued.data()["couponId"].as_str().unwrap().to_string();
+
+    let res = app
+        .post(
+            "/api/v1/orders",
+            &json!({"items": [{"productId": item.to_string(), "quantity": 2}], "addressId": s.address, "couponId": coupon}),
+            Some(&s.token),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{:?}", res.body);
+    let d = res.data();
+    assert_eq!(
+        (
+            d["totalAmount"].as_i64(),
+            d["discountAmount"].as_i64(),
+            d["payAmount"].as_i64()
+        ),
+        (Some(30_000), Some(1_000), Some(29_000))
+    );
+    assert_eq!(d["status"], "CREATE");
+    let order = d["orderId"].as_str().unwrap().to_string();
+    assert_eq!(available(&app, item).await, 8);
+    // shown at once in the shopper's list and detail, coupon marked used
+    let list = app.get("/api/v1/orders", Some(&s.token)).await;
+    assert_eq!(list.data()["content"][0]["orderId"], order.as_str());
+    let detail = app
+        .get(&format!("/api/v1/orders/{order}"), Some(&s.token))
+        .await;
+    assert_eq!(detail.data()["productList"][0]["productQuantity"], 2);
+    let used = app.get("/api/v1/coupons?isUsed=true", Some(&s.token)).await;
+    assert_eq!(used.data().as_array().unwrap().len(), 1);
+    // another shopper cannot see it
+    let (_, other) = app.token(Role::Customer);
+    assert_eq!(
+        app.get(&format!("/api/v1/orders/{order}"), Some(&other))
+            .await
+            .status,
+        404
+    );
+
+    assert_eq!(pay(&app, &s, &order).await, 200);
+    let detail = app
+        .get(&format!("/api/v1/orders/{order}"), Some(&s.token))
+        .await;
+    assert_eq!(detail.data()["orderStatus"], "COMPLETE");
+    let v = app.state.engine.item_view(item).await.unwrap();
+    assert_eq!((v.levels.sold, v.levels.reserved), (2, 0));
+    let payments = app.get("/api/v1/payments", Some(&s.token)).await;
+    assert_eq!(payments.data()["content"][0]["paymentStatus"], "COMPLETE");
+    assert_eq!(payments.data()["content"][0]["payedAmount"], 29_000);
+
+    // refund: payment cancelled, stock back, coupon back
+    let res = app
+        .post(
+            &format!("/api/v1/orders/{order}/refund"),
+            &Value::Null,
+            Some(&s.token),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert_eq!(available(&app, item).await, 10);
+    let detail = app
+        .get(&format!("/api/v1/orders/{order}"), Some(&s.token))
+        .await;
+    assert_eq!(detail.data()["orderStatus"], "REFUND");
+    let unused = app
+        .get("/api/v1/coupons?isUsed=false", Some(&s.token))
+        .await;
+    assert_eq!(
+        unused.data().as_array().unwrap().len(),
+        1,
+        "coupon recovered"
+    );
+    let again = app
+        .post(
+            &format!("/api/v1/orders/{order}/refund"),
+            &Value::Null,
+            Some(&s.token),
+        )
+        .await;
+    assert_eq!((again.status, again.code()), (409, "O008"));
+    // the database agrees with the engine
+    let (_, admin) = app.token(Role::Master);
+    let audit = app.get("/api/v1/admin/audit", Some(&admin)).await;
+    assert_eq!(
+        audit.data()["differences"].as_array().unwrap().len(),
+        0,
+        "{:?}",
+        audit.body
+    );
+}
+
+#[tokio::test]
+async fn baskets_merge_and_order_from_baskets_then_cancel() {
+    let app = spawn_app().await;
+    let s = shopper(&app).await;
+    let a = product(&app, 5, 1_000).await;
+    let b = product(&app, 5, 2_500).await;
+    let add = |item: ItemId, q: i64| {
+        let (app, token) = (&app, s.token.clone());
+        async move {
+            app.post(
+                "/api/v1/baskets",
+                &json!({"productId": item.to_string(), "quantity": q}),
+                Some(&token),
+            )
+            .await
+        }
+    };
+    let first = add(a, 1).await;
+    assert_eq!(first.status, 201);
+    let merged = add(a, 2).await;
+    assert_eq!(merged.data()["basketId"], first.data()["basketId"]);
+    let other = add(b, 1).await;
+    let list = app.get("/api/v1/baskets", Some(&s.token)).await;
+    assert_eq!(list.data()["totalElements"], 2);
+    let basket_a = first.data()["basketId"].as_str().unwrap().to_string();
+    let detail = app
+        .get(&format!("/api/v1/baskets/{basket_a}"), Some(&s.token))
+        .await;
+    assert_eq!(detail.data()["quantity"], 3);
+    assert_eq!(detail.data()["product"]["productQuantity"], 5);
+    let (_, stranger) = app.token(Role::Customer);
+    assert_eq!(
+        app.get(&format!("/api/v1/baskets/{basket_a}"), Some(&stranger))
+            .await
+            .code(),
+        "OB001"
+    );
+    assert_eq!(add(ItemId::new(), 1).await.code(), "OP001");
+    assert_eq!(add(a, 0).await.status, 400);
+
+    let res = app
+        .post(
+            "/api/v1/orders",
+            &json!({"basketList": [basket_a, other.data()["basketId"]], "addressId": s.address}),
+            Some(&s.token),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{:?}", res.body);
+    assert_eq!(res.data()["totalAmount"], 3 * 1_000 + 2_500);
+    let order = res.data()["orderId"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.get("/api/v1/baskets", Some(&s.token)).await.data()["totalElements"],
+        0,
+        "ordered baskets are cleared"
+    );
+    assert_eq!(available(&app, a).await, 2);
+    let detail = app
+        .get(&format!("/api/v1/orders/{order}"), Some(&s.token))
+        .await;
+    assert!(
+        detail.data()["orderName"]
+            .as_str()
+            .unwrap()
+            .contains("외 1개")
+    );
+    let res = app
+        .post(
+            &format!("/api/v1/orders/{order}/cancel"),
+            &Value::Null,
+            Some(&s.token),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert_eq!(available(&app, a).await, 5);
+    assert_eq!(available(&app, b).await, 5);
+    let res = app
+        .post(
+            &format!("/api/v1/orders/{order}/cancel"),
+            &Value::Null,
+            Some(&s.token),
+        )
+        .await;
+    assert_eq!((res.status, res.code()), (409, "O007"));
+}
+
+#[tokio::test]
+async fn refusals_release_everything_and_use_the_seed_codes() {
+    let app = spawn_app().await;
+    let s = shopper(&app).await;
+    let plenty = product(&app, 10, 1_000).await;
+    let scarce = product(&app, 1, 1_000).await;
+    let order = |items: Value| {
+        let (app, token, address) = (&app, s.token.clone(), s.address.clone());
+        async move {
+            app.post(
+                "/api/v1/orders",
+                &json!({"items": items, "addressId": address}),
+                Some(&token),
+            )
+            .await
+        }
+    };
+    let res = order(json!([{"productId": plenty.to_string(), "quantity": 2}, {"productId": scarce.to_string(), "quantity": 2}])).await;
+    assert_eq!((res.status, res.code()), (409, "OP004"));
+    assert_eq!(available(&app, plenty).await, 10, "all or nothing");
+    assert_eq!(
+        order(json!([{"productId": uuid::Uuid::new_v4(), "quantity": 1}]))
+            .await
+            .code(),
+        "OP001"
+    );
+    assert_eq!(
+        order(json!([{"productId": plenty.to_string(), "quantity": 0}]))
+            .await
+            .status,
+        400
+    );
+    assert_eq!(order(json!([])).await.status, 400);
+    // someone else's address
+    let (_, other) = app.token(Role::Customer);
+    let res = app
+        .post("/api/v1/orders", &json!({"items": [{"productId": plenty.to_string(), "quantity": 1}], "addressId": s.address}), Some(&other))
+        .await;
+    assert_eq!((res.status, res.code()), (404, "ADDRESS_NOT_FOUND"));
+    // a coupon below its minimum gives everything back
+    let (_, admin) = app.token(Role::Master);
+    let created = app
+        .post(
+            "/api/v1/coupon-infos",
+            &json!({"name": "big spender", "quantity": 5, "couponType": "FIRST_COME_FIRST_SERVE",
+                    "discountAmount": 500, "minOrderAmount": 50_000, "expirationDate": "2099-01-01"}),
+            Some(&admin),
+        )
+        .await;
+    let campaign = created.data()["couponId"].as_str().unwrap().to_string();
+    app.request(
+        reqwest::Method::PATCH,
+        &format!("/api/v1/coupon-infos/{campaign}/status"),
+        Some(&json!({"status": "ISSUED"})),
+        Some(&admin),
+    )
+    .await;
+    let coupon = app
+        .post(
+            "/api/v1/coupons/issue",
+            &json!({"couponInfoId": campaign}),
+            Some(&s.token),
+        )
+        .await
+        .data()["couponId"]
+        .clone();
+    let res = app
+        .post("/api/v1/orders", &json!({"items": [{"productId": plenty.to_string(), "quantity": 1}], "addressId": s.address, "couponId": coupon}), Some(&s.token))
+        .await;
+    assert_eq!((res.status, res.code()), (409, "OC003"));
+    assert_eq!(available(&app, plenty).await, 10);
+    let res = app
+        .post_raw(
+            "/api/v1/orders",
+            "application/json",
+            b"{\"items\": [".to_vec(),
+            Some(&s.token),
+        )
+        .await;
+    assert_eq!((res.status, res.code()), (400, "INVALID_JSON"));
+}
+
+#[tokio::test]
+async fn idempotent_retries_never_create_a_second_order() {
+    let app = spawn_app().await;
+    let s = shopper(&app).await;
+    let item = product(&app, 10, 1_000).await;
+    let body =
+        json!({"items": [{"productId": item.to_string(), "quantity": 1}], "addressId": s.address});
+    let send = |body: Value| {
+        app.client
+            .post(app.url("/api/v1/orders"))
+            .bearer_auth(&s.token)
+            .header("Idempotency-Key", "order-key-1")
+            .json(&body)
+            .send()
+    };
+    let first = send(body.clone()).await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    for _ in 0..3 {
+        let again = send(body.clone()).await.unwrap();
+        assert_eq!(again.status(), 201);
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        let again: Value = again.json().await.unwrap();
+        assert_eq!(again["data"]["orderId"], first["data"]["orderId"]);
+    }
+    assert_eq!(available(&app, item).await, 9, "one order only");
+    let different = send(
+        json!({"items": [{"productId": item.to_string(), "quantity": 2}], "addressId": s.address}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(different.status(), 422);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_concurrent_orders_with_one_coupon_only_one_gets_it() {
+    let app = spawn_app().await;
+    let s = shopper(&app).await;
+    let item = product(&app, 10, 10_000).await;
+    let campaign = app.open_campaign(5).await;
+    let coupon = app
+        .post(
+            "/api/v1/coupons/issue",
+            &json!({"couponInfoId": campaign}),
+            Some(&s.token),
+        )
+        .await
+        .data()["couponId"]
+        .clone();
+    let body = json!({"items": [{"productId": item.to_string(), "quantity": 1}], "addressId": s.address, "couponId": coupon});
+    let (a, b) = tokio::join!(
+        app.post("/api/v1/orders", &body, Some(&s.token)),
+        app.post("/api/v1/orders", &body, Some(&s.token))
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [201, 409], "{:?} {:?}", a.body, b.body);
+    let loser = if a.status == 409 { &a } else { &b };
+    assert_eq!(loser.code(), "OC002");
+    assert_eq!(
+        available(&app, item).await,
+        9,
+        "the losing order released its stock"
+    );
+}
+
+#[tokio::test]
+async fn unpaid_orders_expire_at_their_deadline() {
+    let app = spawn_app_with(
+        |c| {
+            c.reservation_ttl_ms = 200;
+            c.tick_interval_ms = 10;
+        },
+        Arc::new(SystemClock),
+    )
+    .await;
+    let s = shopper(&app).await;
+    let item = product(&app, 3, 1_000).await;
+    let campaign = app.open_campaign(5).await;
+    let coupon = app
+        .post(
+            "/api/v1/coupons/issue",
+            &json!({"couponInfoId": campaign}),
+            Some(&s.token),
+        )
+        .await
+        .data()["couponId"]
+        .clone();
+    let res = app
+        .post("/api/v1/orders", &json!({"items": [{"productId": item.to_string(), "quantity": 3}], "addressId": s.address, "couponId": coupon}), Some(&s.token))
+        .await;
+    assert_eq!(res.status, 201);
+    let order = res.data()["orderId"].as_str().unwrap().to_string();
+    assert_eq!(available(&app, item).await, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let d = app
+            .get(&format!("/api/v1/orders/{order}"), Some(&s.token))
+            .await;
+        if d.data()["orderStatus"] == "CANCEL" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "order never expired");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(available(&app, item).await, 3);
+    let unused = app
+        .get("/api/v1/coupons?isUsed=false", Some(&s.token))
+        .await;
+    assert_eq!(
+        unused.data().as_array().unwrap().len(),
+        1,
+        "coupon recovered"
+    );
+    // paying now is refused
+    let ready = app
+        .post(
+            "/api/v1/payments",
+            &json!({"orderId": order}),
+            Some(&s.token),
+        )
+        .await;
+    assert_eq!(ready.status, 409);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_thousand_buy_now_requests_for_a_sale_of_500_create_exactly_500_orders() {
+    let app = spawn_app_with(|c| c.mailbox_capacity = 20_000, Arc::new(SystemClock)).await;
+    let item = product(&app, 5_000, 10_000).await;
+    live_sale(&app, item, 500, 990, Some(1)).await;
+    let shoppers: Arc<Vec<Shopper>> = Arc::new({
+        let mut v = Vec::new();
+        for _ in 0..3_000 {
+            v.push(shopper(&app).await);
+        }
+        v
+    });
+    let app = Arc::new(app);
+    let sem = Arc::new(tokio::sync::Semaphore::new(128));
+    let mut tasks = Vec::new();
+    for i in 0..10_000usize {
+        let (app, shoppers, sem) = (app.clone(), shoppers.clone(), sem.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem.acquire().await.unwrap();
+            let s = &shoppers[i % shoppers.len()];
+            let res = app
+                .post("/api/v1/orders", &json!({"items": [{"productId": item.to_string(), "quantity": 1}], "addressId": s.address}), Some(&s.token))
+                .await;
+            (s.user, res.status, res.code().to_string())
+        }));
+    }
+    let mut buyers = HashSet::new();
+    for t in tasks {
+        let (user, status, code) = t.await.unwrap();
+        match status {
+            201 => assert!(buyers.insert(user), "user {user} ordered twice"),
+            409 => assert!(code == "P022" || code == "LIMIT_EXCEEDED", "{code}"),
+            other => panic!("unexpected status {other} {code}"),
+        }
+    }
+    assert_eq!(buyers.len(), 500);
+    let v = app.state.engine.item_view(item).await.unwrap();
+    let sale = v.sale.unwrap();
+    assert_eq!((sale.remaining, sale.reserved), (0, 500));
+    assert_eq!(v.levels.available, 4_500);
+}
