@@ -304,10 +304,7 @@ impl EngineHandle {
                     return Ok(None);
                 };
                 let checkpoint = this.inner.journal.applied();
-                let mut ledger = ItemLedger::from_levels(stored.config, stored.levels);
-                if let Some(sale) = stored.sale {
-                    ledger.restore_sale(sale.config, sale.remaining);
-                }
+                let ledger = stored.into_ledger();
                 Ok(Some(this.spawn_item(id, ledger, checkpoint)))
             })
             .await

@@ -159,6 +159,76 @@ mod tests {
         assert_eq!(m.last_code("c@x.io"), None);
     }
 
+    /// A minimal SMTP server on loopback that accepts one message and hands back its DATA.
+    async fn smtp_sink() -> (u16, tokio::task::JoinHandle<String>) {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (read, mut write) = stream.into_split();
+            let mut lines = BufReader::new(read).lines();
+            write.write_all(b"220 sink ESMTP\r\n").await.unwrap();
+            let mut data = String::new();
+            let mut in_data = false;
+            while let Ok(Some(line)) = lines.next_line().await {
+                if in_data {
+                    if line == "." {
+                        in_data = false;
+                        write.write_all(b"250 queued\r\n").await.unwrap();
+                    } else {
+                        data.push_str(&line);
+                        data.push('\n');
+                    }
+                    continue;
+                }
+                let verb = line.split(' ').next().unwrap_or("").to_ascii_uppercase();
+                let reply: &[u8] = match verb.as_str() {
+                    "EHLO" | "HELO" => b"250-sink\r\n250 AUTH PLAIN LOGIN\r\n",
+                    "AUTH" => b"235 authenticated\r\n",
+                    "DATA" => {
+                        in_data = true;
+                        b"354 go ahead\r\n"
+                    }
+                    "QUIT" => {
+                        write.write_all(b"221 bye\r\n").await.unwrap();
+                        break;
+                    }
+                    _ => b"250 ok\r\n",
+                };
+                write.write_all(reply).await.unwrap();
+            }
+            data
+        });
+        (port, task)
+    }
+
+    #[tokio::test]
+    async fn smtp_mailer_sends_the_code() {
+        let (port, sink) = smtp_sink().await;
+        let m = SmtpMailer::from_url(&format!(
+            "smtp://noreply%40shop.example:pw@127.0.0.1:{port}"
+        ))
+        .unwrap();
+        m.send_verification_code("buyer@example.com", "Ab12Cd")
+            .await
+            .unwrap();
+        let data = sink.await.unwrap();
+        assert!(data.contains("Ab12Cd"), "{data}");
+        assert!(data.contains("To: buyer@example.com"), "{data}");
+        assert!(data.contains("From: noreply@shop.example"), "{data}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_relay_is_an_io_error() {
+        let m = SmtpMailer::from_url("smtp://127.0.0.1:1").unwrap();
+        let err = m
+            .send_verification_code("buyer@example.com", "Ab12Cd")
+            .await
+            .unwrap_err();
+        assert!(err.downcast_ref::<std::io::Error>().is_some(), "{err:#}");
+    }
+
     #[test]
     fn smtp_sender_comes_from_the_url() {
         let m = SmtpMailer::from_url("smtps://me%40mail.example:secret@smtp.example").unwrap();

@@ -49,7 +49,9 @@ impl AccountsState {
                 Arc::new(SmtpMailer::from_url(url)?)
             }
             None => {
-                tracing::info!("verification emails: written to the log (set SMTP_URL to send them)");
+                tracing::info!(
+                    "verification emails: written to the log (set SMTP_URL to send them)"
+                );
                 Arc::new(LogMailer::new())
             }
         };

@@ -62,10 +62,12 @@ pub struct NewUser<'a> {
 
 /// Which unique key a failed insert or update ran into (`"email"` or `"nickname"`), if any.
 pub fn unique_violation(err: &anyhow::Error) -> Option<&'static str> {
-    let db_err = err.chain().find_map(|e| match e.downcast_ref::<sqlx::Error>() {
-        Some(sqlx::Error::Database(d)) => Some(d),
-        _ => None,
-    })?;
+    let db_err = err
+        .chain()
+        .find_map(|e| match e.downcast_ref::<sqlx::Error>() {
+            Some(sqlx::Error::Database(d)) => Some(d),
+            _ => None,
+        })?;
     // SQLite: "UNIQUE constraint failed: p_user.nickname"; MySQL: "Duplicate entry .. for key
     // 'uq_user_nickname'".
     let message = db_err.message().to_ascii_lowercase();
@@ -397,7 +399,10 @@ pub async fn list_addresses(
         .bind(user_id.to_string())
         .fetch_all(&db.pool)
         .await?;
-    let content = rows.iter().map(address_row).collect::<anyhow::Result<_>>()?;
+    let content = rows
+        .iter()
+        .map(address_row)
+        .collect::<anyhow::Result<_>>()?;
     Ok((content, total))
 }
 

@@ -36,9 +36,9 @@ pub fn is_valid_email(email: &str) -> bool {
         return false;
     }
     let (last, rest) = labels.split_last().expect("at least two labels");
-    rest.iter().all(|l| {
-        !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    }) && last.len() >= 2
+    rest.iter()
+        .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        && last.len() >= 2
         && last.bytes().all(|b| b.is_ascii_alphabetic())
 }
 

@@ -440,14 +440,24 @@ impl ItemLedger {
                     sale.config = config;
                 }
                 _ => {
-                    if config.quantity < 0 {
+                    // Reservations still held from an earlier installation of the same sale are
+                    // adopted, so releasing or confirming them later moves these counters.
+                    let mut reserved = 0;
+                    let mut per_user: HashMap<u128, i64, IdBuildHasher> = HashMap::default();
+                    for r in self.reservations.values() {
+                        if r.promotion == Some(config.promotion_id) {
+                            reserved += r.qty;
+                            *per_user.entry(r.user.as_u128()).or_insert(0) += r.qty;
+                        }
+                    }
+                    if config.quantity < reserved {
                         return ItemOutcome::InvalidQuantity;
                     }
                     self.sale = Some(Sale {
-                        remaining: config.quantity,
-                        reserved: 0,
+                        remaining: config.quantity - reserved,
+                        reserved,
                         sold: 0,
-                        per_user: HashMap::default(),
+                        per_user,
                         config,
                     });
                 }
@@ -472,6 +482,37 @@ impl ItemLedger {
         });
         self.check();
         ItemOutcome::SaleSet
+    }
+
+    /// Give an item loaded from the database its reservations back (the write-behind keeps them
+    /// in `hd_reservation`). Their units are already counted in `levels.reserved`; any reserved
+    /// units no reservation accounts for are put back on sale, since nothing could release them.
+    /// Returns how many units that freed.
+    pub fn restore_reservations(&mut self, reservations: Vec<(OrderId, Reservation)>) -> i64 {
+        let held: i64 = reservations.iter().map(|(_, r)| r.qty).sum();
+        let stray = (self.reserved - held).max(0);
+        self.reserved -= stray;
+        self.available += stray;
+        if held > self.reserved {
+            // The counters lag the reservations (cannot happen when both come from one
+            // transaction); trust the reservations.
+            let missing = held - self.reserved;
+            self.available -= missing;
+            self.reserved += missing;
+        }
+        for (order, r) in reservations {
+            if let Some(sale) = self.sale.as_mut()
+                && r.promotion == Some(sale.config.promotion_id)
+            {
+                let qty = r.qty.min(sale.sold);
+                sale.sold -= qty;
+                sale.reserved += qty;
+                *sale.per_user.entry(r.user.as_u128()).or_insert(0) += qty;
+            }
+            self.reservations.insert(order, r);
+        }
+        self.check();
+        stray
     }
 
     /// Release every reservation whose deadline is at or before `now_ms`; returns them, in order

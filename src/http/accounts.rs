@@ -28,7 +28,8 @@ pub const MAX_ADDRESSES_PER_USER: i64 = 100;
 /// Default page size of the address list.
 pub const ADDRESS_PAGE_SIZE: i64 = 10;
 /// Sortable address properties (the first is the default, newest first).
-const ADDRESS_SORTS: &[(&str, &str)] = &[("createdAt", "a.created_at"), ("updatedAt", "a.updated_at")];
+const ADDRESS_SORTS: &[(&str, &str)] =
+    &[("createdAt", "a.created_at"), ("updatedAt", "a.updated_at")];
 
 /// The accounts routes.
 pub fn router() -> Router<AppState> {
@@ -320,13 +321,10 @@ async fn issue_tokens(state: &AppState, user: &UserRow) -> ApiResult<TokenPair> 
     let role = role_of(user)?;
     let now = state.now_ms();
     let id = UserId(user.user_id);
-    let access = state.keys.mint_access(
-        id,
-        &user.email,
-        role,
-        now,
-        state.config.access_token_ttl_s,
-    )?;
+    let access =
+        state
+            .keys
+            .mint_access(id, &user.email, role, now, state.config.access_token_ttl_s)?;
     let refresh = state
         .keys
         .mint_refresh(id, now, state.config.refresh_token_ttl_s)?;
@@ -497,8 +495,7 @@ pub async fn signup(
     let email = valid_email(&body.email)?;
     check_password_rule(&body.password)?;
     check_nickname_rule(&body.nickname)?;
-    let role = Role::parse(&body.role)
-        .ok_or_else(|| invalid("role must be CUSTOMER or SELLER"))?;
+    let role = Role::parse(&body.role).ok_or_else(|| invalid("role must be CUSTOMER or SELLER"))?;
     if role.is_staff() {
         return Err(ApiError::forbidden(
             "NOT_ALLOWED_ROLE",
@@ -675,7 +672,10 @@ pub async fn update_user(
     }
     let by = user.user_id.to_string();
     match repo::update_nickname(&state.db, id, &body.nickname, &by, state.now_ms()).await {
-        Ok(true) => Ok(Reply::ok("회원 정보 수정 성공", UserIdResult { user_id: id })),
+        Ok(true) => Ok(Reply::ok(
+            "회원 정보 수정 성공",
+            UserIdResult { user_id: id },
+        )),
         Ok(false) => Err(user_not_found()),
         Err(err) if repo::unique_violation(&err).is_some() => Err(ApiError::conflict(
             "DUPLICATED_NICKNAME",
@@ -710,7 +710,10 @@ pub async fn change_password(
         return Err(user_not_found());
     }
     state.accounts.kv.del(&refresh_key(user.user_id)).await?;
-    Ok(Reply::ok("비밀번호 변경 성공", UserIdResult { user_id: id }))
+    Ok(Reply::ok(
+        "비밀번호 변경 성공",
+        UserIdResult { user_id: id },
+    ))
 }
 
 /// Delete an account (self or MASTER; soft delete); its refresh token stops working.
@@ -762,7 +765,10 @@ pub async fn create_address(
         state.now_ms(),
     )
     .await?;
-    Ok(Reply::created("배송지 등록 성공", AddressIdResult { address_id }))
+    Ok(Reply::created(
+        "배송지 등록 성공",
+        AddressIdResult { address_id },
+    ))
 }
 
 /// One of one's own addresses.
@@ -827,7 +833,10 @@ pub async fn update_address(
             "this address was deleted",
         ));
     }
-    Ok(Reply::ok("배송지 수정 성공", AddressIdResult { address_id: id }))
+    Ok(Reply::ok(
+        "배송지 수정 성공",
+        AddressIdResult { address_id: id },
+    ))
 }
 
 /// Delete one of one's own addresses (soft delete); if it was the default, there is no default
@@ -850,7 +859,10 @@ pub async fn delete_address(
             "this address was deleted",
         ));
     }
-    Ok(Reply::ok("배송지 삭제 성공", AddressIdResult { address_id: id }))
+    Ok(Reply::ok(
+        "배송지 삭제 성공",
+        AddressIdResult { address_id: id },
+    ))
 }
 
 /// One's default address.

@@ -163,10 +163,7 @@ pub async fn recover(
                         report.replay_mismatches += 1;
                         continue;
                     };
-                    let mut ledger = ItemLedger::from_levels(stored.config, stored.levels);
-                    if let Some(sale) = stored.sale {
-                        ledger.restore_sale(sale.config, sale.remaining);
-                    }
+                    let ledger = stored.into_ledger();
                     items.insert(id, (ledger, report.checkpoint));
                 }
                 let (ledger, last) = items.get_mut(&id).expect("present");
@@ -253,6 +250,13 @@ pub async fn recover(
     let mut orphan_reservations = Vec::new();
     for (item, (ledger, _)) in &items {
         for (order, _) in ledger.reservations() {
+            if !orders.contains_key(order)
+                && let Some(stored) = store.load_order(*order).await?
+            {
+                // Placed before the checkpoint: the database has it; keep it in memory.
+                order_seqs.insert(*order, report.checkpoint);
+                orders.insert(*order, stored);
+            }
             let active = orders.get(order).is_some_and(|o| o.status.is_active());
             if !active {
                 orphan_reservations.push((*item, *order));

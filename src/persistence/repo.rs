@@ -12,13 +12,15 @@ use super::{Db, Dialect};
 use crate::domain::Millis;
 use crate::domain::campaign::{CampaignConfig, CampaignStatus, CouponState};
 use crate::domain::ids::{CampaignId, CompanyId, CouponId, ItemId, OrderId, PromotionId, UserId};
-use crate::domain::item::{ItemConfig, SaleConfig, StockLevels};
+use crate::domain::item::{ItemConfig, ItemLedger, Reservation, SaleConfig, StockLevels};
 use crate::domain::order::{Order, OrderCoupon, OrderLine, OrderStatus};
 
 /// An item as stored: configuration, counters and its current time sale.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredItem {
     pub id: ItemId,
+    /// Stock held by orders waiting for payment.
+    pub reservations: Vec<(OrderId, Reservation)>,
     pub company_id: CompanyId,
     pub name: String,
     pub config: ItemConfig,
@@ -31,6 +33,21 @@ pub struct StoredItem {
 pub struct StoredSale {
     pub config: SaleConfig,
     pub remaining: i64,
+}
+
+impl StoredItem {
+    /// The ledger this stored item describes.
+    pub fn into_ledger(self) -> ItemLedger {
+        let mut ledger = ItemLedger::from_levels(self.config, self.levels);
+        if let Some(sale) = self.sale {
+            ledger.restore_sale(sale.config, sale.remaining);
+        }
+        let stray = ledger.restore_reservations(self.reservations);
+        if stray > 0 {
+            tracing::warn!(item = %self.id, units = stray, "reserved units without a reservation were put back on sale");
+        }
+        ledger
+    }
 }
 
 /// A campaign as stored, with every holder.
@@ -137,8 +154,29 @@ impl EngineStore for SqlStore {
                 remaining: r.try_get("remaining")?,
             }),
         };
+        let rows = sqlx::query(
+            "SELECT order_id, user_id, qty, unit_price, promotion_id, deadline_at FROM hd_reservation \
+             WHERE item_id = ? ORDER BY order_id",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.db.pool)
+        .await?;
+        let mut reservations = Vec::with_capacity(rows.len());
+        for r in &rows {
+            reservations.push((
+                OrderId(uuid_col(r, "order_id")?),
+                Reservation {
+                    user: UserId(uuid_col(r, "user_id")?),
+                    qty: r.try_get("qty")?,
+                    unit_price: r.try_get("unit_price")?,
+                    promotion: opt_uuid_col(r, "promotion_id")?.map(PromotionId),
+                    deadline_ms: r.try_get("deadline_at")?,
+                },
+            ));
+        }
         Ok(Some(StoredItem {
             id,
+            reservations,
             company_id: CompanyId(uuid_col(&row, "company_id")?),
             name: row.try_get("name")?,
             config: ItemConfig {

@@ -204,6 +204,9 @@ pub async fn apply_batch(db: &Db, batch: &[(Seq, Event)], now_ms: Millis) -> any
     let mut prices: HashMap<ItemId, i64> = HashMap::new();
     let mut promotions: HashMap<PromotionId, i64> = HashMap::new();
     let mut placed: Vec<&Order> = Vec::new();
+    // (item, order) -> the reservation row to hold, or None to drop it; last one wins.
+    type ReservationRow = (UserId, i64, i64, Option<PromotionId>, Millis);
+    let mut held: HashMap<(ItemId, OrderId), Option<ReservationRow>> = HashMap::new();
     // order -> (status, at): the last status of each order in the batch.
     let mut order_status: HashMap<OrderId, (OrderStatus, Millis)> = HashMap::new();
     let mut order_status_order: Vec<OrderId> = Vec::new();
@@ -273,10 +276,18 @@ pub async fn apply_batch(db: &Db, batch: &[(Seq, Event)], now_ms: Millis) -> any
             }
             Event::ItemReserved {
                 item,
+                order,
+                user,
                 qty,
+                unit_price,
                 promotion,
+                deadline_ms,
                 ..
             } => {
+                held.insert(
+                    (*item, *order),
+                    Some((*user, *qty, *unit_price, *promotion, *deadline_ms)),
+                );
                 let d = items.entry(*item).or_default();
                 d.available -= qty;
                 d.reserved += qty;
@@ -284,17 +295,22 @@ pub async fn apply_batch(db: &Db, batch: &[(Seq, Event)], now_ms: Millis) -> any
                     *promotions.entry(*p).or_default() -= qty;
                 }
             }
-            Event::ItemConfirmed { item, qty, .. } => {
+            Event::ItemConfirmed {
+                item, order, qty, ..
+            } => {
+                held.insert((*item, *order), None);
                 let d = items.entry(*item).or_default();
                 d.reserved -= qty;
                 d.sold += qty;
             }
             Event::ItemReleased {
                 item,
+                order,
                 qty,
                 promotion,
                 ..
             } => {
+                held.insert((*item, *order), None);
                 let d = items.entry(*item).or_default();
                 d.reserved -= qty;
                 d.available += qty;
@@ -428,6 +444,36 @@ pub async fn apply_batch(db: &Db, batch: &[(Seq, Event)], now_ms: Millis) -> any
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
+    }
+
+    let mut keys: Vec<_> = held.keys().copied().collect();
+    keys.sort();
+    for (item, order) in keys {
+        match held[&(item, order)] {
+            Some((user, qty, unit_price, promotion, deadline)) => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "{} INTO hd_reservation (item_id, order_id, user_id, qty, unit_price, promotion_id, deadline_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    dialect.insert_ignore()
+                )))
+                .bind(item.to_string())
+                .bind(order.to_string())
+                .bind(user.to_string())
+                .bind(qty)
+                .bind(unit_price)
+                .bind(promotion.map(|p| p.to_string()))
+                .bind(deadline)
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM hd_reservation WHERE item_id = ? AND order_id = ?")
+                    .bind(item.to_string())
+                    .bind(order.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
     }
 
     for chunk in placed.chunks(500) {

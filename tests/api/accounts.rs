@@ -148,11 +148,7 @@ async fn journey(app: &TestApp) {
     let email = new_email();
     let nickname = new_nickname();
     let res = app
-        .post(
-            "/api/v1/auth/check-email",
-            &json!({ "email": email }),
-            None,
-        )
+        .post("/api/v1/auth/check-email", &json!({ "email": email }), None)
         .await;
     assert_eq!(res.status, 200, "{:?}", res.body);
     assert!(res.data().is_null());
@@ -327,6 +323,34 @@ async fn full_journey_with_redis() {
     journey(&app).await;
 }
 
+#[tokio::test]
+#[ignore = "needs MariaDB/MySQL: set TEST_MYSQL_URL"]
+async fn full_journey_on_mysql() {
+    let Some(db) = crate::helpers::TestDb::mysql().await else {
+        eprintln!("TEST_MYSQL_URL not set; skipped");
+        return;
+    };
+    let url = db.url.clone();
+    let app = spawn_app_with(|c| c.database_url = url, Arc::new(SystemClock)).await;
+    journey(&app).await;
+    let owner = new_account(&app, "SELLER").await;
+    let a = create_address(&app, &owner.access, "1").await;
+    let res = app
+        .request(
+            Method::PATCH,
+            &format!("/api/v1/address-default/{a}"),
+            None,
+            Some(&owner.access),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    let res = app
+        .get("/api/v1/address-default", Some(&owner.access))
+        .await;
+    assert_eq!(res.data()["addressId"], json!(a));
+    drop(app.stop().await);
+}
+
 // --------------------------------------------------------------------- verification/signup
 
 #[tokio::test]
@@ -422,6 +446,24 @@ async fn verification_and_signup_rules() {
     assert_eq!(claims.email.as_deref(), Some(email.as_str()));
 }
 
+#[tokio::test]
+async fn an_unreachable_mail_relay_answers_503() {
+    let app = spawn_app_with(
+        |c| c.smtp_url = Some("smtp://127.0.0.1:1".into()),
+        Arc::new(SystemClock),
+    )
+    .await;
+    let res = app
+        .post(
+            "/api/v1/auth/email-verification",
+            &json!({ "email": new_email() }),
+            None,
+        )
+        .await;
+    assert_error(&res, 503, "SEND_EMAIL_ERROR");
+    assert!(res.headers.contains_key("retry-after"));
+}
+
 // ------------------------------------------------------------------------------------ users
 
 #[tokio::test]
@@ -453,8 +495,11 @@ async fn users_are_read_and_changed_by_themselves_or_a_master() {
     assert_eq!(res.status, 200, "{:?}", res.body);
     assert_eq!(res.data()["email"], json!(alice.email));
     assert_error(
-        &app.get(&format!("/api/v1/users/{}", uuid::Uuid::new_v4()), Some(&master))
-            .await,
+        &app.get(
+            &format!("/api/v1/users/{}", uuid::Uuid::new_v4()),
+            Some(&master),
+        )
+        .await,
         404,
         "USER_NOT_FOUND",
     );
@@ -657,7 +702,8 @@ async fn addresses_belong_to_their_owner() {
     // Someone else's address: 403 for every operation.
     let other_t = other.access.as_str();
     assert_error(
-        &app.get(&format!("/api/v1/address/{a1}"), Some(other_t)).await,
+        &app.get(&format!("/api/v1/address/{a1}"), Some(other_t))
+            .await,
         403,
         "NOT_ALLOWED_CONTENT",
     );
@@ -696,7 +742,8 @@ async fn addresses_belong_to_their_owner() {
     );
     let (_, master) = app.token(Role::Master);
     assert_error(
-        &app.get(&format!("/api/v1/address/{a1}"), Some(&master)).await,
+        &app.get(&format!("/api/v1/address/{a1}"), Some(&master))
+            .await,
         403,
         "NOT_ALLOWED_CONTENT",
     );
@@ -886,17 +933,41 @@ async fn bad_input_is_refused_with_a_code() {
     assert_error(&res, 415, "UNSUPPORTED_MEDIA_TYPE");
     for (path, body) in [
         ("/api/v1/auth/signup", json!({ "email": "a@b.co" })),
-        ("/api/v1/auth/signup", json!({ "email": 12, "password": PASSWORD, "nickname": "abcd", "role": "CUSTOMER" })),
-        ("/api/v1/auth/login", json!({ "email": ["a"], "password": PASSWORD })),
+        (
+            "/api/v1/auth/signup",
+            json!({ "email": 12, "password": PASSWORD, "nickname": "abcd", "role": "CUSTOMER" }),
+        ),
+        (
+            "/api/v1/auth/login",
+            json!({ "email": ["a"], "password": PASSWORD }),
+        ),
         ("/api/v1/auth/check-email", json!({})),
         ("/api/v1/auth/email-verification", json!({ "email": null })),
-        ("/api/v1/auth/email-verification/confirm", json!({ "email": "a@b.co" })),
+        (
+            "/api/v1/auth/email-verification/confirm",
+            json!({ "email": "a@b.co" }),
+        ),
         ("/api/v1/auth/refresh", json!({ "refreshToken": 5 })),
-        ("/api/v1/auth/check-email", json!({ "email": format!("{}@example.com", "a".repeat(300)) })),
-        ("/api/v1/auth/email-verification", json!({ "email": format!("a@{}.com", "b".repeat(300)) })),
-        ("/api/v1/auth/email-verification/confirm", json!({ "email": "a@b.co", "verificationToken": "x".repeat(1000) })),
-        ("/api/v1/auth/signup", json!({ "email": "a@b.co", "password": "a".repeat(10_000), "nickname": "abcd", "role": "CUSTOMER" })),
-        ("/api/v1/auth/signup", json!({ "email": "a@b.co", "password": PASSWORD, "nickname": "n".repeat(5_000), "role": "CUSTOMER" })),
+        (
+            "/api/v1/auth/check-email",
+            json!({ "email": format!("{}@example.com", "a".repeat(300)) }),
+        ),
+        (
+            "/api/v1/auth/email-verification",
+            json!({ "email": format!("a@{}.com", "b".repeat(300)) }),
+        ),
+        (
+            "/api/v1/auth/email-verification/confirm",
+            json!({ "email": "a@b.co", "verificationToken": "x".repeat(1000) }),
+        ),
+        (
+            "/api/v1/auth/signup",
+            json!({ "email": "a@b.co", "password": "a".repeat(10_000), "nickname": "abcd", "role": "CUSTOMER" }),
+        ),
+        (
+            "/api/v1/auth/signup",
+            json!({ "email": "a@b.co", "password": PASSWORD, "nickname": "n".repeat(5_000), "role": "CUSTOMER" }),
+        ),
     ] {
         let res = app.post(path, &body, None).await;
         assert_error(&res, 400, "INVALID_VALUE");
@@ -1108,9 +1179,12 @@ async fn kv_contract_redis() {
     let kv = RedisKv::connect(&url, &prefix).await.expect("redis");
     kv_contract(Arc::new(kv), Time::Real).await;
     // Keys are prefixed: the same key under another prefix is another key.
-    let other = RedisKv::connect(&url, &format!("hotdeal-test:{}:", uuid::Uuid::new_v4().simple()))
-        .await
-        .unwrap();
+    let other = RedisKv::connect(
+        &url,
+        &format!("hotdeal-test:{}:", uuid::Uuid::new_v4().simple()),
+    )
+    .await
+    .unwrap();
     assert_eq!(other.get("ttl-long").await.unwrap(), None);
 }
 
@@ -1123,3 +1197,202 @@ async fn an_unreachable_redis_is_an_infrastructure_error() {
     let api = hotdeal::http::ApiError::from(err);
     assert_eq!(api.status().as_u16(), 503, "{api}");
 }
+
+// ------------------------------------------------------------------ SQL contract (both DBs)
+
+/// The accounts SQL on SQLite and MySQL: unique keys become outcomes, soft deletes, the default
+/// address rules.
+async fn accounts_repo(db: &hotdeal::persistence::Db) {
+    use hotdeal::accounts::repo::{self, AddressFields, NewUser};
+    use hotdeal::http::page::PageQuery;
+
+    let now = 1_700_000_000_000;
+    let (alice, bob) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let user = |id, email, nickname| NewUser {
+        user_id: id,
+        email,
+        password_hash: "$argon2id$fake",
+        nickname,
+        role: "CUSTOMER",
+    };
+    repo::insert_user(db, &user(alice, "Alice@Example.com", "alice1"), now)
+        .await
+        .unwrap();
+    // Emails and nicknames are unique case-insensitively, and the violation names the key.
+    let err = repo::insert_user(db, &user(bob, "alice@example.com", "bob1"), now)
+        .await
+        .unwrap_err();
+    assert_eq!(repo::unique_violation(&err), Some("email"));
+    let err = repo::insert_user(db, &user(bob, "bob@example.com", "ALICE1"), now)
+        .await
+        .unwrap_err();
+    assert_eq!(repo::unique_violation(&err), Some("nickname"));
+    repo::insert_user(db, &user(bob, "bob@example.com", "bob1"), now)
+        .await
+        .unwrap();
+    assert!(
+        repo::email_registered(db, "ALICE@example.COM")
+            .await
+            .unwrap()
+    );
+    assert!(repo::nickname_taken(db, "bob1", Some(alice)).await.unwrap());
+    assert!(!repo::nickname_taken(db, "bob1", Some(bob)).await.unwrap());
+    let err = repo::update_nickname(db, bob, "alice1", "t", now)
+        .await
+        .unwrap_err();
+    assert_eq!(repo::unique_violation(&err), Some("nickname"));
+    let found = repo::find_user_by_email(db, "alice@EXAMPLE.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.user_id, found.deleted), (alice, false));
+
+    // p_email: recorded once, then verified.
+    assert_eq!(repo::email_verified(db, "c@x.io").await.unwrap(), None);
+    repo::record_email(db, "c@x.io").await.unwrap();
+    repo::record_email(db, "C@x.io").await.unwrap();
+    assert_eq!(
+        repo::email_verified(db, "c@x.io").await.unwrap(),
+        Some(false)
+    );
+    repo::mark_email_verified(db, "c@x.io").await.unwrap();
+    assert_eq!(
+        repo::email_verified(db, "c@X.io").await.unwrap(),
+        Some(true)
+    );
+
+    // Addresses and the default.
+    let fields = |d: &str| AddressFields {
+        zip_num: "1".into(),
+        city: "Seoul".into(),
+        district: "d".into(),
+        street_name: "s".into(),
+        street_num: "2".into(),
+        detail_addr: d.into(),
+    };
+    let (a1, a2, b1) = (
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+    );
+    repo::insert_address(db, a1, alice, &fields("a1"), "t", now)
+        .await
+        .unwrap();
+    repo::insert_address(db, a2, alice, &fields("a2"), "t", now + 1)
+        .await
+        .unwrap();
+    repo::insert_address(db, b1, bob, &fields("b1"), "t", now)
+        .await
+        .unwrap();
+    assert_eq!(repo::count_live_addresses(db, alice).await.unwrap(), 2);
+    let page = PageQuery {
+        size: Some(1),
+        ..Default::default()
+    }
+    .validate(&[("createdAt", "a.created_at")], 10, 100, "X")
+    .unwrap();
+    let (rows, total) = repo::list_addresses(db, alice, &page).await.unwrap();
+    assert_eq!((rows.len(), total, rows[0].address_id), (1, 2, a2));
+    // Someone else's address cannot become the default.
+    assert!(
+        !repo::set_default_address(db, alice, b1, "t", now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        repo::set_default_address(db, alice, a1, "t", now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        repo::default_address(db, alice)
+            .await
+            .unwrap()
+            .unwrap()
+            .address_id,
+        a1
+    );
+    assert!(
+        repo::update_address(db, a1, &fields("new"), "t", now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        repo::find_address(db, a1)
+            .await
+            .unwrap()
+            .unwrap()
+            .fields
+            .detail_addr,
+        "new"
+    );
+    // Deleting the default clears it; deleting twice does nothing.
+    assert!(
+        !repo::soft_delete_address(db, a1, bob, "t", now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        repo::soft_delete_address(db, a1, alice, "t", now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !repo::soft_delete_address(db, a1, alice, "t", now)
+            .await
+            .unwrap()
+    );
+    assert!(repo::default_address(db, alice).await.unwrap().is_none());
+    assert!(
+        repo::find_user(db, alice)
+            .await
+            .unwrap()
+            .unwrap()
+            .default_address_id
+            .is_none()
+    );
+    assert!(repo::find_address(db, a1).await.unwrap().unwrap().deleted);
+    assert!(
+        !repo::set_default_address(db, alice, a1, "t", now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !repo::update_address(db, a1, &fields("x"), "t", now)
+            .await
+            .unwrap()
+    );
+
+    // Users: password, soft delete, the MASTER bootstrap.
+    assert!(
+        repo::update_password(db, bob, "$argon2id$other", "t", now)
+            .await
+            .unwrap()
+    );
+    assert!(repo::soft_delete_user(db, bob, "t", now).await.unwrap());
+    assert!(!repo::soft_delete_user(db, bob, "t", now).await.unwrap());
+    assert!(
+        !repo::update_nickname(db, bob, "bob2", "t", now)
+            .await
+            .unwrap()
+    );
+    assert!(repo::find_user(db, bob).await.unwrap().unwrap().deleted);
+    let admin = repo::ensure_master(db, "root@example.com", "$argon2id$a", now)
+        .await
+        .unwrap();
+    let again = repo::ensure_master(db, "ROOT@example.com", "$argon2id$b", now)
+        .await
+        .unwrap();
+    assert_eq!(admin, again);
+    let root = repo::find_user(db, admin).await.unwrap().unwrap();
+    assert_eq!(
+        (root.role.as_str(), root.password_hash.as_str()),
+        ("MASTER", "$argon2id$b")
+    );
+    assert_eq!(
+        repo::email_verified(db, "root@example.com").await.unwrap(),
+        Some(true)
+    );
+}
+
+crate::contract_test!(accounts_repo);

@@ -440,3 +440,244 @@ async fn a_corrupt_journal_tail_and_a_corrupt_newest_snapshot_fall_back_to_good_
     unsafe_sigterm(&server.child);
     let _ = server.child.wait();
 }
+
+/// Seed a product with a live time sale and `users` shoppers with an address each, straight into
+/// the database the server will open.
+async fn seed_orders_fixture(
+    dir: &Path,
+    users: usize,
+) -> (hotdeal::domain::ids::ItemId, Vec<(UserId, String)>) {
+    use hotdeal::domain::ids::{CompanyId, ItemId};
+    use hotdeal::persistence::repo::{NewProduct, SqlStore};
+    let db = Db::connect(
+        &format!("sqlite://{}", dir.join("hotdeal.db").display()),
+        &DbOptions::default(),
+    )
+    .await
+    .unwrap();
+    db.migrate().await.unwrap();
+    let store = SqlStore::new(db.clone());
+    let item = ItemId::new();
+    let now = chrono::Utc::now().timestamp_millis();
+    store
+        .insert_product(
+            &NewProduct {
+                id: item,
+                company_id: CompanyId::new(),
+                name: "crash sale".into(),
+                price: 10_000,
+                quantity: 100_000,
+                category: "FOOD".into(),
+                description: None,
+                thumb_img: None,
+                detail_imgs: vec![],
+                created_by: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO p_promotion (id, product_id, start_at, end_at, discount_rate, discount_price, quantity, remaining, \
+         per_user_limit, status, created_at, updated_at) VALUES (?, ?, ?, ?, 50, 5000, 100000, 100000, NULL, 'IN_PROGRESS', ?, ?)",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(item.to_string())
+    .bind(now - 60_000)
+    .bind(now + 3_600_000)
+    .bind(now)
+    .bind(now)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let mut out = Vec::with_capacity(users);
+    for _ in 0..users {
+        let user = UserId::new();
+        let address = uuid::Uuid::new_v4().to_string();
+        sqlx::query(
+            "INSERT INTO p_address (address_id, user_id, zip_num, city, district, street_name, street_num, detail_addr, created_at, updated_at) \
+             VALUES (?, ?, '1', 'c', 'd', 's', 'n', 'a', 0, 0)",
+        )
+        .bind(&address)
+        .bind(user.to_string())
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        out.push((user, address));
+    }
+    db.pool.close().await;
+    (item, out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_orders_and_their_reservations_survive_repeated_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let (item, shoppers) = seed_orders_fixture(dir.path(), 64).await;
+    let shoppers = Arc::new(shoppers);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    // order id -> quantity, for every 201; and how many requests got no answer.
+    let acked: Arc<Mutex<Vec<(String, i64)>>> = Arc::default();
+    let cut_off = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for round in 0..5 {
+        let mut server = start_server(dir.path(), &[]);
+        wait_ready(&client, &mut server, dir.path()).await;
+        let mut tasks = Vec::new();
+        for w in 0..32usize {
+            let (client, base, shoppers, acked, cut_off) = (
+                client.clone(),
+                server.base.clone(),
+                shoppers.clone(),
+                acked.clone(),
+                cut_off.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut i = w;
+                loop {
+                    let (user, address) = &shoppers[i % shoppers.len()];
+                    i += 32;
+                    let qty = 1 + (i % 3) as i64;
+                    let res = client
+                        .post(format!("{base}/api/v1/orders"))
+                        .bearer_auth(token(*user, Role::Customer))
+                        .json(&json!({"items": [{"productId": item.to_string(), "quantity": qty}], "addressId": address}))
+                        .send()
+                        .await;
+                    let Ok(res) = res else {
+                        cut_off.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        return;
+                    };
+                    let status = res.status().as_u16();
+                    let body: Value = res.json().await.unwrap_or(Value::Null);
+                    match status {
+                        201 => acked.lock().unwrap().push((body["data"]["orderId"].as_str().unwrap().to_string(), qty)),
+                        503 => {}
+                        other => panic!("unexpected {other}: {body}"),
+                    }
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(300 + rand::random_range(0..700u64))).await;
+        server.child.kill().unwrap();
+        let _ = server.child.wait();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        eprintln!(
+            "round {round}: acknowledged orders {}",
+            acked.lock().unwrap().len()
+        );
+    }
+
+    let mut server = start_server(dir.path(), &[]);
+    wait_ready(&client, &mut server, dir.path()).await;
+    let admin = token(UserId::new(), Role::Master);
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 50,
+        "too few orders to mean anything: {}",
+        acked.len()
+    );
+    let mut acked_units = 0;
+    for (order, qty) in &acked {
+        let (status, body) = send(
+            &client,
+            reqwest::Method::GET,
+            format!("{}/api/v1/orders/{order}", server.base),
+            Value::Null,
+            &admin,
+        )
+        .await;
+        assert_eq!(status, 200, "acknowledged order {order} lost: {body}");
+        assert_eq!(body["data"]["orderStatus"], "CREATE");
+        assert_eq!(
+            body["data"]["productList"][0]["productQuantity"].as_i64(),
+            Some(*qty)
+        );
+        assert_eq!(
+            body["data"]["totalAmount"].as_i64(),
+            Some(5_000 * qty),
+            "sale price kept"
+        );
+        acked_units += qty;
+    }
+    // Stock: every acknowledged order still holds its units; orders cut off mid-flight either
+    // made it whole or were released (never half an order, never more than was sold).
+    let (_, audit) = send(
+        &client,
+        reqwest::Method::GET,
+        format!("{}/api/v1/admin/audit", server.base),
+        Value::Null,
+        &admin,
+    )
+    .await;
+    assert_eq!(
+        audit["data"]["differences"].as_array().unwrap().len(),
+        0,
+        "{audit}"
+    );
+    let db = Db::connect(
+        &format!("sqlite://{}", dir.path().join("hotdeal.db").display()),
+        &DbOptions::default(),
+    )
+    .await
+    .unwrap();
+    let reserved: i64 = sqlx::query_scalar("SELECT reserved FROM p_product WHERE id = ?")
+        .bind(item.to_string())
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let order_units: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(op.quantity), 0) AS SIGNED) FROM p_order_product op JOIN p_order o ON o.id = op.order_id WHERE o.status = 'CREATE'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap_or(0);
+    if reserved != order_units {
+        let statuses: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) FROM p_order GROUP BY status")
+                .fetch_all(&db.pool)
+                .await
+                .unwrap();
+        let lines: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM p_order_product")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        let orders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM p_order")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+        let recov: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("recovery finished") || l.contains("engine state installed"))
+            .collect();
+        eprintln!(
+            "statuses {statuses:?} lines {lines} orders {orders} acked {}\n{}",
+            acked.len(),
+            recov.join("\n")
+        );
+    }
+    assert_eq!(
+        reserved, order_units,
+        "reserved stock equals the units of placed orders"
+    );
+    assert!(reserved >= acked_units);
+    let remaining: i64 =
+        sqlx::query_scalar("SELECT remaining FROM p_promotion WHERE product_id = ?")
+            .bind(item.to_string())
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(remaining + reserved, 100_000, "the sale balances");
+    eprintln!(
+        "acknowledged {} orders, {} units; cut off {}",
+        acked.len(),
+        acked_units,
+        cut_off.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    unsafe_sigterm(&server.child);
+    let _ = server.child.wait();
+}
