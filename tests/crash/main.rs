@@ -27,6 +27,14 @@ struct Server {
     base: String,
 }
 
+impl Drop for Server {
+    /// A failing test must not leave a server running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn start_server(dir: &Path, extra_env: &[(&str, String)]) -> Server {
     let port = free_port();
     let log = std::fs::OpenOptions::new()
