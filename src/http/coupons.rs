@@ -14,18 +14,27 @@ use super::AppState;
 use super::auth::{AuthUser, Role};
 use super::envelope::{ApiJson, Reply};
 use super::error::{ApiError, ApiResult};
-use crate::domain::campaign::{CampaignOutcome, CampaignStatus};
+use crate::domain::campaign::{CampaignConfig, CampaignOutcome, CampaignStatus};
 use crate::domain::ids::{CampaignId, CompanyId, UserId};
 use crate::persistence::repo::{NewCampaign, date_end_ms, opt_uuid_col, uuid_col};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/coupon-infos", post(create_campaign))
-        .route("/api/v1/coupon-infos/{id}", get(get_campaign))
+        .route(
+            "/api/v1/coupon-infos",
+            post(create_campaign).get(list_campaigns),
+        )
+        .route(
+            "/api/v1/coupon-infos/{id}",
+            get(get_campaign).put(update_campaign),
+        )
         .route("/api/v1/coupon-infos/{id}/status", patch(set_status))
         .route("/api/v1/coupons/issue", post(issue))
         .route("/api/v1/coupons", get(list_mine))
-        .route("/api/v1/coupons/{id}", get(get_coupon))
+        .route(
+            "/api/v1/coupons/{id}",
+            get(get_coupon).delete(delete_coupon),
+        )
 }
 
 /// A campaign to create.
@@ -62,6 +71,46 @@ pub async fn create_campaign(
     ApiJson(body): ApiJson<CreateCampaign>,
 ) -> ApiResult<Reply<CampaignCreated>> {
     user.require(&[Role::Master, Role::Manager])?;
+    let Validated {
+        name,
+        coupon_type,
+        expires_at_ms: _,
+    } = validate_campaign(&state, &body).await?;
+    let id = CampaignId::new();
+    state
+        .store
+        .insert_campaign(
+            &NewCampaign {
+                id,
+                name,
+                quantity: body.quantity,
+                discount_amount: body.discount_amount,
+                min_order_amount: body.min_order_amount,
+                expiration_date: body.expiration_date.trim().to_string(),
+                coupon_type,
+                company_id: body.company_id.map(CompanyId),
+                issue_start_ms: body.issue_start_at,
+                issue_end_ms: body.issue_end_at,
+                created_by: Some(user.email.clone()),
+            },
+            state.now_ms(),
+        )
+        .await?;
+    Ok(Reply::created(
+        "쿠폰 정보가 생성되었습니다.",
+        CampaignCreated { coupon_id: id.0 },
+    ))
+}
+
+/// A campaign body that passed validation.
+struct Validated {
+    name: String,
+    coupon_type: String,
+    expires_at_ms: i64,
+}
+
+/// The checks shared by create and update (codes as the seed's: CO014, CO015, CO018).
+async fn validate_campaign(state: &AppState, body: &CreateCampaign) -> ApiResult<Validated> {
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 255 {
         return Err(ApiError::bad_request(
@@ -94,9 +143,9 @@ pub async fn create_campaign(
             "couponType must be FIRST_COME_FIRST_SERVE or DAILY_COUPON",
         ));
     }
-    let expires = date_end_ms(&body.expiration_date)
+    let expires_at_ms = date_end_ms(&body.expiration_date)
         .map_err(|_| ApiError::bad_request("CO014", "expirationDate must be YYYY-MM-DD"))?;
-    if expires <= state.now_ms() {
+    if expires_at_ms <= state.now_ms() {
         return Err(ApiError::bad_request(
             "CO014",
             "expirationDate is in the past",
@@ -126,30 +175,11 @@ pub async fn create_campaign(
             Some(_) => {}
         }
     }
-    let id = CampaignId::new();
-    state
-        .store
-        .insert_campaign(
-            &NewCampaign {
-                id,
-                name: name.to_string(),
-                quantity: body.quantity,
-                discount_amount: body.discount_amount,
-                min_order_amount: body.min_order_amount,
-                expiration_date: body.expiration_date.trim().to_string(),
-                coupon_type,
-                company_id: body.company_id.map(CompanyId),
-                issue_start_ms: body.issue_start_at,
-                issue_end_ms: body.issue_end_at,
-                created_by: Some(user.email.clone()),
-            },
-            state.now_ms(),
-        )
-        .await?;
-    Ok(Reply::created(
-        "쿠폰 정보가 생성되었습니다.",
-        CampaignCreated { coupon_id: id.0 },
-    ))
+    Ok(Validated {
+        name: name.to_string(),
+        coupon_type,
+        expires_at_ms,
+    })
 }
 
 /// A campaign, with live counters from the engine.
@@ -455,4 +485,208 @@ pub async fn get_coupon(
         return Err(ApiError::not_found("CO002", "coupon not found"));
     }
     Ok(Reply::ok("쿠폰 조회 성공", view))
+}
+
+#[utoipa::path(put, path = "/api/v1/coupon-infos/{id}", tag = "coupons", request_body = CreateCampaign,
+    responses((status = 200, description = "updated"), (status = 400, body = super::error::ErrorBody),
+        (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
+        (status = 409, body = super::error::ErrorBody)))]
+pub async fn update_campaign(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CreateCampaign>,
+) -> ApiResult<Reply<Option<()>>> {
+    user.require(&[Role::Master, Role::Manager])?;
+    let id = parse_campaign_id(&id)?;
+    let exists = sqlx::query(
+        "SELECT coupon_info_id FROM p_coupon_info WHERE coupon_info_id = ? AND deleted_at IS NULL",
+    )
+    .bind(id.to_string())
+    .fetch_optional(&state.db.pool)
+    .await?;
+    if exists.is_none() {
+        return Err(ApiError::not_found("CO001", "coupon campaign not found"));
+    }
+    let v = validate_campaign(&state, &body).await?;
+    let (current, _) = state.engine.campaign_view(id, None).await?;
+    if current.status != CampaignStatus::Pending {
+        return Err(ApiError::conflict(
+            "CO004",
+            "a campaign can only be changed while PENDING",
+        ));
+    }
+    // Engine-owned fields go through the campaign actor (its write-behind persists them).
+    state
+        .engine
+        .configure_campaign(
+            id,
+            CampaignConfig {
+                quantity: body.quantity,
+                discount_amount: body.discount_amount,
+                min_order_amount: body.min_order_amount,
+                expires_at_ms: v.expires_at_ms,
+                company_id: body.company_id.map(CompanyId),
+                issue_start_ms: body.issue_start_at,
+                issue_end_ms: body.issue_end_at,
+            },
+        )
+        .await?;
+    sqlx::query(
+        "UPDATE p_coupon_info SET name = ?, coupon_type = ?, updated_at = ?, updated_by = ? \
+         WHERE coupon_info_id = ?",
+    )
+    .bind(v.name)
+    .bind(v.coupon_type)
+    .bind(state.now_ms())
+    .bind(user.email.clone())
+    .bind(id.to_string())
+    .execute(&state.db.pool)
+    .await?;
+    Ok(Reply::ok("쿠폰 정보가 수정되었습니다.", None))
+}
+
+/// `?search=&couponStatus=` (with `page`, `size`, `sort`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CampaignFilter {
+    pub search: Option<String>,
+    pub coupon_status: Option<String>,
+}
+
+const CAMPAIGN_SORTS: &[(&str, &str)] = &[
+    ("createdAt", "created_at"),
+    ("updatedAt", "updated_at"),
+    ("discountAmount", "discount_amount"),
+];
+
+#[utoipa::path(get, path = "/api/v1/coupon-infos", tag = "coupons",
+    params(("page" = Option<i64>, Query, description = "0-based"), ("size" = Option<i64>, Query),
+        ("sort" = Option<String>, Query, description = "createdAt|updatedAt|discountAmount,asc|desc"),
+        ("search" = Option<String>, Query, description = "name contains"),
+        ("couponStatus" = Option<String>, Query, description = "PENDING, ISSUED or OUT_OF_STOCK")),
+    responses((status = 200, description = "a page of campaigns (customers and sellers only see ISSUED ones)"),
+        (status = 400, body = super::error::ErrorBody)))]
+pub async fn list_campaigns(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(page): Query<super::page::PageQuery>,
+    Query(filter): Query<CampaignFilter>,
+) -> ApiResult<Reply<super::page::Page<CampaignView>>> {
+    let req = page.validate(
+        CAMPAIGN_SORTS,
+        10,
+        state.config.max_page_size as i64,
+        "CO014",
+    )?;
+    let wanted = match filter
+        .coupon_status
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+    {
+        None => None,
+        Some(s) => Some(CampaignStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_request(
+                "CO014",
+                "couponStatus must be PENDING, ISSUED or OUT_OF_STOCK",
+            )
+        })?),
+    };
+    let mut conditions = String::from(" WHERE deleted_at IS NULL");
+    let mut binds: Vec<String> = Vec::new();
+    if let Some(search) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        conditions.push_str(" AND LOWER(name) LIKE ?");
+        let escaped: String = search
+            .to_lowercase()
+            .chars()
+            .filter(|c| *c != '%' && *c != '_')
+            .collect();
+        binds.push(format!("%{escaped}%"));
+    }
+    if let Some(status) = wanted {
+        conditions.push_str(" AND status = ?");
+        binds.push(status.as_str().to_string());
+    }
+    if matches!(user.role, Role::Customer | Role::Seller) {
+        conditions.push_str(" AND status = ?");
+        binds.push(CampaignStatus::Issued.as_str().to_string());
+    }
+    // The status column is kept by the write-behind: let it catch up first.
+    wait_for_writebehind(&state).await;
+    let count_sql = format!("SELECT COUNT(*) AS n FROM p_coupon_info{conditions}");
+    let mut count = sqlx::query(sqlx::AssertSqlSafe(count_sql));
+    for b in &binds {
+        count = count.bind(b.clone());
+    }
+    let total: i64 = count.fetch_one(&state.db.pool).await?.try_get("n")?;
+    let list_sql = format!(
+        "SELECT coupon_info_id, name, coupon_type, expiration_date, company_id \
+         FROM p_coupon_info{conditions}{}",
+        req.sql_tail("coupon_info_id")
+    );
+    let mut list = sqlx::query(sqlx::AssertSqlSafe(list_sql));
+    for b in &binds {
+        list = list.bind(b.clone());
+    }
+    let rows = list.fetch_all(&state.db.pool).await?;
+    let mut content = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id = CampaignId(uuid_col(row, "coupon_info_id")?);
+        let (live, _) = state.engine.campaign_view(id, None).await?;
+        content.push(CampaignView {
+            coupon_id: id.0,
+            name: row.try_get("name")?,
+            quantity: live.config.quantity,
+            issued_count: live.issued_count,
+            discount_amount: live.config.discount_amount,
+            min_order_amount: live.config.min_order_amount,
+            expiration_date: row.try_get("expiration_date")?,
+            status: live.status.as_str().to_string(),
+            coupon_type: row.try_get("coupon_type")?,
+            company_id: opt_uuid_col(row, "company_id")?,
+            issue_start_at: live.config.issue_start_ms,
+            issue_end_at: live.config.issue_end_ms,
+        });
+    }
+    Ok(Reply::ok(
+        "쿠폰 정보 목록 조회 성공",
+        super::page::Page::new(content, total, &req),
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/coupons/{id}", tag = "coupons",
+    responses((status = 200, description = "soft-deleted (still counted as issued)"),
+        (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+pub async fn delete_coupon(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Reply<Option<()>>> {
+    user.require(&[Role::Master, Role::Manager])?;
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("CO014", "invalid coupon id"))?;
+    // The coupon row is written behind: make sure it is there.
+    wait_for_writebehind(&state).await;
+    let now = state.now_ms();
+    let done = sqlx::query(
+        "UPDATE p_coupon SET deleted_at = ?, deleted_by = ?, updated_at = ?, updated_by = ? \
+         WHERE coupon_id = ? AND deleted_at IS NULL",
+    )
+    .bind(now)
+    .bind(user.email.clone())
+    .bind(now)
+    .bind(user.email.clone())
+    .bind(id.to_string())
+    .execute(&state.db.pool)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(ApiError::not_found("CO002", "coupon not found"));
+    }
+    Ok(Reply::ok("쿠폰이 삭제되었습니다.", None))
 }

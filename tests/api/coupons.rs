@@ -299,3 +299,219 @@ async fn an_idempotent_retry_of_an_issue_gets_the_first_answer() {
         .await;
     assert_eq!(info.data()["issuedCount"], 1);
 }
+
+fn campaign_body(name: &str, quantity: i64, discount: i64) -> serde_json::Value {
+    json!({
+        "name": name, "quantity": quantity, "couponType": "FIRST_COME_FIRST_SERVE",
+        "discountAmount": discount, "minOrderAmount": 0, "expirationDate": "2099-12-31"
+    })
+}
+
+#[tokio::test]
+async fn a_pending_campaign_is_updated_through_the_engine_and_an_open_one_is_not() {
+    let app = spawn_app().await;
+    let (_, admin) = app.token(Role::Manager);
+    let created = app
+        .post(
+            "/api/v1/coupon-infos",
+            &campaign_body("spring", 5, 500),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.data()["couponId"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/coupon-infos/{id}");
+    let update = json!({
+        "name": "summer", "quantity": 7, "couponType": "DAILY_COUPON",
+        "discountAmount": 800, "minOrderAmount": 3000, "expirationDate": "2098-06-30",
+        "issueStartAt": 1_000, "issueEndAt": 4_102_444_800_000_i64
+    });
+    let (_, customer) = app.token(Role::Customer);
+    let res = app
+        .request(reqwest::Method::PUT, &path, Some(&update), Some(&customer))
+        .await;
+    assert_eq!((res.status, res.code()), (403, "FORBIDDEN"));
+    let mut bad = update.clone();
+    bad["quantity"] = json!(0);
+    let res = app
+        .request(reqwest::Method::PUT, &path, Some(&bad), Some(&admin))
+        .await;
+    assert_eq!((res.status, res.code()), (400, "CO014"));
+    let res = app
+        .request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/coupon-infos/{}", uuid::Uuid::now_v7()),
+            Some(&update),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!((res.status, res.code()), (404, "CO001"));
+    let res = app
+        .request(reqwest::Method::PUT, &path, Some(&update), Some(&admin))
+        .await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    let d = app.get(&path, Some(&admin)).await.data().clone();
+    assert_eq!(
+        (
+            d["name"].as_str(),
+            d["quantity"].as_i64(),
+            d["couponType"].as_str(),
+            d["discountAmount"].as_i64(),
+            d["minOrderAmount"].as_i64(),
+            d["expirationDate"].as_str(),
+            d["issueStartAt"].as_i64(),
+            d["status"].as_str()
+        ),
+        (
+            Some("summer"),
+            Some(7),
+            Some("DAILY_COUPON"),
+            Some(800),
+            Some(3000),
+            Some("2098-06-30"),
+            Some(1_000),
+            Some("PENDING")
+        )
+    );
+    // open it: no more edits
+    let res = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("{path}/status"),
+            Some(&json!({"status": "ISSUED"})),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(res.status, 200);
+    let res = app
+        .request(reqwest::Method::PUT, &path, Some(&update), Some(&admin))
+        .await;
+    assert_eq!((res.status, res.code()), (409, "CO004"));
+}
+
+#[tokio::test]
+async fn the_campaign_list_pages_filters_and_hides_unopened_ones_from_shoppers() {
+    let app = spawn_app().await;
+    let (_, admin) = app.token(Role::Master);
+    let open = app.open_campaign(3).await;
+    let pending = app
+        .post(
+            "/api/v1/coupon-infos",
+            &campaign_body("Quiet Pending Deal", 5, 2_000),
+            Some(&admin),
+        )
+        .await
+        .data()["couponId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, customer) = app.token(Role::Customer);
+    app.post(
+        "/api/v1/coupons/issue",
+        &json!({"couponInfoId": open}),
+        Some(&customer),
+    )
+    .await;
+
+    let all = app.get("/api/v1/coupon-infos", Some(&admin)).await;
+    assert_eq!(all.status, 200, "{:?}", all.body);
+    assert_eq!(all.data()["totalElements"], 2);
+    let sorted = app
+        .get(
+            "/api/v1/coupon-infos?sort=discountAmount,desc&size=1",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(sorted.data()["content"][0]["couponId"], pending.as_str());
+    assert_eq!(sorted.data()["totalPages"], 2);
+    let searched = app
+        .get("/api/v1/coupon-infos?search=quiet", Some(&admin))
+        .await;
+    assert_eq!(searched.data()["totalElements"], 1);
+    let by_status = app
+        .get("/api/v1/coupon-infos?couponStatus=PENDING", Some(&admin))
+        .await;
+    assert_eq!(by_status.data()["content"][0]["couponId"], pending.as_str());
+
+    // shoppers and sellers only see ISSUED campaigns, with live counters
+    for role in [Role::Customer, Role::Seller] {
+        let (_, token) = app.token(role);
+        let list = app.get("/api/v1/coupon-infos", Some(&token)).await;
+        assert_eq!(list.data()["totalElements"], 1, "{:?}", list.body);
+        let row = &list.data()["content"][0];
+        assert_eq!(row["couponId"], open.as_str());
+        assert_eq!(
+            (row["issuedCount"].as_i64(), row["status"].as_str()),
+            (Some(1), Some("ISSUED"))
+        );
+        let hidden = app
+            .get("/api/v1/coupon-infos?couponStatus=PENDING", Some(&token))
+            .await;
+        assert_eq!(hidden.data()["totalElements"], 0);
+    }
+
+    for bad in ["sort=name,asc", "couponStatus=GONE", "size=0", "page=-1"] {
+        let res = app
+            .get(&format!("/api/v1/coupon-infos?{bad}"), Some(&admin))
+            .await;
+        assert_eq!((res.status, res.code()), (400, "CO014"), "{bad}");
+    }
+    assert_eq!(app.get("/api/v1/coupon-infos", None).await.status, 401);
+}
+
+#[tokio::test]
+async fn staff_soft_delete_an_issued_coupon_and_it_stays_counted() {
+    let app = spawn_app().await;
+    let campaign = app.open_campaign(5).await;
+    let (_, customer) = app.token(Role::Customer);
+    let coupon = app
+        .post(
+            "/api/v1/coupons/issue",
+            &json!({"couponInfoId": campaign}),
+            Some(&customer),
+        )
+        .await
+        .data()["couponId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/api/v1/coupons/{coupon}");
+    let res = app
+        .request(reqwest::Method::DELETE, &path, None, Some(&customer))
+        .await;
+    assert_eq!((res.status, res.code()), (403, "FORBIDDEN"));
+    let (_, manager) = app.token(Role::Manager);
+    let res = app
+        .request(reqwest::Method::DELETE, &path, None, Some(&manager))
+        .await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert_eq!(app.get(&path, Some(&customer)).await.status, 404);
+    let mine = app.get("/api/v1/coupons", Some(&customer)).await;
+    assert_eq!(mine.data().as_array().unwrap().len(), 0);
+    let again = app
+        .request(reqwest::Method::DELETE, &path, None, Some(&manager))
+        .await;
+    assert_eq!((again.status, again.code()), (404, "CO002"));
+    let bad = app
+        .request(
+            reqwest::Method::DELETE,
+            "/api/v1/coupons/not-a-uuid",
+            None,
+            Some(&manager),
+        )
+        .await;
+    assert_eq!((bad.status, bad.code()), (400, "CO014"));
+    // still counted as issued, and the holder cannot get a second one
+    let info = app
+        .get(&format!("/api/v1/coupon-infos/{campaign}"), Some(&manager))
+        .await;
+    assert_eq!(info.data()["issuedCount"], 1);
+    let second = app
+        .post(
+            "/api/v1/coupons/issue",
+            &json!({"couponInfoId": campaign}),
+            Some(&customer),
+        )
+        .await;
+    assert_eq!((second.status, second.code()), (409, "CO006"));
+}

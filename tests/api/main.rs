@@ -10,6 +10,7 @@ mod catalog;
 mod coupons;
 mod engine;
 mod health;
+mod journeys;
 mod ops;
 mod orders;
 mod outage;
