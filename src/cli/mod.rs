@@ -1,4 +1,4 @@
-//! The `hotdeal` command line: `serve` (the default), `migrate`, `token`, `snapshot`.
+//! The `hotdeal` command line: `serve` (the default), `migrate`, `token`, `snapshot`, `load`.
 
 use std::path::PathBuf;
 
@@ -10,6 +10,7 @@ use crate::domain::ids::UserId;
 use crate::http::auth::{JwtKeys, Role};
 use crate::startup::{Application, connect_db, shutdown_signal};
 
+pub mod load;
 mod snapshot;
 
 /// hotdeal: a hot-deal commerce engine (flash-sale coupons and time-sale orders).
@@ -48,6 +49,8 @@ pub enum Command {
     /// Snapshots: create (on a running server), list, inspect, restore.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Load-test a running server: coupon issues and/or time-sale orders, with a verdict.
+    Load(load::LoadArgs),
 }
 
 /// Snapshot subcommands.
@@ -113,6 +116,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             serve(config).await
         }
         Command::Snapshot(cmd) => snapshot::run(&config, cmd).await,
+        Command::Load(args) => load::run(args, &config).await,
     }
 }
 

@@ -11,6 +11,7 @@ mod coupons;
 mod engine;
 mod health;
 mod journeys;
+mod load;
 mod ops;
 mod orders;
 mod outage;

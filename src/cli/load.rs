@@ -1,0 +1,947 @@
+//! `hotdeal load`: a closed-loop load generator against a running server.
+//!
+//! C workers send coupon issues and/or time-sale orders for N virtual users (round-robin) until a
+//! request count or a duration is reached, record each request's latency in an HDR histogram,
+//! count outcomes by the server's error codes, and finally read the server's own counters to
+//! check that nothing was oversold. Tokens are minted locally with the server's JWT secret.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::domain::ids::UserId;
+use crate::http::auth::{JwtKeys, Role};
+
+/// What the workers send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    /// `POST /api/v1/coupons/issue` on one campaign.
+    Coupon,
+    /// `POST /api/v1/orders` (buy now, one unit) on one time-sale product.
+    Order,
+    /// Coupon issues and orders, alternating.
+    Mixed,
+}
+
+impl Scenario {
+    fn coupons(self) -> bool {
+        matches!(self, Scenario::Coupon | Scenario::Mixed)
+    }
+    fn orders(self) -> bool {
+        matches!(self, Scenario::Order | Scenario::Mixed)
+    }
+}
+
+/// `hotdeal load` arguments.
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("limit").required(true).args(["duration_s", "requests"])))]
+pub struct LoadArgs {
+    /// The server's base URL (default: http://<HOTDEAL_HTTP_ADDR>).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// coupon, order or mixed.
+    #[arg(long, value_enum, default_value = "coupon")]
+    pub scenario: Scenario,
+    /// Virtual users (one user id and token each).
+    #[arg(long, default_value_t = 100)]
+    pub users: usize,
+    /// Concurrent workers (requests in flight).
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Run for this many seconds.
+    #[arg(long)]
+    pub duration_s: Option<u64>,
+    /// Send this many requests in all.
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// Create (and open) the campaign / company, product and time sale through the API first.
+    #[arg(long)]
+    pub setup: bool,
+    /// Coupons or sale units to create with `--setup`.
+    #[arg(long, default_value_t = 1000)]
+    pub quantity: i64,
+    /// The (open) campaign to hit, without `--setup`.
+    #[arg(long)]
+    pub campaign_id: Option<Uuid>,
+    /// The product to order, without `--setup`.
+    #[arg(long)]
+    pub product_id: Option<Uuid>,
+    /// The product's live time sale, without `--setup` (for the verdict; gives the product too).
+    #[arg(long)]
+    pub promotion_id: Option<Uuid>,
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// No progress bar and no printed table.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Latency {
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+    pub mean_ms: f64,
+}
+
+/// Coupon issue outcomes by the server's answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CouponOutcomes {
+    /// 201.
+    pub issued: u64,
+    /// CO005.
+    pub sold_out: u64,
+    /// CO006.
+    pub already_issued: u64,
+    /// CO004.
+    pub not_open: u64,
+    /// 503.
+    pub busy: u64,
+    /// 429 (the server's rate limits).
+    pub rate_limited: u64,
+    /// Anything else, transport failures included.
+    pub other_errors: u64,
+}
+
+/// Order outcomes by the server's answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderOutcomes {
+    /// 201.
+    pub placed: u64,
+    /// P022 (sale sold out) or OP004 (stock sold out).
+    pub sold_out: u64,
+    /// LIMIT_EXCEEDED (per-user sale limit).
+    pub limit_exceeded: u64,
+    /// 503.
+    pub busy: u64,
+    /// 429 (the server's rate limits).
+    pub rate_limited: u64,
+    /// Anything else, transport failures included.
+    pub errors: u64,
+}
+
+/// One correctness check read from the server after the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verdict {
+    /// `coupon` or `order`.
+    pub check: String,
+    /// The campaign's quantity or the sale's units, as the server reports it.
+    pub quantity: i64,
+    /// Successes this run saw (201s).
+    pub successes: u64,
+    /// The server's count before the run.
+    pub server_before: i64,
+    /// The server's count after the run: the campaign's issuedCount, or the sale's
+    /// quantity - remaining.
+    pub server_count: i64,
+    /// PASS, FAIL, or UNKNOWN (nothing to check against).
+    pub status: String,
+    /// Why.
+    pub detail: String,
+}
+
+/// The result of a load run (printed as a table, written with `--report`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadReport {
+    pub url: String,
+    pub scenario: Scenario,
+    pub users: usize,
+    pub concurrency: usize,
+    pub campaign_id: Option<Uuid>,
+    pub product_id: Option<Uuid>,
+    pub promotion_id: Option<Uuid>,
+    /// Requests sent (each got an answer or a transport error).
+    pub requests: u64,
+    pub elapsed_s: f64,
+    /// Requests per second over the run.
+    pub throughput_rps: f64,
+    pub latency: Latency,
+    pub coupon: Option<CouponOutcomes>,
+    pub order: Option<OrderOutcomes>,
+    pub verdicts: Vec<Verdict>,
+    /// PASS when every check passes, FAIL when one fails, else UNKNOWN.
+    pub verdict: String,
+    /// Caveat: the server's counters include other clients' traffic.
+    pub note: String,
+}
+
+/// One virtual user.
+struct VUser {
+    token: String,
+    address_id: Option<Uuid>,
+}
+
+/// What the workers hit.
+#[derive(Clone)]
+struct Target {
+    base: String,
+    campaign: Option<Uuid>,
+    product: Option<Uuid>,
+}
+
+/// One answer, classified.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Issued,
+    CouponSoldOut,
+    AlreadyIssued,
+    NotOpen,
+    Placed,
+    OrderSoldOut,
+    LimitExceeded,
+    Busy,
+    RateLimited,
+    Error,
+}
+
+impl Outcome {
+    fn is_error(self) -> bool {
+        matches!(self, Outcome::Busy | Outcome::RateLimited | Outcome::Error)
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    coupon: CouponOutcomes,
+    order: OrderOutcomes,
+}
+
+impl Tally {
+    fn add(&mut self, coupon: bool, o: Outcome) {
+        if coupon {
+            let c = &mut self.coupon;
+            match o {
+                Outcome::Issued => c.issued += 1,
+                Outcome::CouponSoldOut => c.sold_out += 1,
+                Outcome::AlreadyIssued => c.already_issued += 1,
+                Outcome::NotOpen => c.not_open += 1,
+                Outcome::Busy => c.busy += 1,
+                Outcome::RateLimited => c.rate_limited += 1,
+                _ => c.other_errors += 1,
+            }
+        } else {
+            let r = &mut self.order;
+            match o {
+                Outcome::Placed => r.placed += 1,
+                Outcome::OrderSoldOut => r.sold_out += 1,
+                Outcome::LimitExceeded => r.limit_exceeded += 1,
+                Outcome::Busy => r.busy += 1,
+                Outcome::RateLimited => r.rate_limited += 1,
+                _ => r.errors += 1,
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        let (a, b) = (&mut self.coupon, other.coupon);
+        a.issued += b.issued;
+        a.sold_out += b.sold_out;
+        a.already_issued += b.already_issued;
+        a.not_open += b.not_open;
+        a.busy += b.busy;
+        a.rate_limited += b.rate_limited;
+        a.other_errors += b.other_errors;
+        let (a, b) = (&mut self.order, other.order);
+        a.placed += b.placed;
+        a.sold_out += b.sold_out;
+        a.limit_exceeded += b.limit_exceeded;
+        a.busy += b.busy;
+        a.rate_limited += b.rate_limited;
+        a.errors += b.errors;
+    }
+}
+
+const NOTE: &str = "the server's counters include any other client's traffic on the same \
+                    campaign or sale: a FAIL while others load it may not be an oversell";
+
+/// `hotdeal load`: run, print the table, write the report; fails when the verdict is FAIL.
+pub async fn run(args: LoadArgs, config: &Config) -> anyhow::Result<()> {
+    let quiet = args.quiet;
+    let path = args.report.clone();
+    let report = run_load(args, config).await?;
+    if !quiet {
+        print_table(&report);
+    }
+    if let Some(path) = path {
+        std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    anyhow::ensure!(report.verdict != "FAIL", "verdict FAIL");
+    Ok(())
+}
+
+/// Set up (optionally), run the load, and read the verdict from the server.
+pub async fn run_load(args: LoadArgs, config: &Config) -> anyhow::Result<LoadReport> {
+    anyhow::ensure!(args.users > 0, "--users must be at least 1");
+    anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
+    anyhow::ensure!(
+        args.duration_s.is_some() || args.requests.is_some(),
+        "give --duration-s or --requests"
+    );
+    let base = args
+        .url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.http_addr))
+        .trim_end_matches('/')
+        .to_string();
+    let keys = JwtKeys::new(&config.load_or_create_jwt_secret()?);
+    let ttl_s = config
+        .access_token_ttl_s
+        .max(args.duration_s.unwrap_or(0) + 3600);
+    let now = chrono::Utc::now().timestamp_millis();
+    let master_id = UserId::new();
+    let master = keys.mint_access(
+        master_id,
+        "load-master@hotdeal.local",
+        Role::Master,
+        now,
+        ttl_s,
+    )?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let api = Api {
+        client: client.clone(),
+        base: base.clone(),
+    };
+
+    let mut users = Vec::with_capacity(args.users);
+    for i in 0..args.users {
+        let id = UserId::new();
+        let token = keys.mint_access(
+            id,
+            &format!("load-{i}@hotdeal.local"),
+            Role::Customer,
+            now,
+            ttl_s,
+        )?;
+        users.push(VUser {
+            token,
+            address_id: None,
+        });
+    }
+
+    // Targets.
+    let mut campaign = None;
+    let mut product = None;
+    let mut promotion = None;
+    if args.scenario.coupons() {
+        campaign = Some(if args.setup {
+            setup_campaign(&api, &master, args.quantity).await?
+        } else {
+            args.campaign_id
+                .context("the coupon scenario needs --campaign-id or --setup")?
+        });
+    }
+    let mut sale_start_ms = None;
+    if args.scenario.orders() {
+        if args.setup {
+            let (p, promo, start) = setup_sale(&api, &master, master_id, args.quantity).await?;
+            product = Some(p);
+            promotion = Some(promo);
+            sale_start_ms = Some(start);
+        } else {
+            promotion = args.promotion_id;
+            product = match (args.product_id, promotion) {
+                (Some(p), _) => Some(p),
+                (None, Some(promo)) => {
+                    let v = api
+                        .call(
+                            reqwest::Method::GET,
+                            &format!("/api/v1/promotions/{promo}"),
+                            None,
+                            &master,
+                        )
+                        .await?;
+                    Some(uuid_at(&v, "productId")?)
+                }
+                (None, None) => anyhow::bail!(
+                    "the order scenario needs --product-id / --promotion-id or --setup"
+                ),
+            };
+        }
+        create_addresses(&api, &mut users, args.concurrency).await?;
+    }
+    if let Some(start) = sale_start_ms {
+        let wait = start + 50 - chrono::Utc::now().timestamp_millis();
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+        }
+    }
+
+    // The server's counters before the run, so a campaign or sale used before still checks.
+    let coupon_before = match campaign {
+        Some(c) => Some(coupon_counts(&api, &master, c).await?),
+        None => None,
+    };
+    let sale_before = match promotion {
+        Some(p) => Some(sale_counts(&api, &master, p).await?),
+        None => None,
+    };
+
+    // The run.
+    let users = Arc::new(users);
+    let target = Target {
+        base: base.clone(),
+        campaign,
+        product,
+    };
+    let bar = progress_bar(&args);
+    let seq = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = args.duration_s.map(|d| started + Duration::from_secs(d));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..args.concurrency {
+        let (client, users, target, seq, errors, bar) = (
+            client.clone(),
+            users.clone(),
+            target.clone(),
+            seq.clone(),
+            errors.clone(),
+            bar.clone(),
+        );
+        let (limit, scenario) = (args.requests, args.scenario);
+        workers.spawn(async move {
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+                .expect("valid histogram bounds");
+            let mut tally = Tally::default();
+            loop {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
+                let n = seq.fetch_add(1, Ordering::Relaxed);
+                if limit.is_some_and(|l| n >= l) {
+                    break;
+                }
+                let user = &users[(n % users.len() as u64) as usize];
+                let coupon = match scenario {
+                    Scenario::Coupon => true,
+                    Scenario::Order => false,
+                    // Alternate, shifted every round so each user does both kinds.
+                    Scenario::Mixed => (n + n / users.len() as u64).is_multiple_of(2),
+                };
+                let t0 = Instant::now();
+                let outcome = if coupon {
+                    issue(&client, &target, user).await
+                } else {
+                    order(&client, &target, user).await
+                };
+                let us = t0.elapsed().as_micros().clamp(1, 60_000_000) as u64;
+                let _ = hist.record(us);
+                tally.add(coupon, outcome);
+                bar.inc(1);
+                if outcome.is_error() {
+                    let e = errors.fetch_add(1, Ordering::Relaxed) + 1;
+                    bar.set_message(format!("errors {e}"));
+                }
+            }
+            (hist, tally)
+        });
+    }
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut tally = Tally::default();
+    while let Some(done) = workers.join_next().await {
+        let (h, t) = done.context("a load worker panicked")?;
+        hist.add(h)?;
+        tally.merge(t);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+
+    // The verdict, from the server's own counters.
+    let mut verdicts = Vec::new();
+    if let (Some(c), Some((_, before))) = (campaign, coupon_before) {
+        let (quantity, after) = coupon_counts(&api, &master, c).await?;
+        verdicts.push(check(
+            "coupon",
+            quantity,
+            tally.coupon.issued,
+            (before, after),
+            "issuedCount",
+        ));
+    }
+    if args.scenario.orders() {
+        match (promotion, sale_before) {
+            (Some(p), Some((_, before))) => {
+                let (quantity, after) = sale_counts(&api, &master, p).await?;
+                verdicts.push(check(
+                    "order",
+                    quantity,
+                    tally.order.placed,
+                    (before, after),
+                    "quantity - remaining",
+                ));
+            }
+            _ => verdicts.push(Verdict {
+                check: "order".into(),
+                quantity: 0,
+                successes: tally.order.placed,
+                server_before: 0,
+                server_count: 0,
+                status: "UNKNOWN".into(),
+                detail: "no --promotion-id: nothing to check against".into(),
+            }),
+        }
+    }
+    let verdict = if verdicts.iter().any(|v| v.status == "FAIL") {
+        "FAIL"
+    } else if !verdicts.is_empty() && verdicts.iter().all(|v| v.status == "PASS") {
+        "PASS"
+    } else {
+        "UNKNOWN"
+    };
+    let requests = hist.len();
+    let ms = |us: u64| us as f64 / 1000.0;
+    // Milli-precision keeps the JSON short and exact on a round trip.
+    let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
+    Ok(LoadReport {
+        url: base,
+        scenario: args.scenario,
+        users: args.users,
+        concurrency: args.concurrency,
+        campaign_id: campaign,
+        product_id: product,
+        promotion_id: promotion,
+        requests,
+        elapsed_s: r3(elapsed),
+        throughput_rps: if elapsed > 0.0 {
+            r3(requests as f64 / elapsed)
+        } else {
+            0.0
+        },
+        latency: Latency {
+            p50_ms: ms(hist.value_at_quantile(0.50)),
+            p90_ms: ms(hist.value_at_quantile(0.90)),
+            p99_ms: ms(hist.value_at_quantile(0.99)),
+            p999_ms: ms(hist.value_at_quantile(0.999)),
+            max_ms: ms(hist.max()),
+            mean_ms: r3(hist.mean() / 1000.0),
+        },
+        coupon: args.scenario.coupons().then_some(tally.coupon),
+        order: args.scenario.orders().then_some(tally.order),
+        verdicts,
+        verdict: verdict.to_string(),
+        note: NOTE.to_string(),
+    })
+}
+
+/// PASS when this run's successes fit in what was left and equal the server's count's growth.
+fn check(
+    kind: &str,
+    quantity: i64,
+    successes: u64,
+    (before, after): (i64, i64),
+    what: &str,
+) -> Verdict {
+    let seen = successes as i64;
+    let oversold = seen > quantity - before || after > quantity;
+    let pass = !oversold && seen == after - before;
+    Verdict {
+        check: kind.to_string(),
+        quantity,
+        successes,
+        server_before: before,
+        server_count: after,
+        status: if pass { "PASS" } else { "FAIL" }.to_string(),
+        detail: format!(
+            "{successes} successes seen, server {what} {before} -> {after}, quantity {quantity}: {}",
+            if pass {
+                "no oversell, counts agree"
+            } else if oversold {
+                "MORE SUCCESSES THAN QUANTITY"
+            } else {
+                "counts differ"
+            }
+        ),
+    }
+}
+
+/// A campaign's (quantity, issuedCount).
+async fn coupon_counts(api: &Api, master: &str, campaign: Uuid) -> anyhow::Result<(i64, i64)> {
+    let v = api
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/coupon-infos/{campaign}"),
+            None,
+            master,
+        )
+        .await?;
+    Ok((int_at(&v, "quantity")?, int_at(&v, "issuedCount")?))
+}
+
+/// A sale's (quantity, quantity - remaining).
+async fn sale_counts(api: &Api, master: &str, promotion: Uuid) -> anyhow::Result<(i64, i64)> {
+    let v = api
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/promotions/{promotion}"),
+            None,
+            master,
+        )
+        .await?;
+    let quantity = int_at(&v, "quantity")?;
+    Ok((quantity, quantity - int_at(&v, "remaining")?))
+}
+
+fn progress_bar(args: &LoadArgs) -> ProgressBar {
+    if args.quiet {
+        return ProgressBar::hidden();
+    }
+    let (bar, template) = match args.requests {
+        Some(n) if args.duration_s.is_none() => (
+            ProgressBar::new(n),
+            "{bar:40} {pos}/{len} {per_sec} elapsed {elapsed} {msg}",
+        ),
+        _ => (
+            ProgressBar::new_spinner(),
+            "{spinner} {pos} requests {per_sec} elapsed {elapsed} {msg}",
+        ),
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.set_message("errors 0");
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// A thin JSON client for setup and counters (fails on any non-2xx).
+struct Api {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        token: &str,
+    ) -> anyhow::Result<Value> {
+        let (status, v) = self.try_call(method.clone(), path, body, token).await?;
+        anyhow::ensure!(
+            status.is_success(),
+            "{method} {path}: server answered {status}: {v}"
+        );
+        Ok(v["data"].clone())
+    }
+
+    async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        token: &str,
+    ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+        let mut req = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let res = req
+            .send()
+            .await
+            .with_context(|| format!("{method} {}{path}", self.base))?;
+        let status = res.status();
+        let v: Value = res.json().await.unwrap_or_default();
+        Ok((status, v))
+    }
+}
+
+fn uuid_at(v: &Value, field: &str) -> anyhow::Result<Uuid> {
+    v[field]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("no uuid {field} in {v}"))
+}
+
+fn int_at(v: &Value, field: &str) -> anyhow::Result<i64> {
+    v[field]
+        .as_i64()
+        .with_context(|| format!("no integer {field} in {v}"))
+}
+
+async fn setup_campaign(api: &Api, master: &str, quantity: i64) -> anyhow::Result<Uuid> {
+    let body = json!({
+        "name": format!("load test {}", chrono::Utc::now().format("%Y-%m-%d %H:%M:%S")),
+        "quantity": quantity,
+        "couponType": "FIRST_COME_FIRST_SERVE",
+        "discountAmount": 1000,
+        "minOrderAmount": 0,
+        "expirationDate": "2099-12-31",
+    });
+    let v = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/coupon-infos",
+            Some(&body),
+            master,
+        )
+        .await?;
+    let id = uuid_at(&v, "couponId")?;
+    api.call(
+        reqwest::Method::PATCH,
+        &format!("/api/v1/coupon-infos/{id}/status"),
+        Some(&json!({"status": "ISSUED"})),
+        master,
+    )
+    .await?;
+    Ok(id)
+}
+
+/// A company (approved), a product with `quantity` units, and a time sale of all of them
+/// starting in a second with one unit per user. Returns (product, promotion, start ms).
+async fn setup_sale(
+    api: &Api,
+    master: &str,
+    master_id: UserId,
+    quantity: i64,
+) -> anyhow::Result<(Uuid, Uuid, i64)> {
+    let mut company = None;
+    for _ in 0..5 {
+        // A random 10-digit registration number; retried if taken (CA006).
+        let brn = 1_000_000_000 + (Uuid::new_v4().as_u128() % 9_000_000_000) as i64;
+        let body = json!({
+            "businessRegistrationNumber": brn,
+            "companyPhoneNumber": 212345678,
+            "managerId": master_id.0,
+            "brandName": "load test",
+            "companyEmail": "load@hotdeal.local",
+        });
+        let (status, v) = api
+            .try_call(
+                reqwest::Method::POST,
+                "/api/v1/companies",
+                Some(&body),
+                master,
+            )
+            .await?;
+        if status.is_success() {
+            company = Some(uuid_at(&v["data"], "companyId")?);
+            break;
+        }
+        anyhow::ensure!(
+            v["code"] == "CA006",
+            "POST /api/v1/companies: server answered {status}: {v}"
+        );
+    }
+    let company = company.context("no free business registration number after 5 tries")?;
+    api.call(
+        reqwest::Method::PATCH,
+        &format!("/api/v1/companies/{company}/status"),
+        Some(&json!({"status": "APPROVED"})),
+        master,
+    )
+    .await?;
+    let v = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/products",
+            Some(&json!({
+                "name": "load test product",
+                "price": 10000,
+                "quantity": quantity,
+                "category": "FOOD",
+                "companyId": company,
+                "description": "created by hotdeal load",
+                "thumbImg": "https://example.com/load.png",
+                "detailImgs": [],
+            })),
+            master,
+        )
+        .await?;
+    let product = uuid_at(&v, "productId")?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let start = now + 1000;
+    let end = now + 24 * 3600 * 1000;
+    let v = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/promotions",
+            Some(&json!({
+                "productId": product,
+                "start": crate::http::commerce::orders::rfc3339(start),
+                "end": crate::http::commerce::orders::rfc3339(end),
+                "discountPrice": 5000,
+                "quantity": quantity,
+                "perUserLimit": 1,
+            })),
+            master,
+        )
+        .await?;
+    Ok((product, uuid_at(&v, "promotionId")?, start))
+}
+
+/// One address per user (orders need one), `concurrency` at a time.
+async fn create_addresses(
+    api: &Api,
+    users: &mut [VUser],
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    let body = json!({
+        "zipNum": "06236", "city": "Seoul", "district": "Gangnam-gu",
+        "streetName": "Teheran-ro", "streetNum": "1", "detailAddr": "load test",
+    });
+    let ids: Vec<anyhow::Result<Uuid>> = futures::stream::iter(users.iter())
+        .map(|u| {
+            let body = &body;
+            async move {
+                let v = api
+                    .call(
+                        reqwest::Method::POST,
+                        "/api/v1/address",
+                        Some(body),
+                        &u.token,
+                    )
+                    .await?;
+                uuid_at(&v, "addressId")
+            }
+        })
+        .buffered(concurrency)
+        .collect()
+        .await;
+    for (u, id) in users.iter_mut().zip(ids) {
+        u.address_id = Some(id?);
+    }
+    Ok(())
+}
+
+async fn send(client: &reqwest::Client, url: String, token: &str, body: Value) -> Answer {
+    match client.post(url).bearer_auth(token).json(&body).send().await {
+        Ok(res) => {
+            let status = res.status().as_u16();
+            let v: Value = res.json().await.unwrap_or_default();
+            Answer {
+                status,
+                code: v["code"].as_str().unwrap_or("").to_string(),
+            }
+        }
+        Err(_) => Answer {
+            status: 0,
+            code: String::new(),
+        },
+    }
+}
+
+/// A raw answer: status (0 for a transport failure) and error code.
+struct Answer {
+    status: u16,
+    code: String,
+}
+
+fn common(a: &Answer) -> Outcome {
+    match a.status {
+        503 => Outcome::Busy,
+        429 => Outcome::RateLimited,
+        _ => Outcome::Error,
+    }
+}
+
+async fn issue(client: &reqwest::Client, t: &Target, user: &VUser) -> Outcome {
+    let Some(campaign) = t.campaign else {
+        return Outcome::Error;
+    };
+    let a = send(
+        client,
+        format!("{}/api/v1/coupons/issue", t.base),
+        &user.token,
+        json!({ "couponInfoId": campaign }),
+    )
+    .await;
+    match (a.status, a.code.as_str()) {
+        (201, _) => Outcome::Issued,
+        (_, "CO005") => Outcome::CouponSoldOut,
+        (_, "CO006") => Outcome::AlreadyIssued,
+        (_, "CO004") => Outcome::NotOpen,
+        _ => common(&a),
+    }
+}
+
+async fn order(client: &reqwest::Client, t: &Target, user: &VUser) -> Outcome {
+    let (Some(product), Some(address)) = (t.product, user.address_id) else {
+        return Outcome::Error;
+    };
+    let a = send(
+        client,
+        format!("{}/api/v1/orders", t.base),
+        &user.token,
+        json!({ "items": [{ "productId": product, "quantity": 1 }], "addressId": address }),
+    )
+    .await;
+    match (a.status, a.code.as_str()) {
+        (201, _) => Outcome::Placed,
+        (_, "P022" | "OP004") => Outcome::OrderSoldOut,
+        (_, "LIMIT_EXCEEDED") => Outcome::LimitExceeded,
+        _ => common(&a),
+    }
+}
+
+fn print_table(r: &LoadReport) {
+    println!("hotdeal load: {:?} against {}", r.scenario, r.url);
+    println!(
+        "  users {}  concurrency {}  requests {}  elapsed {:.2} s  throughput {:.1} req/s",
+        r.users, r.concurrency, r.requests, r.elapsed_s, r.throughput_rps
+    );
+    let l = &r.latency;
+    println!(
+        "  latency ms  p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  mean {:.2}",
+        l.p50_ms, l.p90_ms, l.p99_ms, l.p999_ms, l.max_ms, l.mean_ms
+    );
+    if let Some(c) = &r.coupon {
+        println!("  coupon outcomes:");
+        for (name, n) in [
+            ("issued", c.issued),
+            ("sold_out (CO005)", c.sold_out),
+            ("already_issued (CO006)", c.already_issued),
+            ("not_open (CO004)", c.not_open),
+            ("busy (503)", c.busy),
+            ("rate_limited (429)", c.rate_limited),
+            ("other errors", c.other_errors),
+        ] {
+            println!("    {name:<24} {n:>10}");
+        }
+    }
+    if let Some(o) = &r.order {
+        println!("  order outcomes:");
+        for (name, n) in [
+            ("placed", o.placed),
+            ("sold_out (P022/OP004)", o.sold_out),
+            ("limit_exceeded", o.limit_exceeded),
+            ("busy (503)", o.busy),
+            ("rate_limited (429)", o.rate_limited),
+            ("errors", o.errors),
+        ] {
+            println!("    {name:<24} {n:>10}");
+        }
+    }
+    for v in &r.verdicts {
+        println!("  {} check: {} ({})", v.check, v.status, v.detail);
+    }
+    println!("  verdict: {}", r.verdict);
+    println!("  note: {}", r.note);
+}
