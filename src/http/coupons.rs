@@ -16,7 +16,7 @@ use super::envelope::{ApiJson, Reply};
 use super::error::{ApiError, ApiResult};
 use crate::domain::campaign::{CampaignConfig, CampaignOutcome, CampaignStatus};
 use crate::domain::ids::{CampaignId, CompanyId, UserId};
-use crate::persistence::repo::{NewCampaign, date_end_ms, opt_uuid_col, uuid_col};
+use crate::persistence::repo::{NewCampaign, date_end_ms, uuid_col};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -232,10 +232,11 @@ pub async fn get_campaign(
             issued_count: live.issued_count,
             discount_amount: live.config.discount_amount,
             min_order_amount: live.config.min_order_amount,
-            expiration_date: row.try_get("expiration_date")?,
+            // Engine-owned fields come from the actor: the database may not have caught up.
+            expiration_date: crate::persistence::repo::date_of(live.config.expires_at_ms - 1),
             status: live.status.as_str().to_string(),
             coupon_type: row.try_get("coupon_type")?,
-            company_id: opt_uuid_col(&row, "company_id")?,
+            company_id: live.config.company_id.map(|c| c.0),
             issue_start_at: live.config.issue_start_ms,
             issue_end_at: live.config.issue_end_ms,
         },
@@ -645,10 +646,10 @@ pub async fn list_campaigns(
             issued_count: live.issued_count,
             discount_amount: live.config.discount_amount,
             min_order_amount: live.config.min_order_amount,
-            expiration_date: row.try_get("expiration_date")?,
+            expiration_date: crate::persistence::repo::date_of(live.config.expires_at_ms - 1),
             status: live.status.as_str().to_string(),
             coupon_type: row.try_get("coupon_type")?,
-            company_id: opt_uuid_col(row, "company_id")?,
+            company_id: live.config.company_id.map(|c| c.0),
             issue_start_at: live.config.issue_start_ms,
             issue_end_at: live.config.issue_end_ms,
         });
