@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{AuthUser, Role};
+use super::commerce::wait_for_writebehind;
 use super::envelope::{ApiJson, Reply};
 use super::error::{ApiError, ApiResult};
 use crate::domain::campaign::{CampaignConfig, CampaignOutcome, CampaignStatus};
@@ -394,16 +395,6 @@ pub struct UserCouponView {
     pub used: bool,
     pub used_date: Option<String>,
     pub daily_issued_date: Option<String>,
-}
-
-/// Read-your-writes: wait (briefly) until the database holds everything decided so far.
-async fn wait_for_writebehind(state: &AppState) {
-    let journal = state.engine.journal();
-    let target = journal.appended();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    while journal.applied() < target && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-    }
 }
 
 const COUPON_SELECT: &str = "SELECT c.coupon_id, c.coupon_info_id, c.user_id, c.is_used, c.used_date, \
