@@ -744,6 +744,20 @@ impl EngineHandle {
         released
     }
 
+    /// Items whose installed time sale ended at or before `now_ms`, with that end (the catalog
+    /// installs the product's next sale).
+    pub fn items_with_ended_sale(&self, now_ms: Millis) -> Vec<(ItemId, Millis)> {
+        self.inner
+            .items
+            .entries()
+            .into_iter()
+            .filter_map(|(id, e)| {
+                let end = e.shared.sale_end_ms();
+                (end <= now_ms).then_some((id, end))
+            })
+            .collect()
+    }
+
     /// A copy of every actor's ledger with the last sequence it reflects.
     #[allow(clippy::type_complexity)]
     pub async fn collect_state(

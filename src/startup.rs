@@ -164,6 +164,10 @@ impl Application {
             state.clone(),
             Duration::from_millis(config.tick_interval_ms),
         ));
+        background.push(crate::http::catalog::promotions::spawn_sale_rotator(
+            state.clone(),
+            Duration::from_millis(config.tick_interval_ms),
+        ));
         state.set_ready(true);
         tracing::info!(
             addr = %listener.local_addr()?,

@@ -34,6 +34,7 @@ pub struct ItemShared {
     sale_sold_out_until_ms: AtomicI64,
     next_deadline_ms: AtomicI64,
     available: AtomicI64,
+    sale_end_ms: AtomicI64,
 }
 
 impl ItemShared {
@@ -44,6 +45,7 @@ impl ItemShared {
             sale_sold_out_until_ms: AtomicI64::new(i64::MIN),
             next_deadline_ms: AtomicI64::new(i64::MAX),
             available: AtomicI64::new(0),
+            sale_end_ms: AtomicI64::new(i64::MAX),
         }
     }
 
@@ -68,6 +70,11 @@ impl ItemShared {
         self.available.load(Ordering::Acquire)
     }
 
+    /// When the installed time sale ends (`i64::MAX` when there is none).
+    pub fn sale_end_ms(&self) -> Millis {
+        self.sale_end_ms.load(Ordering::Acquire)
+    }
+
     fn publish(&self, ledger: &ItemLedger, now_ms: Millis) {
         let (code, until) = match ledger.closed(now_ms) {
             ItemClosed::Open => (OPEN, i64::MIN),
@@ -82,6 +89,10 @@ impl ItemShared {
         );
         self.available
             .store(ledger.levels().available, Ordering::Release);
+        self.sale_end_ms.store(
+            ledger.sale().map(|s| s.config.end_ms).unwrap_or(i64::MAX),
+            Ordering::Release,
+        );
         self.closed.store(code, Ordering::Release);
     }
 }

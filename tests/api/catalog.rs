@@ -731,6 +731,26 @@ async fn a_time_sale_moves_pending_in_progress_completed_with_the_clock() {
         5_000
     );
     clock.set(now + 600_000);
+    // the next sale is installed when the current one ends, before anyone reads the product
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let held = app
+            .state
+            .engine
+            .item_view(item)
+            .await
+            .unwrap()
+            .sale
+            .unwrap();
+        if held.config.promotion_id.to_string() == later {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the next sale was never installed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert!(app.get(&product_path, None).await.data()["discountPrice"].is_null());
     let held = app
         .state

@@ -626,6 +626,35 @@ pub async fn list_promotions(
     ))
 }
 
+/// Install each product's next sale when its current one ends, without waiting for a read.
+/// Each ended sale is looked at once (a product with no next sale keeps its finished one).
+pub fn spawn_sale_rotator(
+    state: AppState,
+    every: std::time::Duration,
+) -> crate::actors::ticker::CancelOnDrop {
+    crate::actors::ticker::CancelOnDrop(tokio::spawn(async move {
+        let mut seen: std::collections::HashMap<ItemId, i64> = std::collections::HashMap::new();
+        let mut tick = tokio::time::interval(every.max(std::time::Duration::from_millis(10)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            for (item, end) in state.engine.items_with_ended_sale(state.now_ms()) {
+                if seen.get(&item) == Some(&end) {
+                    continue;
+                }
+                match reconcile_sale(&state, item).await {
+                    Ok(_) => {
+                        seen.insert(item, end);
+                    }
+                    Err(e) => {
+                        tracing::warn!(%item, error = %e, "could not install the next sale; retrying")
+                    }
+                }
+            }
+        }
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::discount_rate;
