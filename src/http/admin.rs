@@ -76,10 +76,9 @@ pub async fn audit(State(state): State<AppState>, user: AuthUser) -> ApiResult<R
     user.require(&[Role::Master])?;
     let journal = state.engine.journal().clone();
     let target = journal.appended();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while journal.applied() < target && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    journal
+        .wait_applied(std::time::Duration::from_secs(10))
+        .await;
     let (campaigns, items) = state.engine.collect_state().await?;
     let mut differences = Vec::new();
     let mut diff = |entity: &str, id: String, field: &str, engine: i64, database: i64| {

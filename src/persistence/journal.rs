@@ -235,6 +235,20 @@ impl Journal {
         self.shared.applied.load(Ordering::Acquire)
     }
 
+    /// Wait (up to `timeout`) until the database holds everything journaled so far; returns
+    /// whether it caught up (read-your-writes, audits, shutdown).
+    pub async fn wait_applied(&self, timeout: Duration) -> bool {
+        let target = self.appended();
+        let deadline = Instant::now() + timeout;
+        while self.applied() < target {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        true
+    }
+
     /// Events journaled but not yet in the database.
     pub fn backlog(&self) -> u64 {
         self.appended().saturating_sub(self.applied())

@@ -60,15 +60,7 @@ impl WriteBehind {
 
     /// Wait (up to `timeout`) until everything journaled so far is in the database.
     pub async fn wait_caught_up(&self, timeout: Duration) -> bool {
-        let target = self.journal.appended();
-        let deadline = Instant::now() + timeout;
-        while self.journal.applied() < target {
-            if Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        true
+        self.journal.wait_applied(timeout).await
     }
 
     /// Drain what is pending (up to `timeout`) and stop.

@@ -127,6 +127,8 @@ pub async fn create_review(
     let text = check_text(&body.review, MAX_REVIEW_CHARS, "review", "P003")?;
     let imgs = check_imgs(&body.review_imgs)?;
     find_product(&state, body.product_id).await?;
+    // Read-your-writes: the order just paid reaches the database through the write-behind.
+    crate::http::commerce::wait_for_writebehind(&state).await;
     let line =
         match repo::purchase(&state.db, body.order_id, user.user_id.0, body.product_id).await? {
             Purchase::NoOrder => return Err(ApiError::not_found("O019", "order not found")),

@@ -70,10 +70,9 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 
 /// Read-your-writes: wait (at most 2 s) until the database holds everything decided so far.
 pub async fn wait_for_writebehind(state: &AppState) {
-    let journal = state.engine.journal();
-    let target = journal.appended();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    while journal.applied() < target && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-    }
+    state
+        .engine
+        .journal()
+        .wait_applied(std::time::Duration::from_secs(2))
+        .await;
 }
