@@ -195,10 +195,19 @@ impl Application {
     /// Serve until `shutdown` resolves, then drain in-flight requests, take a snapshot, let the
     /// write-behind catch up (bounded), close the journal and stop the actors.
     pub async fn run_until_stopped(
-        mut self,
+        self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let app = http::router(self.state.clone());
+        self.run_with_routes(axum::Router::new(), shutdown).await
+    }
+
+    /// [`Application::run_until_stopped`] with `extra` routes mounted beside the API.
+    pub async fn run_with_routes(
+        mut self,
+        extra: axum::Router<AppState>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let app = http::router_with(self.state.clone(), extra);
         let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

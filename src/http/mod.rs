@@ -114,6 +114,12 @@ async fn not_found() -> ApiError {
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The whole API plus `extra` routes behind the same middleware (the HTTP benchmark mounts its
+/// Redis and row-lock baselines this way, so every variant pays the same per-request cost).
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let body_limit = state.config.request_body_limit_bytes;
     let router = Router::new()
@@ -126,6 +132,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(ops::router())
         .merge(openapi::router())
+        .merge(extra)
         .fallback(not_found)
         .with_state(state);
     ops::instrument(router)

@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -139,7 +139,11 @@ impl Journal {
         }
         std::fs::create_dir_all(&options.dir)
             .with_context(|| format!("creating journal dir {}", options.dir.display()))?;
-        let mut writer = SegmentWriter::create(&options.dir, last_seq + 1)?;
+        let mut writer = SegmentWriter::create(
+            &options.dir,
+            last_seq + 1,
+            PREALLOCATE_CHUNK.min(options.segment_bytes.max(1)),
+        )?;
         let thread_shared = shared.clone();
         let opts = options.clone();
         let handle = std::thread::Builder::new()
@@ -314,10 +318,21 @@ impl Drop for Journal {
     }
 }
 
+/// Journal space is zero-filled ahead of the write position in chunks of this size, so most
+/// group commits overwrite already allocated blocks and their `fdatasync` flushes data only (no
+/// file-size change to commit to the file system's journal): about half the latency of an
+/// appending write on ext4. The zero tail is cut at roll-over and at a clean close; after a crash
+/// recovery recognises it ([`read_journal`]).
+const PREALLOCATE_CHUNK: u64 = 4 << 20;
+
 struct SegmentWriter {
     dir: PathBuf,
     file: File,
+    /// The write position: the end of the records.
     size: u64,
+    /// The file's length (records plus the zero-filled space after them).
+    allocated: u64,
+    chunk: u64,
 }
 
 fn segment_path(dir: &Path, first_seq: Seq) -> PathBuf {
@@ -331,20 +346,65 @@ fn sync_dir(dir: &Path) {
 }
 
 impl SegmentWriter {
-    fn create(dir: &Path, first_seq: Seq) -> anyhow::Result<Self> {
+    /// Open (or create) the segment starting at `first_seq`; writing continues after its last
+    /// valid record.
+    fn create(dir: &Path, first_seq: Seq, chunk: u64) -> anyhow::Result<Self> {
         let path = segment_path(dir, first_seq);
         let file = OpenOptions::new()
             .create(true)
-            .append(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
             .open(&path)
             .with_context(|| format!("opening journal segment {}", path.display()))?;
-        let size = file.metadata()?.len();
+        let allocated = file.metadata()?.len();
+        let size = if allocated == 0 {
+            0
+        } else {
+            scan_segment(&path, |_, _| {})?.end
+        };
         sync_dir(dir);
         Ok(Self {
             dir: dir.to_path_buf(),
             file,
             size,
+            allocated,
+            chunk,
         })
+    }
+
+    /// Write `buf` at the write position, zero-filling the next chunk first when it does not fit.
+    fn write(&mut self, buf: &[u8]) -> anyhow::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let end = self.size + buf.len() as u64;
+        if end > self.allocated {
+            let target = end.div_ceil(self.chunk) * self.chunk;
+            let zeros = vec![0u8; (1 << 20).min(self.chunk) as usize];
+            let mut at = self.allocated;
+            while at < target {
+                let n = zeros.len().min((target - at) as usize);
+                self.file
+                    .write_all_at(&zeros[..n], at)
+                    .context("preallocating journal space")?;
+                at += n as u64;
+            }
+            self.allocated = target;
+        }
+        self.file
+            .write_all_at(buf, self.size)
+            .context("writing the journal")?;
+        self.size = end;
+        Ok(())
+    }
+
+    /// Cut the zero-filled space after the records and make the segment durable.
+    fn seal(&mut self) -> anyhow::Result<()> {
+        if self.allocated > self.size {
+            self.file.set_len(self.size)?;
+            self.allocated = self.size;
+        }
+        self.file.sync_all()?;
+        Ok(())
     }
 }
 
@@ -376,9 +436,7 @@ fn writer_loop(
             }
             if pending.events.is_empty() && shared.stopping.load(Ordering::Acquire) {
                 drop(pending);
-                if unsynced {
-                    writer.file.sync_data()?;
-                }
+                writer.seal()?;
                 return Ok(());
             }
             std::mem::swap(&mut batch, &mut pending.events);
@@ -395,11 +453,11 @@ fn writer_loop(
             encode_record(*seq, event, &mut buf)?;
         }
         if writer.size > 0 && writer.size + buf.len() as u64 > options.segment_bytes {
-            writer.file.sync_data()?;
-            *writer = SegmentWriter::create(&writer.dir.clone(), batch[0].0)?;
+            writer.seal()?;
+            let (dir, chunk) = (writer.dir.clone(), writer.chunk);
+            *writer = SegmentWriter::create(&dir, batch[0].0, chunk)?;
         }
-        writer.file.write_all(&buf)?;
-        writer.size += buf.len() as u64;
+        writer.write(&buf)?;
         let last = batch.last().map(|(s, _)| *s).unwrap_or(0);
         shared
             .stats
@@ -492,8 +550,98 @@ pub struct ReadReport {
     pub skipped_segments: Vec<PathBuf>,
 }
 
+/// How a segment's records end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tail {
+    /// At the end of the file.
+    Clean,
+    /// Followed only by zero bytes: space preallocated and never written (a crash before the
+    /// segment was sealed). Not corruption.
+    Zeros,
+    /// Followed by a torn or corrupt record.
+    Corrupt,
+}
+
+/// What one segment holds.
+struct SegmentScan {
+    /// The end of the last valid record.
+    end: u64,
+    file_len: u64,
+    records: u64,
+    last_seq: Seq,
+    tail: Tail,
+}
+
+/// Read a segment's valid records, in order, calling `f` for each.
+fn scan_segment(path: &Path, mut f: impl FnMut(Seq, Event)) -> anyhow::Result<SegmentScan> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let file_len = file.metadata()?.len();
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut scan = SegmentScan {
+        end: 0,
+        file_len,
+        records: 0,
+        last_seq: 0,
+        tail: Tail::Clean,
+    };
+    let mut header = [0u8; RECORD_HEADER];
+    let mut payload = Vec::new();
+    loop {
+        if scan.end == file_len {
+            scan.tail = Tail::Clean;
+            return Ok(scan);
+        }
+        scan.tail = Tail::Corrupt;
+        let got = read_exact_or_eof(&mut reader, &mut header)?;
+        if got < RECORD_HEADER {
+            if header[..got].iter().all(|b| *b == 0) {
+                scan.tail = Tail::Zeros;
+            }
+            return Ok(scan);
+        }
+        if header == [0u8; RECORD_HEADER] {
+            if rest_is_zero(&mut reader)? {
+                scan.tail = Tail::Zeros;
+            }
+            return Ok(scan);
+        }
+        let len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
+        if len == 0 || len > MAX_RECORD_BYTES {
+            return Ok(scan);
+        }
+        payload.resize(len, 0);
+        if read_exact_or_eof(&mut reader, &mut payload)? < len || crc32c::crc32c(&payload) != crc {
+            return Ok(scan);
+        }
+        let decoded: Result<((Seq, Event), usize), _> =
+            bincode::serde::decode_from_slice(&payload, bincode_config());
+        let Ok(((seq, event), _)) = decoded else {
+            return Ok(scan);
+        };
+        scan.end += (RECORD_HEADER + len) as u64;
+        scan.records += 1;
+        scan.last_seq = scan.last_seq.max(seq);
+        f(seq, event);
+    }
+}
+
+fn rest_is_zero(reader: &mut impl Read) -> std::io::Result<bool> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = read_exact_or_eof(reader, &mut buf)?;
+        if buf[..n].iter().any(|b| *b != 0) {
+            return Ok(false);
+        }
+        if n < buf.len() {
+            return Ok(true);
+        }
+    }
+}
+
 /// Read every record with a sequence above `after`, in order, calling `f` for each; truncates a
-/// torn or corrupt tail (and sets aside any later segment, renamed `.skipped`).
+/// torn or corrupt tail (and sets aside any later segment, renamed `.skipped`), and cuts the
+/// unwritten preallocated space a crash left after the last record.
 pub fn read_journal(
     dir: &Path,
     after: Seq,
@@ -504,55 +652,34 @@ pub fn read_journal(
     let mut corrupt_from: Option<usize> = None;
     for (index, (_, path)) in segments.iter().enumerate() {
         report.segments += 1;
-        let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let file_len = file.metadata()?.len();
-        let mut reader = BufReader::with_capacity(1 << 20, file);
-        let mut offset: u64 = 0;
-        let mut header = [0u8; RECORD_HEADER];
-        let mut payload = Vec::new();
-        let good_end = loop {
-            if offset == file_len {
-                break None;
-            }
-            if read_exact_or_eof(&mut reader, &mut header)? < RECORD_HEADER {
-                break Some(offset);
-            }
-            let len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
-            let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
-            if len == 0 || len > MAX_RECORD_BYTES {
-                break Some(offset);
-            }
-            payload.resize(len, 0);
-            if read_exact_or_eof(&mut reader, &mut payload)? < len {
-                break Some(offset);
-            }
-            if crc32c::crc32c(&payload) != crc {
-                break Some(offset);
-            }
-            let decoded: Result<((Seq, Event), usize), _> =
-                bincode::serde::decode_from_slice(&payload, bincode_config());
-            let Ok(((seq, event), _)) = decoded else {
-                break Some(offset);
-            };
-            offset += (RECORD_HEADER + len) as u64;
-            report.records += 1;
-            report.last_seq = report.last_seq.max(seq);
+        let scan = scan_segment(path, |seq, event| {
             if seq > after {
                 f(seq, event);
             }
-        };
-        if let Some(end) = good_end {
-            report.truncated_bytes += file_len - end;
-            tracing::warn!(
-                segment = %path.display(),
-                kept_bytes = end,
-                cut_bytes = file_len - end,
-                "journal tail is torn or corrupt; truncating it"
-            );
-            let f = OpenOptions::new().write(true).open(path)?;
-            f.set_len(end)?;
-            f.sync_all()?;
-            corrupt_from = Some(index + 1);
+        })?;
+        report.records += scan.records;
+        report.last_seq = report.last_seq.max(scan.last_seq);
+        let cut = scan.file_len - scan.end;
+        match scan.tail {
+            Tail::Clean => continue,
+            Tail::Zeros => {
+                tracing::debug!(segment = %path.display(), cut_bytes = cut, "cutting unwritten journal space");
+            }
+            Tail::Corrupt => {
+                report.truncated_bytes += cut;
+                tracing::warn!(
+                    segment = %path.display(),
+                    kept_bytes = scan.end,
+                    cut_bytes = cut,
+                    "journal tail is torn or corrupt; truncating it"
+                );
+                corrupt_from = Some(index + 1);
+            }
+        }
+        let file = OpenOptions::new().write(true).open(path)?;
+        file.set_len(scan.end)?;
+        file.sync_all()?;
+        if corrupt_from.is_some() {
             break;
         }
     }
@@ -587,6 +714,7 @@ fn read_exact_or_eof(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<
 mod tests {
     use super::*;
     use crate::domain::ids::{CampaignId, UserId};
+    use std::io::Write;
 
     fn issued(n: i64) -> Event {
         Event::CouponIssued {
@@ -664,6 +792,64 @@ mod tests {
             (report.records, report.last_seq, report.truncated_bytes),
             (11, 11, 0)
         );
+    }
+
+    #[tokio::test]
+    async fn preallocated_space_left_by_a_crash_is_not_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&options(dir.path(), Durability::Sync, 1 << 30), 0).unwrap();
+        for i in 1..=20 {
+            let s = journal.append(issued(i));
+            journal.wait_durable(s).await.unwrap();
+        }
+        // What a kill -9 leaves: the live segment with its zero-filled space after the records.
+        let (_, seg) = list_segments(dir.path()).unwrap().pop().unwrap();
+        let live = std::fs::read(&seg).unwrap();
+        journal.close();
+        let sealed_len = std::fs::metadata(&seg).unwrap().len();
+        assert!(
+            live.len() as u64 > sealed_len,
+            "the live segment is preallocated ({} bytes) beyond its records ({sealed_len})",
+            live.len()
+        );
+        let crashed = tempfile::tempdir().unwrap();
+        let copy = crashed.path().join(seg.file_name().unwrap());
+        std::fs::write(&copy, &live).unwrap();
+        let report = read_journal(crashed.path(), 0, |_, _| {}).unwrap();
+        assert_eq!((report.records, report.last_seq), (20, 20));
+        assert_eq!(report.truncated_bytes, 0, "zeros are not a torn tail");
+        assert_eq!(std::fs::metadata(&copy).unwrap().len(), sealed_len);
+
+        // Garbage after the zeros is corruption again.
+        let mut bad = live.clone();
+        let n = bad.len();
+        bad[n - 3] = 7;
+        std::fs::write(&copy, &bad).unwrap();
+        let report = read_journal(crashed.path(), 0, |_, _| {}).unwrap();
+        assert_eq!(report.records, 20);
+        assert_eq!(report.truncated_bytes, n as u64 - sealed_len);
+    }
+
+    #[tokio::test]
+    async fn reopening_a_segment_continues_after_its_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = options(dir.path(), Durability::Sync, 1 << 30);
+        let journal = Journal::open(&opts, 0).unwrap();
+        // Nothing appended: the next open reuses the same (empty) segment name.
+        journal.close();
+        drop(journal);
+        for round in 0..2u64 {
+            let journal = Journal::open(&opts, round * 3).unwrap();
+            for i in 1..=3 {
+                let s = journal.append(issued((round * 3 + i) as i64));
+                journal.wait_durable(s).await.unwrap();
+            }
+            journal.close();
+        }
+        let mut seqs = Vec::new();
+        let report = read_journal(dir.path(), 0, |s, _| seqs.push(s)).unwrap();
+        assert_eq!(seqs, (1..=6).collect::<Vec<_>>());
+        assert_eq!(report.truncated_bytes, 0);
     }
 
     #[tokio::test]
