@@ -65,7 +65,7 @@ fn method_label(method: &Method) -> &'static str {
 
 /// Count and time the request by route template, then log one line. Nothing from the body,
 /// headers or query string is logged: the user id appears only when the bearer token verifies.
-async fn observe(req: Request, next: Next) -> Response {
+async fn observe(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = method_label(req.method());
     let route = req
@@ -73,15 +73,19 @@ async fn observe(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
-    let request_id = req
-        .headers()
-        .get(super::REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
-    let (parts, body) = req.into_parts();
-    let token = super::auth::bearer(&parts).map(str::to_owned);
-    let response = next.run(Request::from_parts(parts, body)).await;
+    let log = tracing::enabled!(target: "hotdeal::access", tracing::Level::INFO);
+    let request_id = if log {
+        req.headers()
+            .get(super::REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_owned()
+    } else {
+        String::new()
+    };
+    let caller = super::auth::VerifiedCaller::default();
+    req.extensions_mut().insert(caller.clone());
+    let response = next.run(req).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     metrics::counter!(
@@ -97,20 +101,19 @@ async fn observe(req: Request, next: Next) -> Response {
         "route" => route.clone()
     )
     .record(elapsed.as_secs_f64());
-    let user_id = token
-        .as_deref()
-        .and_then(crate::ops::access_log::verified_user)
-        .map(|u| u.to_string());
-    tracing::info!(
-        target: "hotdeal::access",
-        request_id = %request_id,
-        method,
-        route = %route,
-        status,
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
-        user_id = user_id.as_deref(),
-        "request"
-    );
+    if log {
+        let user_id = caller.get().map(|u| u.to_string());
+        tracing::info!(
+            target: "hotdeal::access",
+            request_id = %request_id,
+            method,
+            route = %route,
+            status,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            user_id = user_id.as_deref(),
+            "request"
+        );
+    }
     response
 }
 
@@ -153,3 +156,91 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     ))
 )]
 pub struct OpsApi;
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::domain::ids::UserId;
+    use crate::http::auth::{AuthUser, JwtKeys, Role};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    async fn access_line(app: &Router, token: &str) -> (u16, String) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let res = app
+            .clone()
+            .oneshot(
+                Request::builder()
+                    .uri("/me")
+                    .header("authorization", format!("Bearer {token}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        (res.status().as_u16(), log)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_access_log_names_only_the_user_the_endpoint_verified() {
+        let keys = JwtKeys::new("access-log-test-secret");
+        let app = instrument(
+            Router::new()
+                .route(
+                    "/me",
+                    get(|u: AuthUser| async move { u.user_id.to_string() }),
+                )
+                .with_state(keys.clone()),
+        );
+        let user = UserId::new();
+        let now = chrono::Utc::now().timestamp_millis();
+        let token = keys
+            .mint_access(user, "a@b.co", Role::Customer, now, 600)
+            .unwrap();
+        let (status, log) = access_line(&app, &token).await;
+        assert_eq!(status, 200);
+        assert!(log.contains("route=/me"), "{log}");
+        assert!(log.contains(&format!("user_id=\"{user}\"")), "{log}");
+
+        let forged = JwtKeys::new("someone-else")
+            .mint_access(user, "a@b.co", Role::Master, now, 600)
+            .unwrap();
+        let (status, log) = access_line(&app, &forged).await;
+        assert_eq!(status, 401);
+        assert!(log.contains("status=401"), "{log}");
+        assert!(
+            !log.contains("user_id="),
+            "a forged token names no one: {log}"
+        );
+
+        let refresh = keys.mint_refresh(user, now, 600).unwrap();
+        let (status, log) = access_line(&app, &refresh).await;
+        assert_eq!(status, 401);
+        assert!(!log.contains("user_id="), "{log}");
+    }
+}

@@ -1,29 +1,23 @@
-//! Operations: the Prometheus recorder and scrape-time gauges ([`metrics`]), rate limits on
-//! coupon issuing and order creation ([`ratelimit`]), and the token check the access log uses to
-//! name the caller ([`access_log`]).
+//! Operations: the Prometheus recorder and scrape-time gauges ([`metrics`]) and rate limits on
+//! coupon issuing and order creation ([`ratelimit`]).
 
-pub mod access_log;
 pub mod metrics;
 pub mod ratelimit;
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Config;
 use crate::domain::ids::UserId;
 use crate::engine::EngineHandle;
-use crate::http::auth::JwtKeys;
 use crate::http::error::ApiError;
 use ratelimit::RateLimiter;
 
-/// What the operations layer shares: the metrics recorder handle, the rate limiter, and this
-/// app's JWT keys registered with the access log (so it can name authenticated callers).
+/// What the operations layer shares: the metrics recorder handle and the rate limiter.
 pub struct OpsState {
     metrics: Option<PrometheusHandle>,
     limiter: RateLimiter,
-    _access_log_keys: Arc<JwtKeys>,
 }
 
 impl std::fmt::Debug for OpsState {
@@ -36,8 +30,8 @@ impl std::fmt::Debug for OpsState {
 }
 
 impl OpsState {
-    /// Install (once per process) the metrics recorder, build the rate limiter (Redis when
-    /// `redis_url` is set) and register the JWT keys with the access log.
+    /// Install (once per process) the metrics recorder and build the rate limiter (Redis when
+    /// `redis_url` is set).
     pub async fn build(config: &Config) -> anyhow::Result<OpsState> {
         let metrics = metrics::install();
         let redis_url = config
@@ -66,13 +60,7 @@ impl OpsState {
                 "rate limits on coupon issue and order creation"
             );
         }
-        let keys = Arc::new(JwtKeys::new(&config.load_or_create_jwt_secret()?));
-        access_log::register(&keys);
-        Ok(OpsState {
-            metrics,
-            limiter,
-            _access_log_keys: keys,
-        })
+        Ok(OpsState { metrics, limiter })
     }
 
     /// Take a rate-limit token for `user` (and for `ip` when known): `429` with `Retry-After`
