@@ -4,6 +4,7 @@
 //! request count or a duration is reached, record each request's latency in an HDR histogram,
 //! count outcomes by the server's error codes, and finally read the server's own counters to
 //! check that nothing was oversold. Tokens are minted locally with the server's JWT secret.
+//! With `--plot` the workers also keep per-request samples for an SVG (see [`super::plot`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,6 +21,8 @@ use uuid::Uuid;
 use crate::config::Config;
 use crate::domain::ids::UserId;
 use crate::http::auth::{JwtKeys, Role};
+
+use super::plot::{PlotSummary, Sample, SampleBuffer, Samples};
 
 /// What the workers send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -82,6 +85,15 @@ pub struct LoadArgs {
     /// Write the report as JSON to this file.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Draw latency over time and a latency histogram to this SVG file.
+    ///
+    /// The top panel has p50 / p99 / max latency and throughput per time bucket (seconds since
+    /// start), the bottom one a histogram with log-scaled buckets; the caption has the scenario,
+    /// concurrency, requests, throughput, p50 and p99. Keeps one 8-byte sample per request, at
+    /// most 4 million in all (32 MB; a longer run is decimated evenly). Written even when the
+    /// verdict is FAIL.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
     /// No progress bar and no printed table.
     #[arg(long)]
     pub quiet: bool,
@@ -273,7 +285,8 @@ impl Tally {
 const NOTE: &str = "the server's counters include any other client's traffic on the same \
                     campaign or sale: a FAIL while others load it may not be an oversell";
 
-/// `hotdeal load`: run, print the table, write the report; fails when the verdict is FAIL.
+/// `hotdeal load`: run (drawing `--plot`), print the table, write the report; fails when the
+/// verdict is FAIL, after both files are written.
 pub async fn run(args: LoadArgs, config: &Config) -> anyhow::Result<()> {
     let quiet = args.quiet;
     let path = args.report.clone();
@@ -289,7 +302,7 @@ pub async fn run(args: LoadArgs, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Set up (optionally), run the load, and read the verdict from the server.
+/// Set up (optionally), run the load, read the verdict from the server, and draw `--plot`.
 pub async fn run_load(args: LoadArgs, config: &Config) -> anyhow::Result<LoadReport> {
     anyhow::ensure!(args.users > 0, "--users must be at least 1");
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
@@ -297,6 +310,15 @@ pub async fn run_load(args: LoadArgs, config: &Config) -> anyhow::Result<LoadRep
         args.duration_s.is_some() || args.requests.is_some(),
         "give --duration-s or --requests"
     );
+    if let Some(plot) = &args.plot {
+        // Fail before the run rather than lose it to a typo (the write after it names the path too).
+        let dir = plot.parent().filter(|d| !d.as_os_str().is_empty());
+        anyhow::ensure!(
+            !plot.is_dir() && dir.is_none_or(std::path::Path::is_dir),
+            "--plot {}: not a file in an existing directory",
+            plot.display()
+        );
+    }
     let base = args
         .url
         .clone()
@@ -422,6 +444,10 @@ pub async fn run_load(args: LoadArgs, config: &Config) -> anyhow::Result<LoadRep
             bar.clone(),
         );
         let (limit, scenario) = (args.requests, args.scenario);
+        let mut samples = args
+            .plot
+            .is_some()
+            .then(|| SampleBuffer::for_workers(args.concurrency));
         workers.spawn(async move {
             let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
                 .expect("valid histogram bounds");
@@ -447,8 +473,12 @@ pub async fn run_load(args: LoadArgs, config: &Config) -> anyhow::Result<LoadRep
                 } else {
                     order(&client, &target, user).await
                 };
-                let us = t0.elapsed().as_micros().clamp(1, 60_000_000) as u64;
+                let took = t0.elapsed();
+                let us = took.as_micros().clamp(1, 60_000_000) as u64;
                 let _ = hist.record(us);
+                if let Some(s) = &mut samples {
+                    s.record(Sample::new(t0 - started, took));
+                }
                 tally.add(coupon, outcome);
                 bar.inc(1);
                 if outcome.is_error() {
@@ -456,15 +486,17 @@ pub async fn run_load(args: LoadArgs, config: &Config) -> anyhow::Result<LoadRep
                     bar.set_message(format!("errors {e}"));
                 }
             }
-            (hist, tally)
+            (hist, tally, samples)
         });
     }
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut tally = Tally::default();
+    let mut buffers = Vec::new();
     while let Some(done) = workers.join_next().await {
-        let (h, t) = done.context("a load worker panicked")?;
+        let (h, t, s) = done.context("a load worker panicked")?;
         hist.add(h)?;
         tally.merge(t);
+        buffers.extend(s);
     }
     let elapsed = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
@@ -515,7 +547,7 @@ pub async fn run_load(args: LoadArgs, config: &Config) -> anyhow::Result<LoadRep
     let ms = |us: u64| us as f64 / 1000.0;
     // Milli-precision keeps the JSON short and exact on a round trip.
     let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
-    Ok(LoadReport {
+    let report = LoadReport {
         url: base,
         scenario: args.scenario,
         users: args.users,
@@ -543,7 +575,12 @@ pub async fn run_load(args: LoadArgs, config: &Config) -> anyhow::Result<LoadRep
         verdicts,
         verdict: verdict.to_string(),
         note: NOTE.to_string(),
-    })
+    };
+    if let Some(path) = &args.plot {
+        let samples = Samples::merge(buffers);
+        super::plot::write_svg(path, &samples, &PlotSummary::from(&report))?;
+    }
+    Ok(report)
 }
 
 /// PASS when this run's successes fit in what was left and equal the server's count's growth.

@@ -11,6 +11,7 @@ use crate::http::auth::{JwtKeys, Role};
 use crate::startup::{Application, connect_db, shutdown_signal};
 
 pub mod load;
+pub mod plot;
 mod snapshot;
 
 /// hotdeal: a hot-deal commerce engine (flash-sale coupons and time-sale orders).

@@ -1,4 +1,5 @@
-//! `hotdeal load` in-process against `spawn_app()`: setup, run, outcome counts and the verdict.
+//! `hotdeal load` in-process against `spawn_app()`: setup, run, outcome counts, the verdict and
+//! the `--plot` SVG.
 
 use hotdeal::cli::load::{LoadArgs, LoadReport, Scenario, run_load};
 
@@ -18,6 +19,7 @@ fn args(url: String, scenario: Scenario, users: usize, quantity: i64, requests: 
         product_id: None,
         promotion_id: None,
         report: None,
+        plot: None,
         quiet: true,
     }
 }
@@ -81,4 +83,68 @@ async fn order_load_sells_at_most_the_sale_and_passes() {
     assert_eq!(o.busy + o.rate_limited + o.errors, 0, "{report:#?}");
     assert_eq!(report.verdict, "PASS", "{report:#?}");
     assert!(report.promotion_id.is_some() && report.product_id.is_some());
+}
+
+#[tokio::test]
+async fn coupon_load_with_plot_writes_an_svg_with_both_panels_and_the_summary() {
+    let app = spawn_app().await;
+    let path = app.dir.path().join("load.svg");
+    let mut a = args(app.address.clone(), Scenario::Coupon, 50, 20, 120);
+    a.concurrency = 4;
+    a.plot = Some(path.clone());
+    let report = run_load(a, &app.state.config).await.expect("load runs");
+    assert_eq!(report.requests, 120);
+
+    let svg = std::fs::read_to_string(&path).expect("the plot is written");
+    assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
+    assert!(svg.trim_end().ends_with("</svg>"));
+    let caption = format!(
+        "concurrency 4, 120 requests in {:.2} s, {:.1} req/s, p50 {:.2} ms, p99 {:.2} ms",
+        report.elapsed_s, report.throughput_rps, report.latency.p50_ms, report.latency.p99_ms
+    );
+    // plotters writes each <text>'s contents on a line of its own.
+    let texts: Vec<&str> = svg
+        .split("<text")
+        .skip(1)
+        .filter_map(|t| t.split_once('>')?.1.split_once("</text>"))
+        .map(|(inner, _)| inner.trim())
+        .collect();
+    for text in [
+        "hotdeal load: coupon scenario",
+        caption.as_str(),
+        "time since start (s)",
+        "latency (ms, log scale)",
+        "throughput (req/s)",
+        "Latency histogram (log-scaled buckets, 10 per decade)",
+        "requests",
+        "requests per bucket",
+        "p50",
+        "p99",
+        "max",
+        "throughput (right axis)",
+    ] {
+        assert!(texts.contains(&text), "no <text> {text:?} in {texts:?}");
+    }
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("Latency over time (per ")),
+        "no time-series title in {texts:?}"
+    );
+    assert!(svg.contains("<rect"), "histogram bars");
+    assert!(svg.contains("<polyline"), "latency lines");
+}
+
+#[tokio::test]
+async fn a_plot_path_in_a_missing_directory_fails_before_the_run_and_names_it() {
+    let app = spawn_app().await;
+    let path = app.dir.path().join("missing").join("load.svg");
+    let mut a = args(app.address.clone(), Scenario::Coupon, 10, 10, 10);
+    a.plot = Some(path.clone());
+    let err = run_load(a, &app.state.config).await.unwrap_err();
+    assert!(
+        format!("{err:#}").contains(&path.display().to_string()),
+        "{err:#}"
+    );
+    assert!(!path.exists());
 }
