@@ -853,7 +853,10 @@ pub async fn delete_address(
     let id = parse_address_id(&id)?;
     own_address(&state, &user, id).await?;
     let by = user.user_id.to_string();
-    if !repo::soft_delete_address(&state.db, id, user.user_id.0, &by, state.now_ms()).await? {
+    let deleted =
+        repo::soft_delete_address(&state.db, id, user.user_id.0, &by, state.now_ms()).await?;
+    state.lookups.forget_address(id);
+    if !deleted {
         return Err(ApiError::not_found(
             "DELETED_ADDRESS",
             "this address was deleted",

@@ -31,6 +31,7 @@ pub mod engine_errors;
 pub mod envelope;
 pub mod error;
 pub mod health;
+pub mod lookups;
 pub mod openapi;
 pub mod ops;
 pub mod page;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub payments: Arc<dyn crate::payments::PaymentProvider>,
     /// The base URL browsers reach this service at (payment redirects).
     pub public_base_url: String,
+    /// Cached product and address rows for the order path.
+    pub lookups: Arc<lookups::Lookups>,
     ready: Arc<AtomicBool>,
 }
 
@@ -89,6 +92,7 @@ impl AppState {
             ops: Arc::new(ops),
             payments,
             public_base_url,
+            lookups: Arc::default(),
             ready: Arc::new(AtomicBool::new(false)),
         }
     }

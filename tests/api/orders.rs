@@ -390,6 +390,69 @@ async fn refusals_release_everything_and_use_the_seed_codes() {
 }
 
 #[tokio::test]
+async fn the_next_order_sees_a_deleted_address_and_a_renamed_product() {
+    let app = spawn_app().await;
+    let item = product(&app, 10, 1_000).await;
+    let s = shopper(&app).await;
+    let (_, master) = app.token(Role::Master);
+    let buy = |address: String| json!({"items": [{"productId": item.to_string(), "quantity": 1}], "addressId": address});
+    let line_name = |res: &crate::helpers::TestResponse| {
+        res.data()["productList"][0]["productName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    // The first order reads (and caches) the address and the product.
+    let first = app
+        .post("/api/v1/orders", &buy(s.address.clone()), Some(&s.token))
+        .await;
+    assert_eq!(first.status, 201, "{:?}", first.body);
+    let id = first.data()["orderId"].as_str().unwrap().to_string();
+    let view = app
+        .get(&format!("/api/v1/orders/{id}"), Some(&s.token))
+        .await;
+    assert_eq!(line_name(&view), format!("product {item}"));
+
+    let renamed = app
+        .request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/products/{item}"),
+            Some(&json!({"name": "renamed product"})),
+            Some(&master),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{:?}", renamed.body);
+    let second = app
+        .post("/api/v1/orders", &buy(s.address.clone()), Some(&s.token))
+        .await;
+    assert_eq!(second.status, 201, "{:?}", second.body);
+    let id = second.data()["orderId"].as_str().unwrap().to_string();
+    let view = app
+        .get(&format!("/api/v1/orders/{id}"), Some(&s.token))
+        .await;
+    assert_eq!(line_name(&view), "renamed product");
+
+    let deleted = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/address/{}", s.address),
+            None,
+            Some(&s.token),
+        )
+        .await;
+    assert_eq!(deleted.status, 200, "{:?}", deleted.body);
+    let third = app
+        .post("/api/v1/orders", &buy(s.address.clone()), Some(&s.token))
+        .await;
+    assert_eq!((third.status, third.code()), (404, "ADDRESS_NOT_FOUND"));
+    assert_eq!(
+        available(&app, item).await,
+        8,
+        "the refused order holds nothing"
+    );
+}
+
+#[tokio::test]
 async fn idempotent_retries_never_create_a_second_order() {
     let app = spawn_app().await;
     let s = shopper(&app).await;

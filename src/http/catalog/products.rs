@@ -452,6 +452,7 @@ pub async fn update_product(
         apply_engine_changes(&state, &user, &p, price, status, quantity).await?;
         if !patch.is_empty() {
             repo::update_product(&state.db, id, &patch, &user.email, state.now_ms()).await?;
+            state.lookups.forget_product(ItemId(id));
         }
     }
     Ok(Reply::ok(
@@ -521,7 +522,9 @@ pub async fn delete_product(
             },
         )
         .await?;
-    if !repo::delete_product(&state.db, id, &user.email, state.now_ms()).await? {
+    let deleted = repo::delete_product(&state.db, id, &user.email, state.now_ms()).await?;
+    state.lookups.forget_product(ItemId(id));
+    if !deleted {
         return Err(ApiError::not_found("P002", "product not found"));
     }
     Ok(Reply::ok(

@@ -25,6 +25,7 @@ use crate::http::AppState;
 use crate::http::auth::{AuthUser, Role};
 use crate::http::envelope::Reply;
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::lookups::ProductInfo;
 use crate::http::page::{Page, PageQuery};
 use crate::persistence::repo::{date_end_ms, uuid_col};
 
@@ -109,35 +110,40 @@ fn coupon_refusal(outcome: CampaignOutcome) -> ApiError {
     }
 }
 
-struct ProductInfo {
-    name: String,
-    company_id: CompanyId,
-}
-
 async fn product_infos(
     state: &AppState,
     ids: &[ItemId],
 ) -> ApiResult<std::collections::HashMap<ItemId, ProductInfo>> {
     let mut out = std::collections::HashMap::new();
-    if ids.is_empty() {
+    let mut missing = Vec::new();
+    for id in ids {
+        match state.lookups.product(*id) {
+            Some(info) => {
+                out.insert(*id, info);
+            }
+            None => missing.push(*id),
+        }
+    }
+    if missing.is_empty() {
         return Ok(out);
     }
-    let placeholders = vec!["?"; ids.len()].join(",");
+    let read_at = state.lookups.products_epoch();
+    let placeholders = vec!["?"; missing.len()].join(",");
     let sql = format!(
         "SELECT id, name, company_id FROM p_product WHERE deleted_at IS NULL AND id IN ({placeholders})"
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for id in ids {
+    for id in &missing {
         q = q.bind(id.to_string());
     }
     for row in q.fetch_all(&state.db.pool).await? {
-        out.insert(
-            ItemId(uuid_col(&row, "id")?),
-            ProductInfo {
-                name: row.try_get("name")?,
-                company_id: CompanyId(uuid_col(&row, "company_id")?),
-            },
-        );
+        let id = ItemId(uuid_col(&row, "id")?);
+        let info = ProductInfo {
+            name: row.try_get("name")?,
+            company_id: CompanyId(uuid_col(&row, "company_id")?),
+        };
+        state.lookups.remember_product(read_at, id, info.clone());
+        out.insert(id, info);
     }
     Ok(out)
 }
@@ -209,13 +215,28 @@ async fn requested_lines(
 }
 
 async fn check_address(state: &AppState, user: UserId, address: Uuid) -> ApiResult<()> {
-    let row =
-        sqlx::query("SELECT user_id FROM p_address WHERE address_id = ? AND deleted_at IS NULL")
+    let owner = match state.lookups.address_owner(address) {
+        Some(owner) => Some(owner),
+        None => {
+            let read_at = state.lookups.addresses_epoch();
+            let row = sqlx::query(
+                "SELECT user_id FROM p_address WHERE address_id = ? AND deleted_at IS NULL",
+            )
             .bind(address.to_string())
             .fetch_optional(&state.db.pool)
             .await?;
-    match row {
-        Some(r) if uuid_col(&r, "user_id")? == user.0 => Ok(()),
+            match row {
+                Some(r) => {
+                    let owner = UserId(uuid_col(&r, "user_id")?);
+                    state.lookups.remember_address(read_at, address, owner);
+                    Some(owner)
+                }
+                None => None,
+            }
+        }
+    };
+    match owner {
+        Some(owner) if owner == user => Ok(()),
         _ => Err(ApiError::not_found(
             "ADDRESS_NOT_FOUND",
             "address not found",
