@@ -9,6 +9,9 @@
 //!    from `/proc/self/statm`) divided by M, beside a `size_of`-based estimate.
 //! 5. Write-behind: `apply_batch` of 2,000-event batches of `CouponIssued` into SQLite (temp file)
 //!    and, when `TEST_MYSQL_URL` is set, into a fresh MariaDB database made for the run: rows/s.
+//!    Also uneven batches (the live worker takes whatever is waiting, up to its batch size) and,
+//!    with `--full`, batches into a table already holding a million coupons (bigger than a stock
+//!    server's buffer pool).
 //!
 //! It prints tables and exits; it asserts nothing about timings. Sizes are small by default,
 //! smaller with `CI` set, the with `--full`. Run without `--bench` or `--full` (e.g.
@@ -42,6 +45,8 @@ const EXPIRES: Millis = 2_000_000_000_000;
 const SYNC_WRITERS: [usize; 4] = [1, 16, 64, 256];
 /// Events per write-behind batch (the write-behind's own batch size).
 const WB_BATCH: usize = 2_000;
+/// Sizes the uneven write-behind batches take in turn.
+const WB_UNEVEN: [usize; 6] = [2_000, 1_337, 1_999, 611, 1_024, 77];
 /// Page size assumed for `/proc/self/statm` (every Linux target this runs on).
 const PAGE_BYTES: u64 = 4096;
 
@@ -59,6 +64,8 @@ struct Sizes {
     holders: u64,
     /// Rows written behind per database.
     wb_rows: u64,
+    /// Rows already in the table for the "after" MariaDB row (0: no such row).
+    wb_prefill: u64,
 }
 
 impl Sizes {
@@ -73,6 +80,7 @@ impl Sizes {
                 replay_events: 1_000_000,
                 holders: 1_000_000,
                 wb_rows: 200_000,
+                wb_prefill: 1_000_000,
             }
         } else if !has("--bench") {
             Sizes {
@@ -82,6 +90,7 @@ impl Sizes {
                 replay_events: 1_000,
                 holders: 1_000,
                 wb_rows: WB_BATCH as u64,
+                wb_prefill: 0,
             }
         } else if std::env::var_os("CI").is_some() {
             Sizes {
@@ -91,6 +100,7 @@ impl Sizes {
                 replay_events: 50_000,
                 holders: 50_000,
                 wb_rows: 10_000,
+                wb_prefill: 0,
             }
         } else {
             Sizes {
@@ -100,6 +110,7 @@ impl Sizes {
                 replay_events: 200_000,
                 holders: 200_000,
                 wb_rows: 40_000,
+                wb_prefill: 0,
             }
         }
     }
@@ -429,7 +440,23 @@ fn bench_memory(sizes: Sizes) {
 // ---------------------------------------------------------------------------------------------
 // 5. Write-behind
 
-async fn write_behind_rows(db: &Db, rows: u64) -> anyhow::Result<(u64, Duration)> {
+/// One write-behind row's result.
+struct WbRow {
+    name: String,
+    rows: u64,
+    batches: u64,
+    elapsed: Duration,
+}
+
+/// Write `rows` issued coupons of a new campaign through `apply_batch`, in batches of the sizes
+/// `sizes` gives in turn; `seq` numbers the events (and moves past them).
+async fn write_behind_rows(
+    db: &Db,
+    name: impl Into<String>,
+    rows: u64,
+    sizes: &[usize],
+    seq: &mut Seq,
+) -> anyhow::Result<WbRow> {
     let campaign = CampaignId::new();
     SqlStore::new(db.clone())
         .insert_campaign(
@@ -449,10 +476,22 @@ async fn write_behind_rows(db: &Db, rows: u64) -> anyhow::Result<(u64, Duration)
             NOW,
         )
         .await?;
-    let events: Vec<(Seq, Event)> = (0..rows).map(|i| (i + 1, issued(campaign, i))).collect();
+    let first = *seq;
+    let events: Vec<(Seq, Event)> = (0..rows)
+        .map(|i| (first + i + 1, issued(campaign, i)))
+        .collect();
+    *seq += rows;
+    let mut batches = 0u64;
+    let mut rest = &events[..];
     let started = Instant::now();
-    for batch in events.chunks(WB_BATCH) {
+    for size in sizes.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (batch, tail) = rest.split_at((*size).min(rest.len()));
         apply_batch(db, batch, NOW).await?;
+        rest = tail;
+        batches += 1;
     }
     let elapsed = started.elapsed();
     let written: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM p_coupon WHERE coupon_info_id = ?")
@@ -460,7 +499,12 @@ async fn write_behind_rows(db: &Db, rows: u64) -> anyhow::Result<(u64, Duration)
         .fetch_one(&db.pool)
         .await?;
     anyhow::ensure!(written as u64 == rows, "wrote {written} of {rows} rows");
-    Ok((rows, elapsed))
+    Ok(WbRow {
+        name: name.into(),
+        rows,
+        batches,
+        elapsed,
+    })
 }
 
 /// `mysql://user@host:port/db?x` -> (`mysql://user@host:port`, `?x` or "").
@@ -476,15 +520,17 @@ fn mysql_server(url: &str) -> (String, String) {
 
 async fn bench_write_behind(sizes: Sizes) -> anyhow::Result<()> {
     let rows = sizes.wb_rows;
-    let mut results: Vec<(&str, u64, Duration)> = Vec::new();
+    let mut results: Vec<WbRow> = Vec::new();
+    let mut seq: Seq = 0;
 
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let db = Db::connect(&url, &DbOptions::default()).await?;
     db.migrate().await?;
-    let (n, t) = write_behind_rows(&db, rows).await?;
+    results.push(
+        write_behind_rows(&db, "sqlite (WAL, temp file)", rows, &[WB_BATCH], &mut seq).await?,
+    );
     db.pool.close().await;
-    results.push(("sqlite (WAL, temp file)", n, t));
 
     if let Ok(url) = std::env::var("TEST_MYSQL_URL")
         && !url.is_empty()
@@ -498,41 +544,63 @@ async fn bench_write_behind(sizes: Sizes) -> anyhow::Result<()> {
         let run = async {
             let db = Db::connect(&format!("{server}/{name}{query}"), &DbOptions::default()).await?;
             db.migrate().await?;
-            let out = write_behind_rows(&db, rows).await;
+            let mut out = Vec::new();
+            out.push(
+                write_behind_rows(&db, "mariadb (fresh database)", rows, &[WB_BATCH], &mut seq)
+                    .await?,
+            );
+            out.push(
+                write_behind_rows(&db, "mariadb (uneven batches)", rows, &WB_UNEVEN, &mut seq)
+                    .await?,
+            );
+            if sizes.wb_prefill > 0 {
+                let prefill = sizes.wb_prefill;
+                write_behind_rows(&db, "prefill", prefill, &[WB_BATCH], &mut seq).await?;
+                out.push(
+                    write_behind_rows(
+                        &db,
+                        format!("mariadb (after {prefill})"),
+                        rows,
+                        &[WB_BATCH],
+                        &mut seq,
+                    )
+                    .await?,
+                );
+            }
             db.pool.close().await;
-            out
+            anyhow::Ok(out)
         }
         .await;
         let dropped = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE `{name}`")))
             .execute(&admin.pool)
             .await;
         admin.pool.close().await;
-        let (n, t) = run?;
+        results.extend(run?);
         dropped?;
-        results.push(("mariadb (fresh database)", n, t));
     }
 
-    println!("\n## 5. Write-behind: apply_batch, batches of {WB_BATCH} CouponIssued");
+    println!(
+        "\n## 5. Write-behind: apply_batch, batches of {WB_BATCH} CouponIssued (uneven: {WB_UNEVEN:?} in turn)"
+    );
     println!(
         "{:<26} {:>10} {:>10} {:>12} {:>14}",
         "database", "rows", "secs", "rows/s", "ms per batch"
     );
-    for (name, n, t) in results {
-        let batches = n.div_ceil(WB_BATCH as u64).max(1);
+    for r in results {
         println!(
             "{:<26} {:>10} {:>10.3} {:>12.0} {:>14.1}",
-            name,
-            n,
-            t.as_secs_f64(),
-            per_sec(n, t),
-            t.as_secs_f64() * 1e3 / batches as f64
+            r.name,
+            r.rows,
+            r.elapsed.as_secs_f64(),
+            per_sec(r.rows, r.elapsed),
+            r.elapsed.as_secs_f64() * 1e3 / r.batches.max(1) as f64
         );
     }
     if std::env::var("TEST_MYSQL_URL")
         .unwrap_or_default()
         .is_empty()
     {
-        println!("(set TEST_MYSQL_URL for the MariaDB row)");
+        println!("(set TEST_MYSQL_URL for the MariaDB rows)");
     }
     Ok(())
 }
