@@ -86,7 +86,16 @@ fn access() -> TokenType {
 pub struct JwtKeys {
     encoding: Arc<EncodingKey>,
     decoding: Arc<DecodingKey>,
+    validation: Arc<Validation>,
+    /// Access tokens already verified, by their exact text (a shopper retrying a sold-out or
+    /// busy claim sends the same token again and again).
+    verified: Arc<dashmap::DashMap<Box<str>, Claims>>,
 }
+
+/// Seconds of clock skew tolerated on `exp`.
+const LEEWAY_S: i64 = 5;
+/// Most verified access tokens remembered; beyond that the memory starts over.
+const MAX_VERIFIED: usize = 100_000;
 
 impl std::fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -96,9 +105,14 @@ impl std::fmt::Debug for JwtKeys {
 
 impl JwtKeys {
     pub fn new(secret: &str) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = LEEWAY_S as u64;
+        validation.required_spec_claims = ["exp"].into_iter().map(String::from).collect();
         Self {
             encoding: Arc::new(EncodingKey::from_secret(secret.as_bytes())),
             decoding: Arc::new(DecodingKey::from_secret(secret.as_bytes())),
+            validation: Arc::new(validation),
+            verified: Arc::default(),
         }
     }
 
@@ -152,12 +166,27 @@ impl JwtKeys {
         )?)
     }
 
-    /// Verify a token's signature and expiry.
+    /// Verify a token's signature and expiry. An access token verified before is answered from
+    /// memory while it has not expired (same text, same signature, so the same claims); anything
+    /// else is decoded and checked in full.
     pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 5;
-        validation.required_spec_claims = ["exp"].into_iter().map(String::from).collect();
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map(|d| d.claims)
+        let now_s = chrono::Utc::now().timestamp();
+        if let Some(claims) = self.verified.get(token) {
+            if claims.exp >= now_s - LEEWAY_S {
+                return Ok(claims.clone());
+            }
+            drop(claims);
+            self.verified.remove(token);
+        }
+        let claims =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?.claims;
+        if claims.token_type == TokenType::Access {
+            if self.verified.len() >= MAX_VERIFIED {
+                self.verified.clear();
+            }
+            self.verified.insert(token.into(), claims.clone());
+        }
+        Ok(claims)
     }
 }
 
@@ -284,6 +313,37 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remembered_tokens_are_served_only_while_valid() {
+        let keys = JwtKeys::new("secret");
+        let now = chrono::Utc::now().timestamp_millis();
+        let u = UserId::new();
+        let t = keys
+            .mint_access(u, "a@b.co", Role::Customer, now, 600)
+            .unwrap();
+        let first = keys.verify(&t).unwrap();
+        assert_eq!(keys.verified.len(), 1);
+        assert_eq!(keys.verify(&t).unwrap().user_id, u);
+
+        // A remembered entry past its expiry is not served: the token is checked again in full.
+        keys.verified.get_mut(t.as_str()).unwrap().exp = now / 1000 - 3600;
+        assert_eq!(keys.verify(&t).unwrap().exp, first.exp);
+
+        // Forged, expired and refresh tokens are never remembered.
+        let forged = JwtKeys::new("other")
+            .mint_access(u, "a@b.co", Role::Master, now, 600)
+            .unwrap();
+        assert!(keys.verify(&forged).is_err());
+        assert!(keys.verify(&forged).is_err());
+        let expired = keys
+            .mint_access(u, "a@b.co", Role::Customer, now - 7_200_000, 60)
+            .unwrap();
+        assert!(keys.verify(&expired).is_err());
+        let refresh = keys.mint_refresh(u, now, 600).unwrap();
+        assert!(keys.verify(&refresh).is_ok());
+        assert_eq!(keys.verified.len(), 1);
+    }
 
     #[test]
     fn tokens_round_trip_and_refresh_tokens_are_marked() {
