@@ -5,7 +5,8 @@
 //! The server runs on its own multi-threaded tokio runtime (as `hotdeal serve` does); the client
 //! is a single-threaded tokio runtime on the main thread holding `--connections` keep-alive
 //! HTTP/1.1 connections (hyper), closed loop, on the same two cores. Each row sends the same
-//! request shape (`POST` with a bearer token and a small JSON body) and reports requests/s,
+//! request shape (`POST` with a bearer token and a small JSON body; every row mints its own tokens,
+//! so every request's token is verified in full, as a first request would be) and reports requests/s,
 //! p50 / p99 / p99.9 latency, the requests that did not get the expected answer, and the ratios
 //! to (a) the HTTP ceiling and (c) the Redis baseline measured in the same run:
 //!
@@ -749,7 +750,6 @@ struct Ctx<'a> {
     api: Api,
     sizes: Sizes,
     mode: &'static str,
-    tokens: &'a Arc<Vec<HeaderValue>>,
     master_id: UserId,
 }
 
@@ -764,14 +764,14 @@ impl Ctx<'_> {
         path: &str,
         campaign: Uuid,
         expect: (StatusCode, Option<&'static str>),
-    ) -> Shape {
-        Shape {
+    ) -> anyhow::Result<Shape> {
+        Ok(Shape {
             method: Method::POST,
             path: path.to_string(),
-            tokens: self.tokens.clone(),
+            tokens: mint_tokens(self.per_row() as usize)?,
             body: Body::Fixed(Bytes::from(json!({ "couponInfoId": campaign }).to_string())),
             expect,
-        }
+        })
     }
 
     fn fsyncs(&self) -> (u64, u64) {
@@ -811,7 +811,7 @@ impl Ctx<'_> {
         let shape = Shape {
             method: Method::GET,
             path: "/healthz".into(),
-            tokens: self.tokens.clone(),
+            tokens: mint_tokens(self.per_row() as usize)?,
             body: Body::Empty,
             expect: (StatusCode::OK, None),
         };
@@ -822,7 +822,7 @@ impl Ctx<'_> {
     /// (b) The engine, then how long the write-behind needs to catch up.
     async fn engine_claims(&self) -> anyhow::Result<Row> {
         let campaign = open_campaign(&self.api, self.per_row()).await?;
-        let shape = self.claim("/api/v1/coupons/issue", campaign, CREATED);
+        let shape = self.claim("/api/v1/coupons/issue", campaign, CREATED)?;
         let row = self
             .row("(b) coupon issue, engine", self.mode, shape, true)
             .await?;
@@ -861,7 +861,7 @@ impl Ctx<'_> {
         };
         let campaign = Uuid::new_v4();
         r.open(campaign, self.per_row()).await?;
-        let shape = self.claim("/bench/redis/coupons/issue", campaign, CREATED);
+        let shape = self.claim("/bench/redis/coupons/issue", campaign, CREATED)?;
         let row = self.row(label, "-", shape, false).await;
         r.close(campaign).await;
         row
@@ -871,7 +871,7 @@ impl Ctx<'_> {
     async fn rowlock_claims(&self) -> anyhow::Result<Row> {
         let campaign = Uuid::new_v4();
         rowlock_open(&self.server.state.db, campaign, self.per_row()).await?;
-        let shape = self.claim("/bench/rowlock/coupons/issue", campaign, CREATED);
+        let shape = self.claim("/bench/rowlock/coupons/issue", campaign, CREATED)?;
         self.row("(d) coupon issue, DB row lock", "-", shape, false)
             .await
     }
@@ -897,7 +897,7 @@ impl Ctx<'_> {
             "/api/v1/coupons/issue",
             campaign,
             (StatusCode::CONFLICT, Some("CO005")),
-        );
+        )?;
         self.row("(e) coupon issue, sold out", self.mode, shape, false)
             .await
     }
@@ -905,10 +905,10 @@ impl Ctx<'_> {
     /// (f) Buy-now orders on a live time sale, by users with an address each.
     async fn orders(&self) -> anyhow::Result<Row> {
         let product = open_sale(&self.api, self.master_id, self.per_row()).await?;
-        let n = self.sizes.order_users.min(self.tokens.len());
-        let buyers: Vec<HeaderValue> = self.tokens[..n].to_vec();
+        let buyers = mint_tokens(self.sizes.order_users)?;
+        let n = buyers.len();
         let mut bodies = Vec::with_capacity(n);
-        for token in &buyers {
+        for token in buyers.iter() {
             let bearer = token.to_str()?.trim_start_matches("Bearer ").to_string();
             let v = self
                 .api
@@ -930,7 +930,7 @@ impl Ctx<'_> {
         let shape = Shape {
             method: Method::POST,
             path: "/api/v1/orders".into(),
-            tokens: Arc::new(buyers),
+            tokens: buyers,
             body: Body::PerUser(bodies),
             expect: CREATED,
         };
@@ -969,6 +969,24 @@ async fn run_server_rows(
         rows.push(ctx.orders().await?);
     }
     Ok(rows)
+}
+
+/// `n` access tokens of new customers, as `Authorization` values. Every row gets its own, so no
+/// row finds its tokens already verified by an earlier one.
+fn mint_tokens(n: usize) -> anyhow::Result<Arc<Vec<HeaderValue>>> {
+    let keys = JwtKeys::new(SECRET);
+    let mut tokens = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = keys.mint_access(
+            UserId::new(),
+            &format!("bench-{i}@hotdeal.local"),
+            Role::Customer,
+            now_ms(),
+            3600,
+        )?;
+        tokens.push(HeaderValue::try_from(format!("Bearer {t}"))?);
+    }
+    Ok(Arc::new(tokens))
 }
 
 fn records_per_fsync(before: (u64, u64), after: (u64, u64)) -> Option<f64> {
@@ -1115,22 +1133,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
 
     client_rt.block_on(async {
-        // Tokens for every request of a row (claims need a new user each).
         let keys = JwtKeys::new(SECRET);
-        let n = (sizes.warmup + sizes.requests) as usize;
-        let minted = Instant::now();
-        let mut tokens = Vec::with_capacity(n);
-        for i in 0..n {
-            let t = keys.mint_access(
-                UserId::new(),
-                &format!("bench-{i}@hotdeal.local"),
-                Role::Customer,
-                now_ms(),
-                3600,
-            )?;
-            tokens.push(HeaderValue::try_from(format!("Bearer {t}"))?);
-        }
-        let tokens = Arc::new(tokens);
         let master_id = UserId::new();
         let master = keys.mint_access(
             master_id,
@@ -1139,10 +1142,6 @@ fn main() -> anyhow::Result<()> {
             now_ms(),
             3600,
         )?;
-        println!(
-            "minted {n} tokens in {:.2} s",
-            minted.elapsed().as_secs_f64()
-        );
 
         let redis_url = std::env::var("TEST_REDIS_URL")
             .ok()
@@ -1172,7 +1171,6 @@ fn main() -> anyhow::Result<()> {
                 },
                 sizes,
                 mode,
-                tokens: &tokens,
                 master_id,
             };
             let result = run_server_rows(&ctx, baselines).await;
