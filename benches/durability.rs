@@ -35,7 +35,7 @@ use hotdeal::persistence::snapshot::{
     CampaignSnapshot, SnapshotBody, read_snapshot, write_snapshot,
 };
 use hotdeal::persistence::writebehind::apply_batch;
-use hotdeal::persistence::{Db, DbOptions};
+use hotdeal::persistence::{Db, DbOptions, ScratchDatabase};
 
 /// The instant every event and ledger operation happens at.
 const NOW: Millis = 1_900_000_000_000;
@@ -507,17 +507,6 @@ async fn write_behind_rows(
     })
 }
 
-/// `mysql://user@host:port/db?x` -> (`mysql://user@host:port`, `?x` or "").
-fn mysql_server(url: &str) -> (String, String) {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("mysql", url));
-    let (rest, query) = match rest.split_once('?') {
-        Some((r, q)) => (r, format!("?{q}")),
-        None => (rest, String::new()),
-    };
-    let authority = rest.split('/').next().unwrap_or(rest);
-    (format!("{scheme}://{authority}"), query)
-}
-
 async fn bench_write_behind(sizes: Sizes) -> anyhow::Result<()> {
     let rows = sizes.wb_rows;
     let mut results: Vec<WbRow> = Vec::new();
@@ -535,14 +524,9 @@ async fn bench_write_behind(sizes: Sizes) -> anyhow::Result<()> {
     if let Ok(url) = std::env::var("TEST_MYSQL_URL")
         && !url.is_empty()
     {
-        let (server, query) = mysql_server(&url);
-        let name = format!("hd_bench_{}", &Uuid::new_v4().simple().to_string()[..12]);
-        let admin = Db::connect(&url, &DbOptions::default()).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
-            .execute(&admin.pool)
-            .await?;
+        let scratch = ScratchDatabase::create(&url, "hd_bench").await?;
         let run = async {
-            let db = Db::connect(&format!("{server}/{name}{query}"), &DbOptions::default()).await?;
+            let db = Db::connect(&scratch.url, &DbOptions::default()).await?;
             db.migrate().await?;
             let mut out = Vec::new();
             out.push(
@@ -571,10 +555,7 @@ async fn bench_write_behind(sizes: Sizes) -> anyhow::Result<()> {
             anyhow::Ok(out)
         }
         .await;
-        let dropped = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE `{name}`")))
-            .execute(&admin.pool)
-            .await;
-        admin.pool.close().await;
+        let dropped = scratch.remove().await;
         results.extend(run?);
         dropped?;
     }

@@ -44,7 +44,7 @@ use hotdeal::http::auth::{AuthUser, JwtKeys, Role};
 use hotdeal::http::coupons::{IssueBody, Issued};
 use hotdeal::http::ops::ClientIp;
 use hotdeal::http::{ApiError, ApiJson, ApiResult, AppState, Reply};
-use hotdeal::persistence::{Db, DbOptions};
+use hotdeal::persistence::{Db, ScratchDatabase};
 use hotdeal::startup::Application;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
@@ -622,67 +622,29 @@ struct Server {
     _dir: tempfile::TempDir,
 }
 
-/// The database the server (and the row-lock baseline) uses.
-#[derive(Clone)]
-enum Database {
-    Sqlite,
-    /// `mysql://user@host:port` and `?query`, a fresh database made per server.
-    Mysql {
-        server: String,
-        query: String,
-    },
-}
-
-impl Database {
-    fn pick() -> Database {
-        match std::env::var("TEST_MYSQL_URL") {
-            Ok(url) if !url.is_empty() => {
-                let (scheme, rest) = url.split_once("://").unwrap_or(("mysql", &url));
-                let (rest, query) = match rest.split_once('?') {
-                    Some((r, q)) => (r, format!("?{q}")),
-                    None => (rest, String::new()),
-                };
-                let authority = rest.split('/').next().unwrap_or(rest);
-                Database::Mysql {
-                    server: format!("{scheme}://{authority}"),
-                    query,
-                }
-            }
-            _ => Database::Sqlite,
-        }
-    }
-
-    fn name(&self) -> &'static str {
-        match self {
-            Database::Sqlite => "SQLite (WAL, temp file)",
-            Database::Mysql { .. } => "MariaDB/MySQL (fresh database)",
-        }
-    }
+/// The database the server (and the row-lock baseline) uses: a fresh database per server on the
+/// MySQL/MariaDB server of `TEST_MYSQL_URL` when it is set, else SQLite in the server's temp dir.
+fn mysql_url() -> Option<String> {
+    std::env::var("TEST_MYSQL_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
 }
 
 async fn start_server(
     rt: &tokio::runtime::Runtime,
     durability: Durability,
-    database: &Database,
+    mysql: Option<&str>,
     redis: Option<RedisBaseline>,
-) -> anyhow::Result<(Server, Option<String>)> {
+) -> anyhow::Result<(Server, Option<ScratchDatabase>)> {
     let dir = tempfile::tempdir()?;
     let mut config = Config::for_tests(dir.path());
     config.durability = durability;
     config.jwt_secret = Some(SECRET.into());
-    let mut dropme = None;
-    if let Database::Mysql { server, query } = database {
-        let name = format!(
-            "hd_bench_http_{}",
-            &Uuid::new_v4().simple().to_string()[..12]
-        );
-        let admin = Db::connect(&format!("{server}/mysql{query}"), &DbOptions::default()).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
-            .execute(&admin.pool)
-            .await?;
-        admin.pool.close().await;
-        config.database_url = format!("{server}/{name}{query}");
-        dropme = Some(name);
+    let mut scratch = None;
+    if let Some(url) = mysql {
+        let db = ScratchDatabase::create(url, "hd_bench_http").await?;
+        config.database_url = db.url.clone();
+        scratch = Some(db);
     }
     let app = rt
         .spawn(async move { Application::build(config).await })
@@ -705,7 +667,7 @@ async fn start_server(
             done,
             _dir: dir,
         },
-        dropme,
+        scratch,
     ))
 }
 
@@ -716,18 +678,6 @@ impl Server {
         }
         self.done.await??;
         Ok(())
-    }
-}
-
-async fn drop_database(database: &Database, name: Option<String>) {
-    if let (Database::Mysql { server, query }, Some(name)) = (database, name)
-        && let Ok(admin) =
-            Db::connect(&format!("{server}/mysql{query}"), &DbOptions::default()).await
-    {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE `{name}`")))
-            .execute(&admin.pool)
-            .await;
-        admin.pool.close().await;
     }
 }
 
@@ -1114,7 +1064,7 @@ fn print_table(rows: &[Row], sizes: Sizes) {
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let sizes = Sizes::pick(&args);
-    let database = Database::pick();
+    let mysql = mysql_url();
     println!(
         "# HTTP claims benchmark ({} sizes: {} requests per row after {} warm-up, at most {:.0} s; {} connections; database {})",
         sizes.name,
@@ -1122,7 +1072,11 @@ fn main() -> anyhow::Result<()> {
         sizes.warmup,
         sizes.max_time.as_secs_f64(),
         sizes.connections,
-        database.name()
+        if mysql.is_some() {
+            "MariaDB/MySQL (fresh database)"
+        } else {
+            "SQLite (WAL, temp file)"
+        }
     );
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -1158,8 +1112,8 @@ fn main() -> anyhow::Result<()> {
 
         let mut rows = Vec::new();
         for (durability, mode) in [(Durability::Sync, "sync"), (Durability::None, "none")] {
-            let (server, dbname) =
-                start_server(&server_rt, durability, &database, redis.clone()).await?;
+            let (server, scratch) =
+                start_server(&server_rt, durability, mysql.as_deref(), redis.clone()).await?;
             println!("server up ({mode}) on {}", server.addr);
             let baselines = (mode == "sync").then_some((&redis, redis_skip.as_str()));
             let ctx = Ctx {
@@ -1175,7 +1129,9 @@ fn main() -> anyhow::Result<()> {
             };
             let result = run_server_rows(&ctx, baselines).await;
             server.stop().await?;
-            drop_database(&database, dbname).await;
+            if let Some(db) = scratch {
+                db.remove().await?;
+            }
             rows.extend(result?);
         }
         // Keep rows grouped by letter, sync before none.

@@ -185,6 +185,9 @@ mod tests {
     async fn access_line(app: &Router, token: &str) -> (u16, String) {
         let captured = Captured::default();
         let writer = captured.clone();
+        // Callsite interest is cached process-wide: with a second live dispatcher, a callsite
+        // first reached on another test's thread (no subscriber) is still asked here each time.
+        let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::INFO)
             .with_ansi(false)

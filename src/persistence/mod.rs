@@ -144,3 +144,93 @@ impl Db {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 }
+
+/// `url` pointing at `database` instead, query string kept:
+/// `mysql://u@h:3306/test?x` with `scratch` gives `mysql://u@h:3306/scratch?x`.
+pub fn url_with_database(url: &str, database: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("mysql", url));
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, format!("?{q}")),
+        None => (rest, String::new()),
+    };
+    let authority = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}://{authority}/{database}{query}")
+}
+
+/// A throwaway, empty MySQL/MariaDB database for tests and benchmarks, on the server a URL points
+/// at. Call [`ScratchDatabase::remove`] when done.
+#[derive(Debug, Clone)]
+pub struct ScratchDatabase {
+    /// The scratch database's URL.
+    pub url: String,
+    /// The URL it was made from (used to drop it).
+    admin_url: String,
+    pub name: String,
+}
+
+impl ScratchDatabase {
+    /// Create `{prefix}_{random}` on the server `url` points at.
+    pub async fn create(url: &str, prefix: &str) -> anyhow::Result<ScratchDatabase> {
+        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let admin = Db::connect(url, &DbOptions::default()).await?;
+        let created = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
+            .execute(&admin.pool)
+            .await;
+        admin.pool.close().await;
+        created.with_context(|| format!("creating database {name}"))?;
+        Ok(ScratchDatabase {
+            url: url_with_database(url, &name),
+            admin_url: url.to_string(),
+            name,
+        })
+    }
+
+    /// Drop the database. Connections still open on it (a pool not yet closed, one holding a
+    /// transaction whose rollback never ran) are killed first: they would hold metadata locks the
+    /// DROP waits for.
+    pub async fn remove(&self) -> anyhow::Result<()> {
+        let admin = Db::connect(&self.admin_url, &DbOptions::default()).await?;
+        let dropped = async {
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT CAST(ID AS SIGNED) FROM information_schema.PROCESSLIST WHERE DB = ?",
+            )
+            .bind(&self.name)
+            .fetch_all(&admin.pool)
+            .await?;
+            for id in ids {
+                // It may have gone meanwhile.
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("KILL {id}")))
+                    .execute(&admin.pool)
+                    .await;
+            }
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS `{}`",
+                self.name
+            )))
+            .execute(&admin.pool)
+            .await?;
+            anyhow::Ok(())
+        }
+        .await;
+        admin.pool.close().await;
+        dropped.with_context(|| format!("dropping database {}", self.name))
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::url_with_database;
+
+    #[test]
+    fn the_database_is_replaced_and_the_query_kept() {
+        assert_eq!(
+            url_with_database("mysql://root@127.0.0.1:3306/test", "s1"),
+            "mysql://root@127.0.0.1:3306/s1"
+        );
+        assert_eq!(
+            url_with_database("mysql://u:p@db:3306/test?ssl-mode=disabled", "s2"),
+            "mysql://u:p@db:3306/s2?ssl-mode=disabled"
+        );
+        assert_eq!(url_with_database("mysql://db", "s3"), "mysql://db/s3");
+    }
+}

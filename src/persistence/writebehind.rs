@@ -870,17 +870,11 @@ mod tests {
             eprintln!("TEST_MYSQL_URL not set; skipped");
             return;
         };
-        let (base, _) = server
-            .rsplit_once('/')
-            .expect("TEST_MYSQL_URL has a database");
-        let name = format!("hd_t_{}", uuid::Uuid::new_v4().simple());
-        let admin = Db::connect(&server, &DbOptions::default()).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&admin.pool)
+        let scratch = crate::persistence::ScratchDatabase::create(&server, "hd_t")
             .await
             .unwrap();
         let run = tokio::spawn({
-            let url = format!("{base}/{name}");
+            let url = scratch.url.clone();
             async move {
                 let db = Db::connect(&url, &DbOptions::default()).await.unwrap();
                 db.migrate().await.unwrap();
@@ -889,10 +883,7 @@ mod tests {
             }
         })
         .await;
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}")))
-            .execute(&admin.pool)
-            .await
-            .unwrap();
+        scratch.remove().await.unwrap();
         if let Err(panic) = run {
             std::panic::resume_unwind(panic.into_panic());
         }

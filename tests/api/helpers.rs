@@ -11,7 +11,7 @@ use hotdeal::domain::clock::{ManualClock, SharedClock, SystemClock};
 use hotdeal::domain::ids::UserId;
 use hotdeal::http::AppState;
 use hotdeal::http::auth::Role;
-use hotdeal::persistence::{Db, DbOptions};
+use hotdeal::persistence::{Db, DbOptions, ScratchDatabase};
 use hotdeal::startup::Application;
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -264,7 +264,7 @@ pub struct TestDb {
     /// The database's URL.
     pub url: String,
     _dir: Option<tempfile::TempDir>,
-    mysql_drop: Option<(String, String)>,
+    mysql_drop: Option<ScratchDatabase>,
 }
 
 impl TestDb {
@@ -286,19 +286,10 @@ impl TestDb {
     /// `None` when `TEST_MYSQL_URL` is not set.
     pub async fn mysql() -> Option<TestDb> {
         let server = std::env::var("TEST_MYSQL_URL").ok()?;
-        let (base, _) = server
-            .rsplit_once('/')
-            .expect("TEST_MYSQL_URL has a database");
-        let name = format!("hd_t_{}", uuid::Uuid::new_v4().simple());
-        let admin = Db::connect(&server, &DbOptions::default())
+        let scratch = ScratchDatabase::create(&server, "hd_t")
             .await
             .expect("TEST_MYSQL_URL reachable");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&admin.pool)
-            .await
-            .expect("create database");
-        admin.pool.close().await;
-        let url = format!("{base}/{name}");
+        let url = scratch.url.clone();
         let db = Db::connect(&url, &DbOptions::default())
             .await
             .expect("connect test database");
@@ -307,29 +298,21 @@ impl TestDb {
             db,
             url,
             _dir: None,
-            mysql_drop: Some((server, name)),
+            mysql_drop: Some(scratch),
         })
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Some((server, name)) = self.mysql_drop.take() {
+        if let Some(scratch) = self.mysql_drop.take() {
             // Drop the database on a thread of its own: Drop cannot await.
             let _ = std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build();
                 if let Ok(rt) = rt {
-                    rt.block_on(async {
-                        if let Ok(admin) = Db::connect(&server, &DbOptions::default()).await {
-                            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                                "DROP DATABASE IF EXISTS {name}"
-                            )))
-                            .execute(&admin.pool)
-                            .await;
-                        }
-                    });
+                    let _ = rt.block_on(scratch.remove());
                 }
             })
             .join();
