@@ -46,6 +46,10 @@ pub enum Command {
         /// Lifetime in seconds (default: the access token lifetime).
         #[arg(long)]
         ttl_s: Option<u64>,
+        /// How many tokens to print, one per line; with more than one, each is for a new user
+        /// (load tests give every request its own user: `benches/wrk/claims.lua`).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        count: u64,
     },
     /// Snapshots: create (on a running server), list, inspect, restore.
     #[command(subcommand)]
@@ -95,20 +99,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             role,
             email,
             ttl_s,
+            count,
         } => {
+            use std::io::Write;
             let role =
                 Role::parse(&role).context("role must be CUSTOMER, SELLER, MANAGER or MASTER")?;
+            anyhow::ensure!(
+                count == 1 || user_id.is_none(),
+                "--count above 1 mints one token per new user; leave out --user-id"
+            );
             let keys = JwtKeys::new(&config.load_or_create_jwt_secret()?);
-            let user = user_id.map(UserId).unwrap_or_default();
             let now = chrono::Utc::now().timestamp_millis();
-            let token = keys.mint_access(
-                user,
-                &email,
-                role,
-                now,
-                ttl_s.unwrap_or(config.access_token_ttl_s),
-            )?;
-            println!("{token}");
+            let ttl_s = ttl_s.unwrap_or(config.access_token_ttl_s);
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            for _ in 0..count {
+                let user = user_id.map(UserId).unwrap_or_default();
+                let token = keys.mint_access(user, &email, role, now, ttl_s)?;
+                writeln!(out, "{token}")?;
+            }
+            out.flush()?;
             Ok(())
         }
         Command::Snapshot(SnapshotCommand::Restore { file }) => {

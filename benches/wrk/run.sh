@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Drive `hotdeal serve` (its defaults: SQLite, `--durability sync`) with wrk: GET /healthz (the HTTP
+# ceiling), then POST /api/v1/coupons/issue with a new user on every request, in one run; prints
+# both rows and the ratio. Build first: `cargo build --release`.
+#
+#   benches/wrk/run.sh                         # sync, 10 s per row, 2 threads, 64 connections
+#   DURABILITY=none DURATION=20s benches/wrk/run.sh
+#   PERF=1 benches/wrk/run.sh                  # also `perf record -g` the server during the claim row
+#   SERVER_ARGS="--database-url mysql://root@127.0.0.1:3306/bench" benches/wrk/run.sh
+#
+# Needs wrk (Debian package `wrk`), curl and jq. Everything lives in a temp dir that is removed.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=${HOTDEAL_BIN:-target/release/hotdeal}
+DURATION=${DURATION:-10s}
+THREADS=${WRK_THREADS:-2}
+CONNS=${CONNECTIONS:-64}
+DURABILITY=${DURABILITY:-sync}
+PORT=${PORT:-18080}
+TOKENS_N=${TOKENS_N:-600000}
+[ -x "$BIN" ] || { echo "no $BIN: run cargo build --release" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)" >&2; exit 1; }
+
+dir=$(mktemp -d)
+export HOTDEAL_JWT_SECRET=wrk-bench-secret-wrk-bench-secret
+export HOTDEAL_DATA_DIR=$dir/data HOTDEAL_SNAPSHOT_DIR=$dir/snapshots
+export HOTDEAL_HTTP_ADDR=127.0.0.1:$PORT
+export DATABASE_URL=${DATABASE_URL:-sqlite://$dir/hotdeal.db}
+export HOTDEAL_DURABILITY=$DURABILITY
+url=http://127.0.0.1:$PORT
+# shellcheck disable=SC2086
+"$BIN" serve ${SERVER_ARGS:-} >"$dir/server.log" 2>&1 &
+pid=$!
+cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir"; }
+trap cleanup EXIT
+for _ in $(seq 1 100); do
+  curl -fs "$url/readyz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+curl -fs "$url/readyz" >/dev/null || { cat "$dir/server.log"; exit 1; }
+
+master=$("$BIN" token --role MASTER --email bench@hotdeal.local)
+campaign=$(curl -fs -X POST "$url/api/v1/coupon-infos" -H "Authorization: Bearer $master" \
+  -H 'Content-Type: application/json' \
+  -d '{"name":"wrk bench","quantity":100000000,"couponType":"FIRST_COME_FIRST_SERVE","discountAmount":1000,"minOrderAmount":0,"expirationDate":"2099-12-31"}' \
+  | jq -r .data.couponId)
+curl -fs -X PATCH "$url/api/v1/coupon-infos/$campaign/status" -H "Authorization: Bearer $master" \
+  -H 'Content-Type: application/json' -d '{"status":"ISSUED"}' >/dev/null
+"$BIN" token --count "$TOKENS_N" >"$dir/tokens.txt"
+
+echo "== GET /healthz  ($THREADS threads, $CONNS connections, $DURATION)"
+wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s benches/wrk/healthz.lua "$url/healthz" | tee "$dir/healthz.out"
+echo "== POST /api/v1/coupons/issue, durability $DURABILITY"
+if [ -n "${PERF:-}" ]; then
+  perf record -F 999 -g -p "$pid" -o "${PERF_OUT:-perf.data}" -- sleep 8 >/dev/null 2>&1 &
+  perf_pid=$!
+fi
+TOKENS=$dir/tokens.txt CAMPAIGN=$campaign WRK_THREADS=$THREADS \
+  wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s benches/wrk/claims.lua "$url" | tee "$dir/claims.out"
+[ -n "${PERF:-}" ] && wait "$perf_pid"
+h=$(awk '/Requests\/sec/ {print $2}' "$dir/healthz.out")
+c=$(awk '/Requests\/sec/ {print $2}' "$dir/claims.out")
+echo "== claims/s $c vs /healthz $h: $(echo "$c $h" | awk '{printf "%.2f", $1/$2}') x"
