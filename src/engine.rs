@@ -841,6 +841,16 @@ impl EngineHandle {
                 .map(|(order, last_seq)| OrderSnapshot { order, last_seq })
                 .collect(),
         };
+        // What the database holds durably (see `EngineStore::make_durable`), read before the
+        // sync so that a batch committed meanwhile is not counted.
+        let applied = journal.applied();
+        let durable_applied = match self.inner.store.make_durable().await {
+            Ok(()) => applied,
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "could not sync the database; keeping the journal");
+                0
+            }
+        };
         let dir = dir.to_path_buf();
         let created_at = self.now_ms();
         let (file, oldest_kept) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
@@ -856,7 +866,7 @@ impl EngineHandle {
         .await??;
         // Keep the journal the oldest kept snapshot needs: if a newer one turns out unreadable,
         // recovery falls back to it and replays from there.
-        let covered = oldest_kept.min(journal.applied());
+        let covered = oldest_kept.min(durable_applied);
         let removed = journal.remove_covered(covered)?;
         metrics::histogram!("hotdeal_snapshot_seconds").record(started.elapsed().as_secs_f64());
         metrics::gauge!("hotdeal_snapshot_bytes").set(file.size_bytes as f64);

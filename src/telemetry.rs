@@ -38,17 +38,42 @@ where
 /// which tests rely on). The recorder is installed here, before the service builds, so that
 /// what recovery records at start (`hotdeal_recovery_seconds`) is kept.
 pub fn init(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = default_filter();
-    match format {
-        LogFormat::Text => {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_target(true)
-                .try_init();
-        }
-        LogFormat::Json => {
-            let _ = json_subscriber(filter, std::io::stdout).try_init();
-        }
+    let ansi = std::io::stdout().is_terminal();
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .lossy(false)
+        .thread_name("hotdeal-log")
+        .finish(std::io::stdout());
+    let installed = match format {
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_target(true)
+            .with_ansi(ansi)
+            .with_writer(writer)
+            .try_init()
+            .is_ok(),
+        LogFormat::Json => json_subscriber(filter, writer).try_init().is_ok(),
+    };
+    if installed {
+        // The guard flushes the queue when dropped; the subscriber lives for the whole process,
+        // so the guard does too ([`flush_logs`] drops it at exit).
+        let _ = LOG_GUARD.set(std::sync::Mutex::new(Some(guard)));
     }
     crate::ops::metrics::install();
+}
+
+/// Lines the background log writer may hold before a logging thread waits for it.
+const LOG_QUEUE_LINES: usize = 64 * 1024;
+
+static LOG_GUARD: std::sync::OnceLock<
+    std::sync::Mutex<Option<tracing_appender::non_blocking::WorkerGuard>>,
+> = std::sync::OnceLock::new();
+
+/// Write out every queued log line (call before the process exits).
+pub fn flush_logs() {
+    if let Some(guard) = LOG_GUARD.get() {
+        drop(guard.lock().map(|mut g| g.take()));
+    }
 }

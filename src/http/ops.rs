@@ -63,51 +63,113 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
+/// The metric handles of one `(method, route)`: resolved from the recorder once, then shared
+/// by every request on that route (the recorder's registry lookup, label vector and key hash
+/// cost more than the request's own counting).
+struct RouteMetrics {
+    method: &'static str,
+    route: Box<str>,
+    duration: metrics::Histogram,
+    /// Requests by status; few statuses per route, so a short list.
+    by_status: std::sync::RwLock<Vec<(u16, metrics::Counter)>>,
+}
+
+impl RouteMetrics {
+    fn new(method: &'static str, route: &str) -> RouteMetrics {
+        RouteMetrics {
+            method,
+            route: route.into(),
+            duration: metrics::histogram!(
+                "hotdeal_http_request_duration_seconds",
+                "method" => method,
+                "route" => route.to_owned()
+            ),
+            by_status: std::sync::RwLock::new(Vec::new()),
+        }
+    }
+
+    fn count(&self, status: u16) {
+        if let Ok(list) = self.by_status.read()
+            && let Some((_, c)) = list.iter().find(|(s, _)| *s == status)
+        {
+            c.increment(1);
+            return;
+        }
+        let counter = metrics::counter!(
+            "hotdeal_http_requests_total",
+            "method" => self.method,
+            "route" => self.route.to_string(),
+            "status" => status.to_string()
+        );
+        counter.increment(1);
+        if let Ok(mut list) = self.by_status.write()
+            && !list.iter().any(|(s, _)| *s == status)
+        {
+            list.push((status, counter));
+        }
+    }
+}
+
+/// Methods with a label of their own, in the order of [`method_index`].
+const METHOD_LABELS: [&str; 8] = [
+    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "OTHER",
+];
+
+fn method_index(label: &str) -> usize {
+    METHOD_LABELS
+        .iter()
+        .position(|m| *m == label)
+        .unwrap_or(METHOD_LABELS.len() - 1)
+}
+
+/// Route templates are a fixed set (plus [`UNMATCHED_ROUTE`]), so these maps stay small.
+fn route_metrics(method: &'static str, route: &str) -> std::sync::Arc<RouteMetrics> {
+    static MAPS: std::sync::OnceLock<
+        [dashmap::DashMap<Box<str>, std::sync::Arc<RouteMetrics>>; METHOD_LABELS.len()],
+    > = std::sync::OnceLock::new();
+    let maps = MAPS.get_or_init(Default::default);
+    let map = &maps[method_index(method)];
+    if let Some(m) = map.get(route) {
+        return m.clone();
+    }
+    map.entry(route.into())
+        .or_insert_with(|| std::sync::Arc::new(RouteMetrics::new(method, route)))
+        .clone()
+}
+
 /// Count and time the request by route template, then log one line. Nothing from the body,
 /// headers or query string is logged: the user id appears only when the bearer token verifies.
 async fn observe(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = method_label(req.method());
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
+    let stats = match req.extensions().get::<MatchedPath>() {
+        Some(m) => route_metrics(method, m.as_str()),
+        None => route_metrics(method, UNMATCHED_ROUTE),
+    };
     let log = tracing::enabled!(target: "hotdeal::access", tracing::Level::INFO);
     let request_id = if log {
-        req.headers()
-            .get(super::REQUEST_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-")
-            .to_owned()
+        req.headers().get(super::REQUEST_ID_HEADER).cloned()
     } else {
-        String::new()
+        None
     };
     let caller = super::auth::VerifiedCaller::default();
     req.extensions_mut().insert(caller.clone());
     let response = next.run(req).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    metrics::counter!(
-        "hotdeal_http_requests_total",
-        "method" => method,
-        "route" => route.clone(),
-        "status" => status.to_string()
-    )
-    .increment(1);
-    metrics::histogram!(
-        "hotdeal_http_request_duration_seconds",
-        "method" => method,
-        "route" => route.clone()
-    )
-    .record(elapsed.as_secs_f64());
+    stats.count(status);
+    stats.duration.record(elapsed.as_secs_f64());
     if log {
         let user_id = caller.get().map(|u| u.to_string());
+        let request_id = request_id
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
         tracing::info!(
             target: "hotdeal::access",
-            request_id = %request_id,
+            request_id,
             method,
-            route = %route,
+            route = &*stats.route,
             status,
             latency_ms = elapsed.as_secs_f64() * 1000.0,
             user_id = user_id.as_deref(),

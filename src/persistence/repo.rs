@@ -70,6 +70,12 @@ pub trait EngineStore: Send + Sync + 'static {
     async fn checkpoint(&self) -> anyhow::Result<u64>;
     /// An order with its lines, as the database has it.
     async fn load_order(&self, id: OrderId) -> anyhow::Result<Option<Order>>;
+    /// Make every committed write-behind batch survive a power loss. Journal retention calls
+    /// this before it trusts the checkpoint: the journal may drop only what the database holds
+    /// durably.
+    async fn make_durable(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// [`EngineStore`] over SQL.
@@ -122,6 +128,19 @@ pub fn date_of(ms: Millis) -> String {
 
 #[async_trait]
 impl EngineStore for SqlStore {
+    /// SQLite runs in WAL mode with `synchronous = NORMAL`: a commit is durable only once the WAL
+    /// is synced, which every checkpoint does first; a passive checkpoint never blocks the
+    /// write-behind. MySQL/MariaDB commits are durable already (`innodb_flush_log_at_trx_commit`
+    /// = 1, the default).
+    async fn make_durable(&self) -> anyhow::Result<()> {
+        if self.db.dialect == super::Dialect::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&self.db.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn load_item(&self, id: ItemId) -> anyhow::Result<Option<StoredItem>> {
         let row = sqlx::query(
             "SELECT id, company_id, name, price, quantity, available, reserved, sold, status \
