@@ -257,6 +257,56 @@ pub struct Config {
     )]
     pub refresh_token_ttl_s: u64,
 
+    /// Password hashes and verifications (argon2id, 19 MiB each) running at once; 0 means one
+    /// per core. Signup, login, password change and the admin bootstrap share this bound.
+    #[arg(
+        long,
+        env = "HOTDEAL_PASSWORD_HASH_CONCURRENCY",
+        default_value_t = 0,
+        global = true
+    )]
+    pub password_hash_concurrency: usize,
+
+    /// Password hashing attempts that may wait for a free worker; beyond them an attempt gets
+    /// 503 `PASSWORD_HASHING_BUSY` with `Retry-After` at once.
+    #[arg(
+        long,
+        env = "HOTDEAL_PASSWORD_HASH_QUEUE",
+        default_value_t = 16,
+        global = true
+    )]
+    pub password_hash_queue: usize,
+
+    /// Login (and password change) attempts per account per minute, counted whether they
+    /// succeed or not; email-code confirmations have a budget of the same size. 0 disables it.
+    #[arg(
+        long,
+        env = "HOTDEAL_LOGIN_RATE_LIMIT_ACCOUNT_PER_MIN",
+        default_value_t = 10,
+        global = true
+    )]
+    pub login_rate_limit_account_per_min: u32,
+
+    /// Login attempts per client IP per minute, across accounts; email-code confirmations have a
+    /// budget of the same size. 0 disables it (do so behind a reverse proxy, see the README).
+    #[arg(
+        long,
+        env = "HOTDEAL_LOGIN_RATE_LIMIT_IP_PER_MIN",
+        default_value_t = 30,
+        global = true
+    )]
+    pub login_rate_limit_ip_per_min: u32,
+
+    /// With Redis, how often a node reads the revocations other nodes made, in milliseconds
+    /// (the longest a revoked access token can still pass on another node).
+    #[arg(
+        long,
+        env = "HOTDEAL_TOKEN_REVOCATION_POLL_MS",
+        default_value_t = 250,
+        global = true
+    )]
+    pub token_revocation_poll_ms: u64,
+
     /// Email of a MASTER account created at start (with `HOTDEAL_ADMIN_PASSWORD`).
     #[arg(long, env = "HOTDEAL_ADMIN_EMAIL", global = true)]
     pub admin_email: Option<String>,
@@ -370,15 +420,18 @@ impl Config {
                 return Ok(s);
             }
         }
-        std::fs::create_dir_all(&self.data_dir)?;
+        crate::persistence::create_private_dir(&self.data_dir)?;
         let bytes: [u8; 32] = rand::random();
         let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
-        }
+        // Owner-only from the moment it exists (no window where another user could read it).
+        let mut file = crate::persistence::private_file_options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        std::io::Write::write_all(&mut file, secret.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
         Ok(secret)
     }
 

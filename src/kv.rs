@@ -1,5 +1,6 @@
 //! A small key-value store with expiry for short-lived shared state: email verification codes,
-//! refresh tokens (and later rate-limit counters and idempotency records).
+//! refresh tokens (and later rate-limit counters and idempotency records). The Redis store also
+//! lends its connection to the token revocation stream (`crate::accounts::revocation`).
 //!
 //! Two implementations behind one trait, chosen by [`connect`]: [`RedisKv`] when `REDIS_URL` is
 //! set, so several nodes share the state, and [`MemoryKv`] otherwise. Errors are infrastructure
@@ -45,15 +46,23 @@ pub trait KvStore: Send + Sync + 'static {
 
 /// The store the configuration asks for: Redis when `redis_url` is set, memory otherwise.
 pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn KvStore>> {
+    Ok(connect_shared(config).await?.0)
+}
+
+/// Like [`connect`], also handing back the Redis store itself when there is one (for the
+/// features that need more than get/set, such as the token revocation stream).
+pub async fn connect_shared(
+    config: &Config,
+) -> anyhow::Result<(Arc<dyn KvStore>, Option<RedisKv>)> {
     match config.redis_url.as_deref().filter(|u| !u.trim().is_empty()) {
         Some(url) => {
             let kv = RedisKv::connect(url, REDIS_KEY_PREFIX).await?;
             tracing::info!("key-value store: redis");
-            Ok(Arc::new(kv))
+            Ok((Arc::new(kv.clone()), Some(kv)))
         }
         None => {
             tracing::info!("key-value store: memory (set REDIS_URL to share it between nodes)");
-            Ok(Arc::new(MemoryKv::new(MEMORY_KV_MAX_ENTRIES)))
+            Ok((Arc::new(MemoryKv::new(MEMORY_KV_MAX_ENTRIES)), None))
         }
     }
 }
@@ -287,6 +296,17 @@ impl RedisKv {
 
     fn key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
+    }
+
+    /// `key` with this store's prefix, for callers that run their own commands on
+    /// [`RedisKv::connection`] (the token revocation stream).
+    pub fn prefixed(&self, key: &str) -> String {
+        self.key(key)
+    }
+
+    /// A handle on the shared connection (cheap: the manager multiplexes one connection).
+    pub fn connection(&self) -> redis::aio::ConnectionManager {
+        self.conn.clone()
     }
 }
 

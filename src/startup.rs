@@ -41,9 +41,9 @@ impl Application {
         clock: SharedClock,
     ) -> anyhow::Result<Application> {
         let started = Instant::now();
-        std::fs::create_dir_all(&config.data_dir)
+        crate::persistence::create_private_dir(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
-        std::fs::create_dir_all(&config.snapshot_dir)
+        crate::persistence::create_private_dir(&config.snapshot_dir)
             .with_context(|| format!("creating snapshot dir {}", config.snapshot_dir.display()))?;
         let db = connect_db(&config).await?;
         db.migrate().await?;
@@ -146,7 +146,13 @@ impl Application {
             .unwrap_or_else(|| format!("http://{}:{port}", config.http_addr.ip()));
         let payments = crate::payments::build(&config)?;
         let config = Arc::new(config);
-        let accounts = crate::accounts::AccountsState::build(&config, &db).await?;
+        let accounts = crate::accounts::AccountsState::build(
+            &config,
+            &db,
+            keys.revocations().clone(),
+            clock.clone(),
+        )
+        .await?;
         let ops = crate::ops::OpsState::build(&config).await?;
         let state = AppState::new(
             config.clone(),

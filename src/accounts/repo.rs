@@ -207,6 +207,23 @@ pub async fn soft_delete_user(
     Ok(done.rows_affected() > 0)
 }
 
+/// The users whose row changed (signup, password, deletion, role, nickname, default address) at
+/// or after `since_ms`, with when: the token revocations a node without Redis restores at start.
+pub async fn users_changed_since(db: &Db, since_ms: Millis) -> anyhow::Result<Vec<(Uuid, Millis)>> {
+    let rows = sqlx::query("SELECT user_id, updated_at FROM p_user WHERE updated_at >= ?")
+        .bind(since_ms)
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                uuid_col(row, "user_id")?,
+                row.try_get::<i64, _>("updated_at")?,
+            ))
+        })
+        .collect()
+}
+
 /// Create the MASTER account `email` with `password_hash`, or, if the email is taken, give that
 /// account this password and the MASTER role (and undo a soft delete). Its email counts as
 /// verified. Returns the account's id.

@@ -2,7 +2,14 @@
 //! rotation, logout, users and addresses.
 //!
 //! Error codes are the seed's names with the right status: 400 bad input, 401 bad credentials or
-//! tokens, 403 not yours, 404 missing, 409 duplicates. Passwords and tokens are never logged.
+//! tokens, 403 not yours, 404 missing, 409 duplicates, 429 too many guesses (`RATE_LIMITED`), 503
+//! password hashing at capacity (`PASSWORD_HASHING_BUSY`). Passwords and tokens are never logged.
+//!
+//! Guessing is bounded twice: login, the current password of a password change and email-code
+//! confirmation take a token per account and per client IP from per-minute buckets before any
+//! work (`HOTDEAL_LOGIN_RATE_LIMIT_*`), and every password hash or verification runs on the
+//! bounded pool of `crate::accounts::password`. Deleting an account or changing its password
+//! revokes its access and refresh tokens at once (`crate::accounts::revocation`).
 
 use std::time::Duration;
 
@@ -18,9 +25,11 @@ use super::AppState;
 use super::auth::{AuthUser, Role, TokenType};
 use super::envelope::{ApiJson, Reply};
 use super::error::{ApiError, ApiResult, ErrorBody};
+use super::ops::ClientIp;
 use super::page::{Page, PageQuery};
+use crate::accounts::password::HashingBusy;
 use crate::accounts::repo::{self, AddressFields, AddressRow, UserRow};
-use crate::accounts::{VERIFICATION_CODE_TTL, code_key, password, refresh_key, rules};
+use crate::accounts::{Guess, VERIFICATION_CODE_TTL, code_key, refresh_key, rules};
 use crate::domain::ids::UserId;
 
 /// Most live addresses one user may keep.
@@ -187,10 +196,18 @@ pub struct NicknameBody {
     pub nickname: String,
 }
 
-/// `{password}`: the new password (the signup rule applies).
+/// `{password, currentPassword}`: the new password (the signup rule applies) and the current one,
+/// which proves the caller knows it (a stolen access token alone cannot change the password).
 #[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct PasswordBody {
+    /// The new password: 8 to 15 characters of `a-z A-Z 0-9 !@#$%^&*()_+-=`.
     pub password: String,
+    /// The account's current password. Required: without it the answer is 400
+    /// `CURRENT_PASSWORD_REQUIRED`, and a wrong one is 401 `WRONG_CURRENT_PASSWORD`.
+    #[serde(default)]
+    #[schema(required = true, nullable = false)]
+    pub current_password: Option<String>,
 }
 
 /// An address: six required fields of at most 255 characters.
@@ -248,6 +265,29 @@ fn invalid(message: impl Into<String>) -> ApiError {
 
 fn user_not_found() -> ApiError {
     ApiError::not_found("USER_NOT_FOUND", "user not found")
+}
+
+/// A failure of the password pool: 503 `PASSWORD_HASHING_BUSY` with `Retry-After` when it is at
+/// capacity, the usual mapping otherwise.
+fn hashing_error(err: anyhow::Error) -> ApiError {
+    match err.downcast_ref::<HashingBusy>() {
+        Some(busy) => ApiError::unavailable(
+            "PASSWORD_HASHING_BUSY",
+            "too many password checks in progress, retry shortly",
+            busy.retry_after_s,
+        ),
+        None => err.into(),
+    }
+}
+
+/// One guess at `account`'s password or email code from `ip`: 429 `RATE_LIMITED` with
+/// `Retry-After` once the account's or the address's budget is spent.
+async fn check_guess(state: &AppState, guess: Guess, account: &str, ip: ClientIp) -> ApiResult<()> {
+    state
+        .accounts
+        .check_guess_rate(guess, account, ip.0)
+        .await
+        .map_err(|refusal| ApiError::too_many_requests(refusal.retry_after_s()))
 }
 
 fn expired_refresh() -> ApiError {
@@ -450,9 +490,11 @@ pub async fn send_verification(
 /// Confirm an email with the code it received.
 #[utoipa::path(post, path = "/api/v1/auth/email-verification/confirm", tag = "accounts", request_body = ConfirmBody,
     responses((status = 200, description = "email verified"),
-        (status = 400, description = "INVALID_VALUE, EMAIL_NOT_VERIFIED (no code requested), WRONG_VERIFICATION_CODE (wrong or expired)", body = ErrorBody)))]
+        (status = 400, description = "INVALID_VALUE, EMAIL_NOT_VERIFIED (no code requested), WRONG_VERIFICATION_CODE (wrong or expired)", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED: too many confirmations for this email or from this address (see Retry-After)", body = ErrorBody)))]
 pub async fn confirm_verification(
     State(state): State<AppState>,
+    ip: ClientIp,
     ApiJson(body): ApiJson<ConfirmBody>,
 ) -> ApiResult<Reply<Option<()>>> {
     let email = valid_email(&body.email)?;
@@ -460,6 +502,7 @@ pub async fn confirm_verification(
     if code.is_empty() || code.len() > 64 {
         return Err(invalid("verificationToken must be the code received"));
     }
+    check_guess(&state, Guess::EmailCode, email, ip).await?;
     if repo::email_verified(&state.db, email).await?.is_none() {
         return Err(ApiError::bad_request(
             "EMAIL_NOT_VERIFIED",
@@ -487,7 +530,8 @@ pub async fn confirm_verification(
     responses((status = 201, description = "created", body = SignupResult),
         (status = 400, description = "INVALID_VALUE, EMAIL_NOT_VERIFIED", body = ErrorBody),
         (status = 403, description = "NOT_ALLOWED_ROLE", body = ErrorBody),
-        (status = 409, description = "DUPLICATED_EMAIL, DUPLICATED_NICKNAME", body = ErrorBody)))]
+        (status = 409, description = "DUPLICATED_EMAIL, DUPLICATED_NICKNAME", body = ErrorBody),
+        (status = 503, description = "PASSWORD_HASHING_BUSY (see Retry-After)", body = ErrorBody)))]
 pub async fn signup(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SignupBody>,
@@ -520,7 +564,12 @@ pub async fn signup(
             "this nickname is taken",
         ));
     }
-    let hash = password::hash(&body.password).await?;
+    let hash = state
+        .accounts
+        .passwords
+        .hash(&body.password)
+        .await
+        .map_err(hashing_error)?;
     let user_id = UserId::new().0;
     let inserted = repo::insert_user(
         &state.db,
@@ -551,9 +600,12 @@ pub async fn signup(
     responses((status = 200, description = "logged in", body = TokenPair),
         (status = 400, body = ErrorBody),
         (status = 401, description = "WRONG_EMAIL_OR_PASSWORD", body = ErrorBody),
-        (status = 404, description = "USER_NOT_FOUND (account deleted)", body = ErrorBody)))]
+        (status = 404, description = "USER_NOT_FOUND (account deleted)", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED: too many attempts for this account or from this address (see Retry-After)", body = ErrorBody),
+        (status = 503, description = "PASSWORD_HASHING_BUSY (see Retry-After)", body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
+    ip: ClientIp,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> ApiResult<Reply<TokenPair>> {
     let wrong = || ApiError::unauthorized("WRONG_EMAIL_OR_PASSWORD", "wrong email or password");
@@ -562,11 +614,22 @@ pub async fn login(
     if email.is_empty() || email.len() > rules::EMAIL_MAX_CHARS || body.password.len() > 128 {
         return Err(wrong());
     }
+    check_guess(&state, Guess::Password, email, ip).await?;
+    let passwords = &state.accounts.passwords;
     let Some(user) = repo::find_user_by_email(&state.db, email).await? else {
-        password::verify_dummy(&body.password).await?;
+        // As slow as a wrong password, and through the same bound: no way to tell which
+        // emails have accounts.
+        passwords
+            .verify_dummy(&body.password)
+            .await
+            .map_err(hashing_error)?;
         return Err(wrong());
     };
-    if !password::verify(&body.password, &user.password_hash).await? {
+    if !passwords
+        .verify(&body.password, &user.password_hash)
+        .await
+        .map_err(hashing_error)?
+    {
         return Err(wrong());
     }
     if user.deleted {
@@ -592,7 +655,7 @@ pub async fn refresh(
         return Err(expired_refresh());
     }
     let claims = state.keys.verify(token).map_err(|_| expired_refresh())?;
-    if claims.token_type != TokenType::Refresh {
+    if claims.token_type != TokenType::Refresh || state.keys.is_revoked(&claims) {
         return Err(expired_refresh());
     }
     let key = refresh_key(claims.user_id);
@@ -685,14 +748,27 @@ pub async fn update_user(
     }
 }
 
-/// Change one's own password (the signup rule applies); signs the user out of refresh.
+/// Change one's own password, proving the current one (the signup rule applies to the new one).
+/// Every access and refresh token of the account issued before the change stops working at once,
+/// the caller's included: log in again with the new password.
+///
+/// Only the account's owner changes its password: a MASTER cannot set another user's (403; there
+/// is no admin reset flow), and the MASTER account's own password is also reset by
+/// `HOTDEAL_ADMIN_PASSWORD` at start. The current-password check shares the login's per-account
+/// budget (`HOTDEAL_LOGIN_RATE_LIMIT_*`), so a stolen token cannot be used to guess it quickly.
 #[utoipa::path(patch, path = "/api/v1/users/{user_id}/password", tag = "accounts", security(("bearer" = [])),
     params(("user_id" = Uuid, Path)), request_body = PasswordBody,
-    responses((status = 200, body = UserIdResult), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = UserIdResult),
+        (status = 400, description = "CURRENT_PASSWORD_REQUIRED, INVALID_VALUE", body = ErrorBody),
+        (status = 401, description = "WRONG_CURRENT_PASSWORD, UNAUTHORIZED, TOKEN_REVOKED", body = ErrorBody),
+        (status = 403, description = "FORBIDDEN (not one's own account)", body = ErrorBody),
+        (status = 404, description = "USER_NOT_FOUND", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED (see Retry-After)", body = ErrorBody),
+        (status = 503, description = "PASSWORD_HASHING_BUSY (see Retry-After)", body = ErrorBody)))]
 pub async fn change_password(
     State(state): State<AppState>,
     user: AuthUser,
+    ip: ClientIp,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> ApiResult<Reply<UserIdResult>> {
@@ -703,24 +779,64 @@ pub async fn change_password(
             "only the user themself may change their password",
         ));
     }
+    let current = body
+        .current_password
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "CURRENT_PASSWORD_REQUIRED",
+                "currentPassword (the password in use now) is required",
+            )
+        })?;
     check_password_rule(&body.password)?;
-    let hash = password::hash(&body.password).await?;
+    let found = repo::find_user(&state.db, id)
+        .await?
+        .filter(|u| !u.deleted)
+        .ok_or_else(user_not_found)?;
+    check_guess(&state, Guess::Password, &found.email, ip).await?;
+    let passwords = &state.accounts.passwords;
+    let matches = current.len() <= 128
+        && passwords
+            .verify(current, &found.password_hash)
+            .await
+            .map_err(hashing_error)?;
+    if !matches {
+        return Err(ApiError::unauthorized(
+            "WRONG_CURRENT_PASSWORD",
+            "the current password is wrong",
+        ));
+    }
+    let hash = passwords
+        .hash(&body.password)
+        .await
+        .map_err(hashing_error)?;
     let by = user.user_id.to_string();
+    // Revoke before the change (if Redis cannot take it, nothing changed and a retry works) and
+    // after it (a login that raced the change minted its token after the first revocation).
+    state
+        .accounts
+        .revoke_tokens(user.user_id, state.now_ms())
+        .await?;
     if !repo::update_password(&state.db, id, &hash, &by, state.now_ms()).await? {
         return Err(user_not_found());
     }
-    state.accounts.kv.del(&refresh_key(user.user_id)).await?;
+    state
+        .accounts
+        .revoke_tokens(user.user_id, state.now_ms())
+        .await?;
     Ok(Reply::ok(
         "비밀번호 변경 성공",
         UserIdResult { user_id: id },
     ))
 }
 
-/// Delete an account (self or MASTER; soft delete); its refresh token stops working.
+/// Delete an account (self or MASTER; soft delete); its access and refresh tokens stop working
+/// at once.
 #[utoipa::path(delete, path = "/api/v1/users/{user_id}", tag = "accounts", security(("bearer" = [])),
     params(("user_id" = Uuid, Path)),
-    responses((status = 200, body = UserIdResult), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = UserIdResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete_user(
     State(state): State<AppState>,
     user: AuthUser,
@@ -729,10 +845,19 @@ pub async fn delete_user(
     let id = parse_user_id(&id)?;
     self_or_master(&user, id)?;
     let by = user.user_id.to_string();
+    // Revoke before (a Redis failure leaves the account as it was, so a retry works) and after
+    // (a login that raced the deletion minted its token after the first revocation).
+    state
+        .accounts
+        .revoke_tokens(UserId(id), state.now_ms())
+        .await?;
     if !repo::soft_delete_user(&state.db, id, &by, state.now_ms()).await? {
         return Err(user_not_found());
     }
-    state.accounts.kv.del(&refresh_key(UserId(id))).await?;
+    state
+        .accounts
+        .revoke_tokens(UserId(id), state.now_ms())
+        .await?;
     tracing::info!(user_id = %id, by = %by, "user deleted");
     Ok(Reply::ok("회원 탈퇴 성공", UserIdResult { user_id: id }))
 }

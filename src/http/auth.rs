@@ -1,6 +1,11 @@
 //! Authentication: HS256 JWTs with the claims `userId`, `email`, `role`, `iat`, `exp`, as the
-//! seed's clients expect, plus `tokenType` so a refresh token never passes as an access token.
-//! The claim path trusts the token: no database read.
+//! seed's clients expect, plus `tokenType` so a refresh token never passes as an access token and
+//! `iatMs` (the issue time in milliseconds) for revocation.
+//!
+//! The claim path trusts the token: no database read. It only asks the in-memory revocation map
+//! ([`TokenRevocations`]) whether the token's user had its tokens voided after this one was issued
+//! (account deleted, password or role changed): one hash lookup on every authenticated request,
+//! including those whose token is answered from the verified-token cache.
 
 use std::sync::Arc;
 
@@ -10,6 +15,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
+use crate::accounts::revocation::TokenRevocations;
 use crate::domain::Millis;
 use crate::domain::ids::UserId;
 
@@ -75,21 +81,38 @@ pub struct Claims {
     /// Unique id, so two refresh tokens minted in the same second differ.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// The issue time in milliseconds (`iat` is whole seconds), so a revocation voids the tokens
+    /// issued before it and not those issued right after, in the same second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat_ms: Option<Millis>,
+}
+
+impl Claims {
+    /// When the token was issued, in milliseconds: `iatMs`, or the start of the `iat` second
+    /// for tokens without it (the earliest it can have been, so a revocation never misses it).
+    pub fn issued_at_ms(&self) -> Millis {
+        self.iat_ms.unwrap_or_else(|| self.iat.saturating_mul(1000))
+    }
 }
 
 fn access() -> TokenType {
     TokenType::Access
 }
 
-/// Signing and verifying keys.
+/// Signing and verifying keys, the verified-token cache and the revocation map (cheap to clone:
+/// one `Arc`).
 #[derive(Clone)]
-pub struct JwtKeys {
-    encoding: Arc<EncodingKey>,
-    decoding: Arc<DecodingKey>,
-    validation: Arc<Validation>,
+pub struct JwtKeys(Arc<KeysInner>);
+
+struct KeysInner {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
     /// Access tokens already verified, by their exact text (a shopper retrying a sold-out or
     /// busy claim sends the same token again and again).
-    verified: Arc<dashmap::DashMap<Box<str>, Claims>>,
+    verified: dashmap::DashMap<Box<str>, Claims>,
+    /// Users whose tokens issued before some instant are void.
+    revocations: Arc<TokenRevocations>,
 }
 
 /// Seconds of clock skew tolerated on `exp`.
@@ -104,16 +127,31 @@ impl std::fmt::Debug for JwtKeys {
 }
 
 impl JwtKeys {
+    /// Keys for `secret`, with an empty revocation map of their own.
     pub fn new(secret: &str) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_S as u64;
         validation.required_spec_claims = ["exp"].into_iter().map(String::from).collect();
-        Self {
-            encoding: Arc::new(EncodingKey::from_secret(secret.as_bytes())),
-            decoding: Arc::new(DecodingKey::from_secret(secret.as_bytes())),
-            validation: Arc::new(validation),
-            verified: Arc::default(),
-        }
+        Self(Arc::new(KeysInner {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            validation,
+            verified: dashmap::DashMap::new(),
+            revocations: Arc::default(),
+        }))
+    }
+
+    /// The revocation map every authenticated request is checked against.
+    pub fn revocations(&self) -> &Arc<TokenRevocations> {
+        &self.0.revocations
+    }
+
+    /// Whether `claims` belong to a token voided by a revocation.
+    #[inline]
+    pub fn is_revoked(&self, claims: &Claims) -> bool {
+        self.0
+            .revocations
+            .is_revoked(claims.user_id, claims.issued_at_ms())
     }
 
     /// An access token (without the `Bearer ` prefix).
@@ -125,20 +163,22 @@ impl JwtKeys {
         now_ms: Millis,
         ttl_s: u64,
     ) -> anyhow::Result<String> {
-        let iat = now_ms / 1000;
+        let issued_ms = self.0.revocations.issue_time(user_id, now_ms);
+        let iat = issued_ms.div_euclid(1000);
         let claims = Claims {
             user_id,
             email: Some(email.to_string()),
             role: Some(role.as_str().to_string()),
             iat,
-            exp: iat + ttl_s as i64,
+            exp: iat.saturating_add_unsigned(ttl_s),
             token_type: TokenType::Access,
             jti: None,
+            iat_ms: Some(issued_ms),
         };
         Ok(jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
             &claims,
-            &self.encoding,
+            &self.0.encoding,
         )?)
     }
 
@@ -149,42 +189,46 @@ impl JwtKeys {
         now_ms: Millis,
         ttl_s: u64,
     ) -> anyhow::Result<String> {
-        let iat = now_ms / 1000;
+        let issued_ms = self.0.revocations.issue_time(user_id, now_ms);
+        let iat = issued_ms.div_euclid(1000);
         let claims = Claims {
             user_id,
             email: None,
             role: None,
             iat,
-            exp: iat + ttl_s as i64,
+            exp: iat.saturating_add_unsigned(ttl_s),
             token_type: TokenType::Refresh,
             jti: Some(uuid::Uuid::new_v4().simple().to_string()),
+            iat_ms: Some(issued_ms),
         };
         Ok(jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
             &claims,
-            &self.encoding,
+            &self.0.encoding,
         )?)
     }
 
     /// Verify a token's signature and expiry. An access token verified before is answered from
     /// memory while it has not expired (same text, same signature, so the same claims); anything
-    /// else is decoded and checked in full.
+    /// else is decoded and checked in full. Revocation is not checked here (see
+    /// [`JwtKeys::is_revoked`]), so the cache never outlives a revocation.
     pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
+        let keys = &*self.0;
         let now_s = chrono::Utc::now().timestamp();
-        if let Some(claims) = self.verified.get(token) {
+        if let Some(claims) = keys.verified.get(token) {
             if claims.exp >= now_s - LEEWAY_S {
                 return Ok(claims.clone());
             }
             drop(claims);
-            self.verified.remove(token);
+            keys.verified.remove(token);
         }
         let claims =
-            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?.claims;
+            jsonwebtoken::decode::<Claims>(token, &keys.decoding, &keys.validation)?.claims;
         if claims.token_type == TokenType::Access {
-            if self.verified.len() >= MAX_VERIFIED {
-                self.verified.clear();
+            if keys.verified.len() >= MAX_VERIFIED {
+                keys.verified.clear();
             }
-            self.verified.insert(token.into(), claims.clone());
+            keys.verified.insert(token.into(), claims.clone());
         }
         Ok(claims)
     }
@@ -255,6 +299,14 @@ where
                 "a refresh token is not an access token",
             ));
         }
+        // On every request, cached token or not: the account may have been deleted, or its
+        // password or role changed, since the token was issued.
+        if keys.is_revoked(&claims) {
+            return Err(ApiError::unauthorized(
+                "TOKEN_REVOKED",
+                "this token was revoked (the account changed); log in again",
+            ));
+        }
         let role = claims
             .role
             .as_deref()
@@ -323,11 +375,11 @@ mod tests {
             .mint_access(u, "a@b.co", Role::Customer, now, 600)
             .unwrap();
         let first = keys.verify(&t).unwrap();
-        assert_eq!(keys.verified.len(), 1);
+        assert_eq!(keys.0.verified.len(), 1);
         assert_eq!(keys.verify(&t).unwrap().user_id, u);
 
         // A remembered entry past its expiry is not served: the token is checked again in full.
-        keys.verified.get_mut(t.as_str()).unwrap().exp = now / 1000 - 3600;
+        keys.0.verified.get_mut(t.as_str()).unwrap().exp = now / 1000 - 3600;
         assert_eq!(keys.verify(&t).unwrap().exp, first.exp);
 
         // Forged, expired and refresh tokens are never remembered.
@@ -342,7 +394,41 @@ mod tests {
         assert!(keys.verify(&expired).is_err());
         let refresh = keys.mint_refresh(u, now, 600).unwrap();
         assert!(keys.verify(&refresh).is_ok());
-        assert_eq!(keys.verified.len(), 1);
+        assert_eq!(keys.0.verified.len(), 1);
+    }
+
+    #[test]
+    fn a_revocation_voids_older_tokens_cached_or_not_and_spares_newer_ones() {
+        let keys = JwtKeys::new("secret");
+        let now = chrono::Utc::now().timestamp_millis();
+        let u = UserId::new();
+        let old = keys
+            .mint_access(u, "a@b.co", Role::Customer, now, 600)
+            .unwrap();
+        let other = keys
+            .mint_access(UserId::new(), "c@b.co", Role::Customer, now, 600)
+            .unwrap();
+        // Cached first, then revoked in the very millisecond it was minted.
+        let cached = keys.verify(&old).unwrap();
+        assert_eq!(cached.issued_at_ms(), now);
+        assert!(!keys.is_revoked(&cached));
+        keys.revocations().revoke_at(u, now);
+        assert!(keys.is_revoked(&keys.verify(&old).unwrap()));
+        assert!(!keys.is_revoked(&keys.verify(&other).unwrap()));
+        // A token minted after the revocation, same millisecond included, passes.
+        let fresh = keys
+            .mint_access(u, "a@b.co", Role::Customer, now, 600)
+            .unwrap();
+        assert!(!keys.is_revoked(&keys.verify(&fresh).unwrap()));
+        let refresh = keys.mint_refresh(u, now, 600).unwrap();
+        assert!(!keys.is_revoked(&keys.verify(&refresh).unwrap()));
+        // A token without `iatMs` counts from the start of its `iat` second.
+        let legacy = Claims {
+            iat_ms: None,
+            iat: now.div_euclid(1000),
+            ..cached
+        };
+        assert!(keys.is_revoked(&legacy));
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //! per user and one per client IP, refilled at `rate_limit_user_per_s` / `rate_limit_ip_per_s`
 //! tokens a second with a burst of twice the rate (0 disables that bucket).
 //!
+//! The same limiter, with per-minute buckets keyed by account name ([`RateLimiter::check_account`]),
+//! bounds password and email-code guessing: see `crate::accounts::AccountsState`.
+//!
 //! A request takes one token from each of its buckets, or from none: a refused request does not
 //! drain the other bucket. Buckets live in memory (one node) or, when `REDIS_URL` is set, in Redis
 //! under `hotdeal:rl:` where one Lua script refills and takes atomically, so several nodes share
@@ -38,6 +41,8 @@ pub const MAX_MEMORY_BUCKETS: usize = 100_000;
 pub enum Scope {
     User,
     Ip,
+    /// An account named by its (lowercased) email, before anyone knows whether it exists.
+    Account,
 }
 
 impl Scope {
@@ -46,6 +51,7 @@ impl Scope {
         match self {
             Scope::User => "user",
             Scope::Ip => "ip",
+            Scope::Account => "account",
         }
     }
 }
@@ -77,6 +83,15 @@ impl BucketSpec {
         (rate > 0).then_some(BucketSpec {
             rate_per_s: rate as f64,
             burst: 2.0 * rate as f64,
+        })
+    }
+
+    /// `per_min` tokens a minute, burst `per_min` (so at most `per_min` in any minute from
+    /// full); `None` for 0 (disabled).
+    pub fn per_minute(per_min: u32) -> Option<BucketSpec> {
+        (per_min > 0).then_some(BucketSpec {
+            rate_per_s: per_min as f64 / 60.0,
+            burst: per_min as f64,
         })
     }
 
@@ -138,32 +153,45 @@ pub fn take_all(
     Ok(())
 }
 
-/// A bucket's identity.
+/// Who a bucket counts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum BucketKey {
+enum Subject {
     User(UserId),
     Ip(IpAddr),
+    Account(Box<str>),
+}
+
+/// A bucket's identity: the action it limits (`""` for coupon issue and orders, e.g. `login:`)
+/// and who it counts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct BucketKey {
+    action: &'static str,
+    subject: Subject,
 }
 
 impl BucketKey {
     fn scope(&self) -> Scope {
-        match self {
-            BucketKey::User(_) => Scope::User,
-            BucketKey::Ip(_) => Scope::Ip,
+        match self.subject {
+            Subject::User(_) => Scope::User,
+            Subject::Ip(_) => Scope::Ip,
+            Subject::Account(_) => Scope::Account,
         }
     }
 
     fn redis_key(&self) -> String {
-        match self {
-            BucketKey::User(u) => format!("{REDIS_PREFIX}user:{u}"),
-            BucketKey::Ip(ip) => format!("{REDIS_PREFIX}ip:{ip}"),
+        let action = self.action;
+        match &self.subject {
+            Subject::User(u) => format!("{REDIS_PREFIX}{action}user:{u}"),
+            Subject::Ip(ip) => format!("{REDIS_PREFIX}{action}ip:{ip}"),
+            Subject::Account(a) => format!("{REDIS_PREFIX}{action}account:{a}"),
         }
     }
 }
 
-/// The limiter: which buckets apply, and where they live.
+/// The limiter: which buckets apply, and where they live. `subject` is the bucket of the user
+/// ([`RateLimiter::check`]) or of the account ([`RateLimiter::check_account`]).
 pub struct RateLimiter {
-    user: Option<BucketSpec>,
+    subject: Option<BucketSpec>,
     ip: Option<BucketSpec>,
     backend: Backend,
 }
@@ -176,7 +204,7 @@ enum Backend {
 impl std::fmt::Debug for RateLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RateLimiter")
-            .field("user", &self.user)
+            .field("subject", &self.subject)
             .field("ip", &self.ip)
             .field(
                 "backend",
@@ -192,9 +220,17 @@ impl std::fmt::Debug for RateLimiter {
 impl RateLimiter {
     /// Buckets in memory.
     pub fn in_memory(user_per_s: u32, ip_per_s: u32) -> RateLimiter {
+        Self::in_memory_with(
+            BucketSpec::per_second(user_per_s),
+            BucketSpec::per_second(ip_per_s),
+        )
+    }
+
+    /// Buckets in memory with these specs (`None` disables that bucket).
+    pub fn in_memory_with(subject: Option<BucketSpec>, ip: Option<BucketSpec>) -> RateLimiter {
         RateLimiter {
-            user: BucketSpec::per_second(user_per_s),
-            ip: BucketSpec::per_second(ip_per_s),
+            subject,
+            ip,
             backend: Backend::Memory(MemoryBuckets::default()),
         }
     }
@@ -202,10 +238,24 @@ impl RateLimiter {
     /// Buckets in the Redis at `url`. Connects now when it can; when Redis cannot be reached the
     /// service still starts (checks fail open and reconnect later).
     pub async fn redis(url: &str, user_per_s: u32, ip_per_s: u32) -> anyhow::Result<RateLimiter> {
+        Self::redis_with(
+            url,
+            BucketSpec::per_second(user_per_s),
+            BucketSpec::per_second(ip_per_s),
+        )
+        .await
+    }
+
+    /// Buckets in the Redis at `url` with these specs (`None` disables that bucket).
+    pub async fn redis_with(
+        url: &str,
+        subject: Option<BucketSpec>,
+        ip: Option<BucketSpec>,
+    ) -> anyhow::Result<RateLimiter> {
         let redis = RedisBuckets::new(url)?;
         let limiter = RateLimiter {
-            user: BucketSpec::per_second(user_per_s),
-            ip: BucketSpec::per_second(ip_per_s),
+            subject,
+            ip,
             backend: Backend::Redis(redis),
         };
         if limiter.is_enabled()
@@ -219,7 +269,7 @@ impl RateLimiter {
 
     /// Whether any bucket applies.
     pub fn is_enabled(&self) -> bool {
-        self.user.is_some() || self.ip.is_some()
+        self.subject.is_some() || self.ip.is_some()
     }
 
     /// Where the buckets live: `memory` or `redis`.
@@ -235,12 +285,38 @@ impl RateLimiter {
         if !self.is_enabled() {
             return Ok(());
         }
+        self.take("", Subject::User(user), ip).await
+    }
+
+    /// Take a token for `action` (a short key prefix such as `login:`) from the bucket of
+    /// `account` (compared case-insensitively) and from that of `ip` when known, or say which
+    /// bucket refused. Accounts need not exist: a guess at an unknown email counts the same.
+    pub async fn check_account(
+        &self,
+        action: &'static str,
+        account: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<(), Refusal> {
+        if !self.is_enabled() {
+            return Ok(());
+        }
+        let account = account.trim().to_lowercase().into_boxed_str();
+        self.take(action, Subject::Account(account), ip).await
+    }
+
+    async fn take(
+        &self,
+        action: &'static str,
+        subject: Subject,
+        ip: Option<IpAddr>,
+    ) -> Result<(), Refusal> {
         let mut keys: Vec<(BucketKey, BucketSpec)> = Vec::with_capacity(2);
-        if let Some(spec) = self.user {
-            keys.push((BucketKey::User(user), spec));
+        if let Some(spec) = self.subject {
+            keys.push((BucketKey { action, subject }, spec));
         }
         if let (Some(spec), Some(ip)) = (self.ip, ip) {
-            keys.push((BucketKey::Ip(ip), spec));
+            let subject = Subject::Ip(ip);
+            keys.push((BucketKey { action, subject }, spec));
         }
         if keys.is_empty() {
             return Ok(());
@@ -430,9 +506,10 @@ impl RedisBuckets {
         let mut conn = self.connection().await?;
         let mut call = self.script.prepare_invoke();
         for (key, spec) in keys {
+            // Rates below one a second (per-minute buckets) must not be truncated to 0.
             call.key(key.redis_key())
-                .arg(spec.rate_per_s as u64)
-                .arg(spec.burst as u64);
+                .arg(spec.rate_per_s)
+                .arg(spec.burst);
         }
         let answer: (i64, i64, i64) = call.invoke_async(&mut conn).await?;
         Ok(answer)
@@ -517,6 +594,68 @@ mod tests {
         );
         assert!(by_ip.check(a, None).await.is_ok(), "no ip, no ip bucket");
         assert!(!RateLimiter::in_memory(0, 0).is_enabled());
+    }
+
+    #[test]
+    fn per_minute_buckets_hold_the_minute_and_refill_slowly() {
+        let s = BucketSpec::per_minute(30).unwrap();
+        let mut b = [(TokenBucket::full(s, 0.0), s)];
+        for _ in 0..30 {
+            assert!(take_all(&mut b, 0.0).is_ok());
+        }
+        // One token every 2 s.
+        assert_eq!(take_all(&mut b, 0.0), Err((0, 2_000)));
+        assert_eq!(take_all(&mut b, 1_000.0), Err((0, 1_000)));
+        assert!(take_all(&mut b, 2_000.0).is_ok());
+        assert_eq!(b[0].0.available(s, 1e9), 30.0);
+        assert_eq!(BucketSpec::per_minute(0), None);
+    }
+
+    #[tokio::test]
+    async fn account_buckets_are_per_action_and_case_insensitive() {
+        let limiter = RateLimiter::in_memory_with(BucketSpec::per_minute(2), None);
+        assert!(
+            limiter
+                .check_account("login:", "A@b.co", None)
+                .await
+                .is_ok()
+        );
+        assert!(
+            limiter
+                .check_account("login:", "a@B.co ", None)
+                .await
+                .is_ok()
+        );
+        let refused = limiter
+            .check_account("login:", "a@b.co", None)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.scope, Scope::Account);
+        assert!(refused.retry_after_s() >= 29);
+        // Another action and another account have buckets of their own.
+        assert!(limiter.check_account("code:", "a@b.co", None).await.is_ok());
+        assert!(
+            limiter
+                .check_account("login:", "c@b.co", None)
+                .await
+                .is_ok()
+        );
+        // The user buckets of coupon issuing are apart too.
+        assert!(limiter.check(UserId::new(), None).await.is_ok());
+
+        let ip: IpAddr = "10.0.0.3".parse().unwrap();
+        let by_ip = RateLimiter::in_memory_with(None, BucketSpec::per_minute(1));
+        assert!(
+            by_ip
+                .check_account("login:", "x@b.co", Some(ip))
+                .await
+                .is_ok()
+        );
+        let refused = by_ip
+            .check_account("login:", "y@b.co", Some(ip))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.scope, Scope::Ip);
     }
 
     #[tokio::test]

@@ -137,7 +137,7 @@ impl Journal {
                 writer: Mutex::new(None),
             }));
         }
-        std::fs::create_dir_all(&options.dir)
+        super::create_private_dir(&options.dir)
             .with_context(|| format!("creating journal dir {}", options.dir.display()))?;
         let mut writer = SegmentWriter::create(
             &options.dir,
@@ -350,7 +350,7 @@ impl SegmentWriter {
     /// valid record.
     fn create(dir: &Path, first_seq: Seq, chunk: u64) -> anyhow::Result<Self> {
         let path = segment_path(dir, first_seq);
-        let file = OpenOptions::new()
+        let file = super::private_file_options()
             .create(true)
             .truncate(false)
             .read(true)

@@ -84,8 +84,11 @@ impl Db {
                 && let Some(parent) = std::path::Path::new(file).parent()
                 && !parent.as_os_str().is_empty()
             {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("creating {}", parent.display()))?;
+                create_private_dir(parent)?;
+            }
+            let creates = !path.contains("mode=") || path.contains("mode=rwc");
+            if creates && !file.is_empty() && file != ":memory:" && !file.starts_with("file:") {
+                create_private_file(std::path::Path::new(file))?;
             }
             let url = if path.contains("mode=") {
                 format!("sqlite://{path}")
@@ -152,6 +155,43 @@ impl Db {
     /// Whether the database answers.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
+
+/// Create `dir` (and missing parents) readable by the owner only (0700 on unix). An existing
+/// directory keeps its mode.
+pub fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))
+}
+
+/// `OpenOptions` that create files readable by the owner only (0600 on unix). Data files (the
+/// database, journal segments, snapshots, the generated JWT secret) hold account data and
+/// secrets, so they are never created world-readable.
+pub fn private_file_options() -> std::fs::OpenOptions {
+    #[allow(unused_mut)]
+    let mut options = std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+/// Create `path` empty with owner-only mode unless it exists. SQLite then opens the file as it
+/// is, and creates its `-wal` and `-shm` files with the database file's mode.
+pub fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
+    match private_file_options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
     }
 }
 

@@ -86,7 +86,7 @@ pub fn write_snapshot(
     created_at_ms: Millis,
     body: &SnapshotBody,
 ) -> anyhow::Result<SnapshotFile> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    super::create_private_dir(dir)?;
     let payload = bincode::serde::encode_to_vec(body, bincode::config::standard())
         .context("encoding the snapshot")?;
     let mut header = Vec::with_capacity(HEADER_LEN);
@@ -102,8 +102,12 @@ pub fn write_snapshot(
     let tmp = dir.join(format!(".{name}.tmp"));
     let path = dir.join(&name);
     {
-        let mut f =
-            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut f = super::private_file_options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
         f.write_all(&header)?;
         f.write_all(&payload)?;
         f.sync_all().context("fsync of the snapshot")?;

@@ -15,26 +15,26 @@ use crate::helpers::{TestApp, TestResponse, spawn_app, spawn_app_in, spawn_app_w
 
 // ------------------------------------------------------------------------------- helpers
 
-fn unique() -> String {
+pub(crate) fn unique() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
 }
 
-fn new_email() -> String {
+pub(crate) fn new_email() -> String {
     format!("u{}@example.com", unique())
 }
 
-fn new_nickname() -> String {
+pub(crate) fn new_nickname() -> String {
     format!("n{}", unique())
 }
 
-const PASSWORD: &str = "Secret12!";
+pub(crate) const PASSWORD: &str = "Secret12!";
 
 /// The token without the `Bearer ` prefix the API puts on access tokens.
-fn bare(token: &str) -> String {
+pub(crate) fn bare(token: &str) -> String {
     token.strip_prefix("Bearer ").unwrap_or(token).to_string()
 }
 
-async fn request_code(app: &TestApp, email: &str) -> String {
+pub(crate) async fn request_code(app: &TestApp, email: &str) -> String {
     let res = app
         .post(
             "/api/v1/auth/email-verification",
@@ -49,7 +49,7 @@ async fn request_code(app: &TestApp, email: &str) -> String {
         .expect("the log mailer keeps the code")
 }
 
-async fn verify_email(app: &TestApp, email: &str) {
+pub(crate) async fn verify_email(app: &TestApp, email: &str) {
     let code = request_code(app, email).await;
     let res = app
         .post(
@@ -61,7 +61,12 @@ async fn verify_email(app: &TestApp, email: &str) {
     assert_eq!(res.status, 200, "{:?}", res.body);
 }
 
-async fn signup_as(app: &TestApp, email: &str, nickname: &str, role: &str) -> TestResponse {
+pub(crate) async fn signup_as(
+    app: &TestApp,
+    email: &str,
+    nickname: &str,
+    role: &str,
+) -> TestResponse {
     app.post(
         "/api/v1/auth/signup",
         &json!({ "email": email, "password": PASSWORD, "nickname": nickname, "role": role }),
@@ -70,7 +75,7 @@ async fn signup_as(app: &TestApp, email: &str, nickname: &str, role: &str) -> Te
     .await
 }
 
-async fn login(app: &TestApp, email: &str, password: &str) -> TestResponse {
+pub(crate) async fn login(app: &TestApp, email: &str, password: &str) -> TestResponse {
     app.post(
         "/api/v1/auth/login",
         &json!({ "email": email, "password": password }),
@@ -80,14 +85,14 @@ async fn login(app: &TestApp, email: &str, password: &str) -> TestResponse {
 }
 
 /// A signed-up, logged-in user: (user id, email, access token without prefix, refresh token).
-struct Account {
-    id: String,
-    email: String,
-    access: String,
-    refresh: String,
+pub(crate) struct Account {
+    pub(crate) id: String,
+    pub(crate) email: String,
+    pub(crate) access: String,
+    pub(crate) refresh: String,
 }
 
-async fn new_account(app: &TestApp, role: &str) -> Account {
+pub(crate) async fn new_account(app: &TestApp, role: &str) -> Account {
     let email = new_email();
     verify_email(app, &email).await;
     let res = signup_as(app, &email, &new_nickname(), role).await;
@@ -103,7 +108,7 @@ async fn new_account(app: &TestApp, role: &str) -> Account {
     }
 }
 
-async fn refresh(app: &TestApp, token: &str) -> TestResponse {
+pub(crate) async fn refresh(app: &TestApp, token: &str) -> TestResponse {
     app.post(
         "/api/v1/auth/refresh",
         &json!({ "refreshToken": token }),
@@ -112,7 +117,7 @@ async fn refresh(app: &TestApp, token: &str) -> TestResponse {
     .await
 }
 
-fn assert_error(res: &TestResponse, status: u16, code: &str) {
+pub(crate) fn assert_error(res: &TestResponse, status: u16, code: &str) {
     assert_eq!(
         (res.status, res.code()),
         (status, code),
@@ -126,14 +131,14 @@ fn assert_error(res: &TestResponse, status: u16, code: &str) {
     );
 }
 
-fn address(detail: &str) -> Value {
+pub(crate) fn address(detail: &str) -> Value {
     json!({
         "zipNum": "06236", "city": "Seoul", "district": "Gangnam-gu",
         "streetName": "Teheran-ro", "streetNum": "152", "detailAddr": detail
     })
 }
 
-async fn create_address(app: &TestApp, token: &str, detail: &str) -> String {
+pub(crate) async fn create_address(app: &TestApp, token: &str, detail: &str) -> String {
     let res = app
         .post("/api/v1/address", &address(detail), Some(token))
         .await;
@@ -581,13 +586,14 @@ async fn users_are_read_and_changed_by_themselves_or_a_master() {
         json!(by_master)
     );
 
-    // Password: self only, signup rule applies, old refresh token revoked.
+    // Password: self only (no MASTER reset), the current password is proven, the signup rule
+    // applies, and the old tokens are revoked.
     let pw_path = format!("{alice_path}/password");
     let res = app
         .request(
             Method::PATCH,
             &pw_path,
-            Some(&json!({ "password": "NewPass12!" })),
+            Some(&json!({ "password": "NewPass12!", "currentPassword": PASSWORD })),
             Some(&master),
         )
         .await;
@@ -596,7 +602,7 @@ async fn users_are_read_and_changed_by_themselves_or_a_master() {
         .request(
             Method::PATCH,
             &pw_path,
-            Some(&json!({ "password": "short" })),
+            Some(&json!({ "password": "short", "currentPassword": PASSWORD })),
             Some(&alice.access),
         )
         .await;
@@ -605,7 +611,7 @@ async fn users_are_read_and_changed_by_themselves_or_a_master() {
         .request(
             Method::PATCH,
             &pw_path,
-            Some(&json!({ "password": "NewPass12!" })),
+            Some(&json!({ "password": "NewPass12!", "currentPassword": PASSWORD })),
             Some(&alice.access),
         )
         .await;
@@ -615,7 +621,9 @@ async fn users_are_read_and_changed_by_themselves_or_a_master() {
         401,
         "WRONG_EMAIL_OR_PASSWORD",
     );
-    assert_eq!(login(&app, &alice.email, "NewPass12!").await.status, 200);
+    let res = login(&app, &alice.email, "NewPass12!").await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    let alice_access = bare(res.data()["accessToken"].as_str().unwrap());
     assert_error(
         &refresh(&app, &alice.refresh).await,
         401,
@@ -625,7 +633,7 @@ async fn users_are_read_and_changed_by_themselves_or_a_master() {
     // Delete: self or MASTER; soft delete; then the account is gone everywhere.
     let bob_path = format!("/api/v1/users/{}", bob.id);
     assert_error(
-        &app.request(Method::DELETE, &bob_path, None, Some(&alice.access))
+        &app.request(Method::DELETE, &bob_path, None, Some(&alice_access))
             .await,
         403,
         "FORBIDDEN",
@@ -1070,6 +1078,25 @@ async fn accounts_endpoints_are_in_the_openapi_document() {
             res.body["paths"].get(path).is_some(),
             "{path} missing from /v3/api-docs"
         );
+    }
+    // A password change names the current password as required, and its refusals.
+    let body = &res.body["components"]["schemas"]["PasswordBody"];
+    assert_eq!(
+        body["required"],
+        json!(["password", "currentPassword"]),
+        "{body}"
+    );
+    assert_eq!(
+        body["properties"]["currentPassword"]["type"],
+        json!("string")
+    );
+    let responses = &res.body["paths"]["/api/v1/users/{user_id}/password"]["patch"]["responses"];
+    for status in ["400", "401", "429", "503"] {
+        assert!(responses.get(status).is_some(), "{status}: {responses}");
+    }
+    let login = &res.body["paths"]["/api/v1/auth/login"]["post"]["responses"];
+    for status in ["429", "503"] {
+        assert!(login.get(status).is_some(), "{status}: {login}");
     }
 }
 
