@@ -204,7 +204,7 @@ pub async fn list(
     let req = q.validate(
         &[("createdAt", "b.created_at"), ("quantity", "b.quantity")],
         10,
-        state.config.max_page_size as i64,
+        state.config.page_limits(),
         "008",
     )?;
     let total: i64 = sqlx::query_scalar(
