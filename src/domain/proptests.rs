@@ -329,8 +329,8 @@ impl ItemModel {
     fn expected_reservations(&self) -> Vec<(OrderId, Reservation)> {
         let mut v: Vec<_> = self
             .reservations
-            .iter()
-            .map(|(_, h)| (h.order, h.reservation()))
+            .values()
+            .map(|h| (h.order, h.reservation()))
             .collect();
         v.sort_by_key(|(o, _)| *o);
         v

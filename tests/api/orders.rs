@@ -781,7 +781,24 @@ async fn buy(app: &TestApp, s: &Shopper, item: ItemId, qty: i64) -> crate::helpe
 
 #[tokio::test]
 async fn sale_limits_and_refunds_still_count_past_purchases_after_a_reload_from_the_database() {
-    let app = spawn_app().await;
+    reload_from_the_database(|_| {}).await;
+}
+
+#[tokio::test]
+#[ignore = "needs MariaDB/MySQL: set TEST_MYSQL_URL"]
+async fn sale_limits_and_refunds_survive_a_reload_from_mysql() {
+    let Some(db) = crate::helpers::TestDb::mysql().await else {
+        eprintln!("TEST_MYSQL_URL not set; skipped");
+        return;
+    };
+    let url = db.url.clone();
+    reload_from_the_database(move |c| c.database_url = url.clone()).await;
+}
+
+/// A sale with a per-user limit: a buys up to the limit and pays (through the success page),
+/// b holds one; then the app restarts from the database alone (no snapshot, no journal).
+async fn reload_from_the_database(tweak: impl Fn(&mut hotdeal::config::Config)) {
+    let app = spawn_app_with(&tweak, Arc::new(SystemClock)).await;
     let item = product(&app, 10, 20_000).await;
     stored_sale(&app, item, 5, 15_000, 2).await;
     let a = shopper(&app).await;
@@ -802,7 +819,7 @@ async fn sale_limits_and_refunds_still_count_past_purchases_after_a_reload_from_
             std::fs::remove_dir_all(&path).unwrap();
         }
     }
-    let app = spawn_app_in(dir, |_| {}).await;
+    let app = spawn_app_in(dir, &tweak).await;
     let (a, b) = (
         Shopper {
             token: app.token_for(a.user, Role::Customer),
@@ -870,4 +887,39 @@ async fn sale_limits_and_refunds_still_count_past_purchases_after_a_reload_from_
     let res = buy(&app, &a, item, 2).await;
     assert_eq!(res.status, 201, "{:?}", res.body);
     assert_eq!(res.data()["totalAmount"], 30_000);
+}
+
+#[tokio::test]
+async fn an_order_total_beyond_i64_is_refused_not_wrapped() {
+    let app = spawn_app().await;
+    let s = shopper(&app).await;
+    let dear = product(&app, 10, i64::MAX / 2 + 1).await;
+    let cheap = product(&app, 10, i64::MAX - 1).await;
+    for items in [
+        json!([{"productId": dear.to_string(), "quantity": 2}]),
+        json!([{"productId": cheap.to_string(), "quantity": 1}, {"productId": dear.to_string(), "quantity": 1}]),
+    ] {
+        let res = app
+            .post(
+                "/api/v1/orders",
+                &json!({"items": items, "addressId": s.address}),
+                Some(&s.token),
+            )
+            .await;
+        assert_eq!((res.status, res.code()), (400, "OP005"), "{:?}", res.body);
+    }
+    // Nothing stays reserved.
+    assert_eq!(
+        (available(&app, dear).await, available(&app, cheap).await),
+        (10, 10)
+    );
+    let res = app
+        .post(
+            "/api/v1/orders",
+            &json!({"items": [{"productId": cheap.to_string(), "quantity": 1}], "addressId": s.address}),
+            Some(&s.token),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{:?}", res.body);
+    assert_eq!(res.data()["payAmount"], i64::MAX - 1);
 }

@@ -96,7 +96,7 @@ pub async fn add(
     if let Some(r) = existing {
         let id = uuid_col(&r, "id")?;
         let q: i64 = r.try_get("quantity")?;
-        let merged = (q + body.quantity).min(MAX_BASKET_QUANTITY);
+        let merged = q.saturating_add(body.quantity).min(MAX_BASKET_QUANTITY);
         sqlx::query(
             "UPDATE p_basket SET quantity = ?, updated_at = ?, updated_by = ? WHERE id = ?",
         )
