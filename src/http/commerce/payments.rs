@@ -59,8 +59,9 @@ fn new_redirect_nonce() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
-/// The answer to a `ready` the provider refused or did not answer: the order was cancelled.
-fn ready_failure(e: &PaymentError) -> ApiError {
+/// The answer to a provider call that failed and ended the order (a `ready`, or an approval with
+/// [`Proof::Payment`] the provider did not answer): the order was cancelled.
+fn provider_failure(e: &PaymentError) -> ApiError {
     match e {
         PaymentError::Declined(m) => {
             ApiError::conflict("PA005", format!("the payment was declined: {m}"))
@@ -151,7 +152,7 @@ pub async fn ready(
         Err(e) => {
             tracing::warn!(order = %order_id, error = %e, "payment ready failed; cancelling the order");
             cancel_locked(&state, &mut guard, ReleaseReason::PaymentFailed).await?;
-            return Err(ready_failure(&e));
+            return Err(provider_failure(&e));
         }
     };
     let payment_id = Uuid::now_v7();
@@ -355,7 +356,7 @@ async fn approve(
         Err(e) if proof == Proof::Payment => {
             tracing::warn!(order = %order_id, error = %e, "payment approval failed; cancelling the order");
             cancel_locked(state, guard, ReleaseReason::PaymentFailed).await?;
-            return Err(ready_failure(&e));
+            return Err(provider_failure(&e));
         }
         Err(e) => {
             tracing::warn!(order = %order_id, error = %e, "payment approval failed; nothing changed");
