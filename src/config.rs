@@ -230,6 +230,15 @@ pub struct Config {
     )]
     pub max_page_size: u32,
 
+    /// Highest (0-based) page number list endpoints accept; beyond it they answer 400.
+    #[arg(
+        long,
+        env = "HOTDEAL_MAX_PAGE_NUMBER",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub max_page_number: u32,
+
     /// HS256 secret for JWTs. Without it a random one is created once in the data dir.
     #[arg(
         long,

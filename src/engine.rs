@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::actors::ACTIX_MAILBOX_SLACK;
 use crate::actors::campaign::{
-    CampaignActor, CampaignShared, CampaignView, Configure, Issue, RecoverCoupon, SetStatus,
+    CampaignActor, CampaignShared, CampaignView, ConfigurePending, Issue, RecoverCoupon, SetStatus,
     TakeSnapshot, UseCoupon, View,
 };
 use crate::actors::item::{
@@ -451,17 +451,25 @@ impl EngineHandle {
         Ok(status)
     }
 
-    /// Replace a campaign's configuration.
-    pub async fn configure_campaign(
+    /// Replace a campaign's configuration while it is PENDING, checked and applied in one actor
+    /// message. `Ok(Err(status))`: refused, the campaign is no longer PENDING (nothing changed).
+    pub async fn configure_pending_campaign(
         &self,
         campaign: CampaignId,
         config: CampaignConfig,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Result<(), CampaignStatus>, EngineError> {
         let entry = self.campaign(campaign).await?;
-        let seq = self
-            .ask(&entry.addr, &entry.shared.gauge, Configure { config })
-            .await?;
-        self.durable(Some(seq)).await
+        match self
+            .ask(
+                &entry.addr,
+                &entry.shared.gauge,
+                ConfigurePending { config },
+            )
+            .await?
+        {
+            Ok(seq) => self.durable(Some(seq)).await.map(Ok),
+            Err(status) => Ok(Err(status)),
+        }
     }
 
     /// A campaign's live state and, optionally, one holder's coupon state.
@@ -646,10 +654,12 @@ impl EngineHandle {
         Ok(out)
     }
 
-    /// Refund: `qty` sold units of `item` go back on sale.
+    /// Refund: `qty` units of `item` sold to `order` (by `user`, from `promotion` if any) go
+    /// back on sale.
     pub async fn restock(
         &self,
         item: ItemId,
+        order: OrderId,
         user: UserId,
         qty: i64,
         promotion: Option<PromotionId>,
@@ -660,6 +670,7 @@ impl EngineHandle {
                 &entry.addr,
                 &entry.shared.gauge,
                 Restock {
+                    order,
                     user,
                     qty,
                     promotion,

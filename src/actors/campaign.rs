@@ -234,18 +234,22 @@ impl Handler<SetStatus> for CampaignActor {
     }
 }
 
-/// Replace the configuration.
+/// Replace the configuration of a campaign that is still PENDING: the status check and the
+/// change are one message, so no opening can land between them. Refused (nothing journaled)
+/// with the current status otherwise.
 #[derive(Message)]
-#[rtype(result = "Seq")]
-pub struct Configure {
+#[rtype(result = "Result<Seq, CampaignStatus>")]
+pub struct ConfigurePending {
     pub config: CampaignConfig,
 }
 
-impl Handler<Configure> for CampaignActor {
-    type Result = MessageResult<Configure>;
-    fn handle(&mut self, msg: Configure, _: &mut Context<Self>) -> Self::Result {
+impl Handler<ConfigurePending> for CampaignActor {
+    type Result = MessageResult<ConfigurePending>;
+    fn handle(&mut self, msg: ConfigurePending, _: &mut Context<Self>) -> Self::Result {
         let now = self.clock.now_ms();
-        self.ledger.configure(msg.config);
+        if let Err(status) = self.ledger.configure_pending(msg.config) {
+            return MessageResult(Err(status));
+        }
         self.shared.publish(&self.ledger);
         let seq = self.journal(Event::CampaignConfigured {
             campaign: self.id,
@@ -253,7 +257,7 @@ impl Handler<Configure> for CampaignActor {
             status: self.ledger.status,
             at_ms: now,
         });
-        MessageResult(seq)
+        MessageResult(Ok(seq))
     }
 }
 

@@ -241,10 +241,13 @@ impl Handler<Release> for ItemActor {
     }
 }
 
-/// Refund: sold units go back on sale.
+/// Refund: `qty` units sold to `order` go back on sale (and to the time sale they were bought
+/// from, when it is still the installed one). `user` and `promotion` (the order line's) are
+/// journaled for the write-behind.
 #[derive(Message)]
 #[rtype(result = "(ItemOutcome, Option<Seq>)")]
 pub struct Restock {
+    pub order: OrderId,
     pub user: UserId,
     pub qty: i64,
     pub promotion: Option<PromotionId>,
@@ -254,11 +257,12 @@ impl Handler<Restock> for ItemActor {
     type Result = MessageResult<Restock>;
     fn handle(&mut self, msg: Restock, _: &mut Context<Self>) -> Self::Result {
         let now = self.clock.now_ms();
-        let outcome = self.ledger.restock(msg.user, msg.qty, msg.promotion);
+        let outcome = self.ledger.restock(msg.order, msg.qty);
         let seq = outcome.is_success().then(|| {
             self.record(
-                Event::ItemRestocked {
+                Event::ItemRefunded {
                     item: self.id,
+                    order: msg.order,
                     user: msg.user,
                     qty: msg.qty,
                     promotion: msg.promotion,

@@ -281,6 +281,17 @@ impl CampaignLedger {
         self.check();
     }
 
+    /// Replace the configuration only while the campaign is PENDING (not published yet), checked
+    /// and applied in one step so that an opening in between cannot slip through. Refused with
+    /// the current status otherwise, changing nothing.
+    pub fn configure_pending(&mut self, config: CampaignConfig) -> Result<(), CampaignStatus> {
+        if self.status != CampaignStatus::Pending {
+            return Err(self.status);
+        }
+        self.configure(config);
+        Ok(())
+    }
+
     /// The campaign invariants; a violation is a bug, so it panics.
     pub fn check(&self) {
         assert!(
@@ -423,5 +434,20 @@ mod tests {
         assert_eq!(back.issued_count(), 2);
         assert_eq!(back.holds(u2), Some(CouponState::Used));
         assert_eq!(back.holds(u1), Some(CouponState::Unused));
+    }
+
+    #[test]
+    fn script_configure_only_while_pending() {
+        // campaign qty=10 PENDING; configure qty=5 -> ok; open; configure qty=7 -> refused.
+        let mut c = campaign(10);
+        c.set_status(CampaignStatus::Pending);
+        let mut wanted = c.config.clone();
+        wanted.quantity = 5;
+        assert_eq!(c.configure_pending(wanted.clone()), Ok(()));
+        assert_eq!(c.config.quantity, 5);
+        c.set_status(CampaignStatus::Issued);
+        wanted.quantity = 7;
+        assert_eq!(c.configure_pending(wanted), Err(CampaignStatus::Issued));
+        assert_eq!(c.config.quantity, 5, "a refused change changes nothing");
     }
 }

@@ -90,6 +90,8 @@ pub enum Event {
         reason: ReleaseReason,
         at_ms: Millis,
     },
+    /// A refund journaled before refunds named their order (replaced by [`Event::ItemRefunded`];
+    /// still read and replayed from older journals).
     ItemRestocked {
         item: ItemId,
         user: UserId,
@@ -108,6 +110,17 @@ pub enum Event {
     OrderStatusChanged {
         order: OrderId,
         status: OrderStatus,
+        at_ms: Millis,
+    },
+    /// Refund: `qty` units sold to `order` (by `user`, at the price of `promotion` if any) went
+    /// back on sale; to the time sale too when the order bought them from its current
+    /// installation.
+    ItemRefunded {
+        item: ItemId,
+        order: OrderId,
+        user: UserId,
+        qty: i64,
+        promotion: Option<PromotionId>,
         at_ms: Millis,
     },
 }
@@ -134,6 +147,7 @@ impl Event {
             | Event::ItemConfirmed { item, .. }
             | Event::ItemReleased { item, .. }
             | Event::ItemRestocked { item, .. }
+            | Event::ItemRefunded { item, .. }
             | Event::ItemAdjusted { item, .. } => EntityRef::Item(*item),
             Event::OrderPlaced { order } => EntityRef::Order(order.id),
             Event::OrderStatusChanged { order, .. } => EntityRef::Order(*order),
@@ -168,7 +182,8 @@ pub fn apply_to_item(ledger: &mut ItemLedger, event: &Event) -> Option<ItemOutco
             qty,
             promotion,
             ..
-        } => ledger.restock(*user, *qty, *promotion),
+        } => ledger.restock_unattributed(*user, *qty, *promotion),
+        Event::ItemRefunded { order, qty, .. } => ledger.restock(*order, *qty),
         Event::ItemAdjusted { delta, .. } => ledger.adjust(*delta),
         _ => return None,
     })

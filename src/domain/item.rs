@@ -6,6 +6,12 @@
 //! moves them back to `available`, and `restock` (refund) moves `sold -> available`. After every
 //! mutation `available + reserved + sold == total` is asserted, and for a time sale
 //! `remaining + reserved + sold == quantity` too.
+//!
+//! A time sale's counters belong to one *installation* of it: installing a sale whose promotion
+//! is not the current one (a new one, or one that was replaced or removed before) starts with
+//! fresh counters. The sale remembers which orders took units from this installation, so units
+//! reserved or bought under an earlier installation of the same promotion never move the
+//! current installation's counters when they are released, confirmed or refunded.
 
 use std::collections::HashMap;
 
@@ -57,15 +63,29 @@ impl SalePhase {
     }
 }
 
-/// A time sale's live counters.
+/// Units one order took from the installed sale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct SaleTake {
+    user: UserId,
+    /// Units still reserved (in `held`) or still bought and not refunded (in `bought`).
+    qty: i64,
+}
+
+/// A time sale's live counters (of its current installation).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Sale {
     pub config: SaleConfig,
     pub remaining: i64,
     pub reserved: i64,
     pub sold: i64,
-    /// user id (as u128) -> units reserved or bought from this sale.
+    /// user id (as u128) -> units reserved or bought from this installation.
     per_user: HashMap<u128, i64, IdBuildHasher>,
+    /// The orders holding reserved units of this installation (their units sum to `reserved`).
+    held: HashMap<OrderId, SaleTake>,
+    /// The orders that bought units of this installation (at most one entry per unit of the
+    /// sale's quantity). Sold units no order accounts for (a sale loaded from the database whose
+    /// buyers are not all known) are counted in `sold` only.
+    bought: HashMap<OrderId, SaleTake>,
 }
 
 impl Sale {
@@ -81,6 +101,24 @@ impl Sale {
 
     pub fn bought_by(&self, user: UserId) -> i64 {
         self.per_user.get(&user.as_u128()).copied().unwrap_or(0)
+    }
+
+    /// A fresh installation of `config` with nothing taken.
+    fn fresh(config: SaleConfig) -> Sale {
+        Sale {
+            remaining: config.quantity,
+            reserved: 0,
+            sold: 0,
+            per_user: HashMap::default(),
+            held: HashMap::new(),
+            bought: HashMap::new(),
+            config,
+        }
+    }
+
+    /// Units of this installation sold to an order no refund has given back.
+    fn attributed_sold(&self) -> i64 {
+        self.bought.values().map(|t| t.qty).sum()
     }
 
     fn take_back(&mut self, user: UserId, qty: i64) {
@@ -302,7 +340,7 @@ impl ItemLedger {
         let mut unit_price = self.config.price;
         if let Some(sale) = self.live_sale(now_ms) {
             if let Some(limit) = sale.config.per_user_limit
-                && sale.bought_by(user) + qty > limit
+                && sale.bought_by(user).saturating_add(qty) > limit
             {
                 return ItemOutcome::LimitExceeded { limit };
             }
@@ -324,6 +362,7 @@ impl ItemLedger {
             sale.remaining -= qty;
             sale.reserved += qty;
             *sale.per_user.entry(user.as_u128()).or_insert(0) += qty;
+            sale.held.insert(order, SaleTake { user, qty });
         }
         self.reservations.insert(
             order,
@@ -342,12 +381,6 @@ impl ItemLedger {
         }
     }
 
-    /// The sale a reservation or sale came from, when it is still the current one.
-    fn sale_of(&mut self, promotion: Option<PromotionId>) -> Option<&mut Sale> {
-        let id = promotion?;
-        self.sale.as_mut().filter(|s| s.config.promotion_id == id)
-    }
-
     /// Payment approved: the order's units are sold.
     pub fn confirm(&mut self, order: OrderId) -> ItemOutcome {
         let Some(r) = self.reservations.remove(&order) else {
@@ -355,9 +388,15 @@ impl ItemLedger {
         };
         self.reserved -= r.qty;
         self.sold += r.qty;
-        if let Some(sale) = self.sale_of(r.promotion) {
-            sale.reserved -= r.qty;
-            sale.sold += r.qty;
+        if let Some(sale) = self.sale.as_mut()
+            && let Some(take) = sale.held.remove(&order)
+        {
+            sale.reserved -= take.qty;
+            sale.sold += take.qty;
+            sale.bought
+                .entry(order)
+                .and_modify(|t| t.qty += take.qty)
+                .or_insert(take);
         }
         self.check();
         ItemOutcome::Confirmed { qty: r.qty }
@@ -368,23 +407,58 @@ impl ItemLedger {
         let Some(r) = self.reservations.remove(&order) else {
             return ItemOutcome::NotReserved;
         };
-        self.undo_reservation(&r);
+        self.undo_reservation(order, &r);
         self.check();
         ItemOutcome::Released { qty: r.qty }
     }
 
-    fn undo_reservation(&mut self, r: &Reservation) {
+    fn undo_reservation(&mut self, order: OrderId, r: &Reservation) {
         self.reserved -= r.qty;
         self.available += r.qty;
-        if let Some(sale) = self.sale_of(r.promotion) {
-            sale.reserved -= r.qty;
-            sale.remaining += r.qty;
-            sale.take_back(r.user, r.qty);
+        if let Some(sale) = self.sale.as_mut()
+            && let Some(take) = sale.held.remove(&order)
+        {
+            sale.reserved -= take.qty;
+            sale.remaining += take.qty;
+            sale.take_back(take.user, take.qty);
         }
     }
 
-    /// Refund: `qty` sold units (bought by `user`, from `promotion` if any) go back on sale.
-    pub fn restock(
+    /// Refund: `qty` units sold to `order` go back on sale. They go back to the time sale too
+    /// when the order bought them from its current installation; units bought under an earlier
+    /// installation (or at the regular price) only return to the item's stock.
+    pub fn restock(&mut self, order: OrderId, qty: i64) -> ItemOutcome {
+        if qty <= 0 || qty > self.sold {
+            return ItemOutcome::InvalidQuantity;
+        }
+        self.sold -= qty;
+        self.available += qty;
+        if let Some(sale) = self.sale.as_mut()
+            && let Some(take) = sale.bought.remove(&order)
+        {
+            let back = qty.min(take.qty).min(sale.sold);
+            sale.sold -= back;
+            sale.remaining += back;
+            sale.take_back(take.user, back);
+            if take.qty > back {
+                sale.bought.insert(
+                    order,
+                    SaleTake {
+                        qty: take.qty - back,
+                        ..take
+                    },
+                );
+            }
+        }
+        self.check();
+        ItemOutcome::Restocked
+    }
+
+    /// Replay of a refund journaled before refunds named their order
+    /// ([`super::event::Event::ItemRestocked`]): decided as it was then, by promotion and user.
+    /// The units go back to the installed sale when it is `promotion` and has sold that many;
+    /// its sold takes then shrink to match (the user's first, smallest order id first).
+    pub fn restock_unattributed(
         &mut self,
         user: UserId,
         qty: i64,
@@ -395,12 +469,32 @@ impl ItemLedger {
         }
         self.sold -= qty;
         self.available += qty;
-        if let Some(sale) = self.sale_of(promotion)
+        if let Some(sale) = self.sale.as_mut()
+            && promotion == Some(sale.config.promotion_id)
             && sale.sold >= qty
         {
             sale.sold -= qty;
             sale.remaining += qty;
             sale.take_back(user, qty);
+            let mut excess = sale.attributed_sold() - sale.sold;
+            let mut orders: Vec<(bool, OrderId)> = sale
+                .bought
+                .iter()
+                .map(|(o, t)| (t.user != user, *o))
+                .collect();
+            orders.sort();
+            for (_, o) in orders {
+                if excess <= 0 {
+                    break;
+                }
+                let t = sale.bought.get_mut(&o).expect("listed take");
+                let n = excess.min(t.qty);
+                t.qty -= n;
+                excess -= n;
+                if t.qty == 0 {
+                    sale.bought.remove(&o);
+                }
+            }
         }
         self.check();
         ItemOutcome::Restocked
@@ -408,11 +502,17 @@ impl ItemLedger {
 
     /// Operator stock change: `delta` units added to (or taken from) the available stock.
     pub fn adjust(&mut self, delta: i64) -> ItemOutcome {
-        if self.available + delta < 0 {
+        let (Some(available), Some(total)) = (
+            self.available.checked_add(delta),
+            self.total.checked_add(delta),
+        ) else {
+            return ItemOutcome::InvalidQuantity;
+        };
+        if available < 0 {
             return ItemOutcome::InvalidQuantity;
         }
-        self.available += delta;
-        self.total += delta;
+        self.available = available;
+        self.total = total;
         self.check();
         ItemOutcome::Adjusted {
             total: self.total,
@@ -439,28 +539,9 @@ impl ItemLedger {
                     sale.remaining = config.quantity - taken;
                     sale.config = config;
                 }
-                _ => {
-                    // Reservations still held from an earlier installation of the same sale are
-                    // adopted, so releasing or confirming them later moves these counters.
-                    let mut reserved = 0;
-                    let mut per_user: HashMap<u128, i64, IdBuildHasher> = HashMap::default();
-                    for r in self.reservations.values() {
-                        if r.promotion == Some(config.promotion_id) {
-                            reserved += r.qty;
-                            *per_user.entry(r.user.as_u128()).or_insert(0) += r.qty;
-                        }
-                    }
-                    if config.quantity < reserved {
-                        return ItemOutcome::InvalidQuantity;
-                    }
-                    self.sale = Some(Sale {
-                        remaining: config.quantity - reserved,
-                        reserved,
-                        sold: 0,
-                        per_user,
-                        config,
-                    });
-                }
+                // A new installation: fresh counters. Units still held or bought under an
+                // earlier installation of the same promotion stay that installation's.
+                _ => self.sale = Some(Sale::fresh(config)),
             },
         }
         self.check();
@@ -478,10 +559,41 @@ impl ItemLedger {
             reserved: 0,
             sold: config.quantity - remaining,
             per_user: HashMap::default(),
+            held: HashMap::new(),
+            bought: HashMap::new(),
             config,
         });
         self.check();
         ItemOutcome::SaleSet
+    }
+
+    /// Give a sale loaded from the database its past buyers back: `purchases` are the orders
+    /// that bought units of it (`(order, user, units)`, from COMPLETE orders), so per-user limits
+    /// count them and refunds return their units to the sale. Call after
+    /// [`Self::restore_reservations`]. Purchases beyond the sale's sold units no order accounts
+    /// for yet are ignored (the database may hold buyers of an earlier installation of the same
+    /// promotion). Returns the units attributed.
+    pub fn restore_purchases(&mut self, purchases: Vec<(OrderId, UserId, i64)>) -> i64 {
+        let Some(sale) = self.sale.as_mut() else {
+            return 0;
+        };
+        let mut left = (sale.sold - sale.attributed_sold()).max(0);
+        let mut restored = 0;
+        for (order, user, qty) in purchases {
+            if left == 0 {
+                break;
+            }
+            if qty <= 0 || sale.bought.contains_key(&order) {
+                continue;
+            }
+            let qty = qty.min(left);
+            left -= qty;
+            restored += qty;
+            *sale.per_user.entry(user.as_u128()).or_insert(0) += qty;
+            sale.bought.insert(order, SaleTake { user, qty });
+        }
+        self.check();
+        restored
     }
 
     /// Give an item loaded from the database its reservations back (the write-behind keeps them
@@ -503,11 +615,15 @@ impl ItemLedger {
         for (order, r) in reservations {
             if let Some(sale) = self.sale.as_mut()
                 && r.promotion == Some(sale.config.promotion_id)
+                && !sale.held.contains_key(&order)
             {
                 let qty = r.qty.min(sale.sold);
-                sale.sold -= qty;
-                sale.reserved += qty;
-                *sale.per_user.entry(r.user.as_u128()).or_insert(0) += qty;
+                if qty > 0 {
+                    sale.sold -= qty;
+                    sale.reserved += qty;
+                    *sale.per_user.entry(r.user.as_u128()).or_insert(0) += qty;
+                    sale.held.insert(order, SaleTake { user: r.user, qty });
+                }
             }
             self.reservations.insert(order, r);
         }
@@ -528,7 +644,7 @@ impl ItemLedger {
         let mut out = Vec::with_capacity(due.len());
         for id in due {
             if let Some(r) = self.reservations.remove(&id) {
-                self.undo_reservation(&r);
+                self.undo_reservation(id, &r);
                 out.push((id, r));
             }
         }
@@ -564,6 +680,19 @@ impl ItemLedger {
                 s.config.quantity,
                 "sale does not balance"
             );
+            if cfg!(debug_assertions) {
+                // O(orders of the sale): debug builds (the tests) only.
+                assert!(
+                    s.held.values().chain(s.bought.values()).all(|t| t.qty > 0),
+                    "empty sale take"
+                );
+                let held: i64 = s.held.values().map(|t| t.qty).sum();
+                assert_eq!(held, s.reserved, "sale reservations differ from its orders");
+                assert!(
+                    s.attributed_sold() <= s.sold,
+                    "sale orders exceed its sold units"
+                );
+            }
         }
     }
 }
@@ -619,7 +748,7 @@ mod tests {
         assert_eq!(it.closed(0), ItemClosed::SoldOut);
         assert_eq!(it.release(o2), ItemOutcome::Released { qty: 1 });
         assert_eq!(it.release(o2), ItemOutcome::NotReserved);
-        assert_eq!(it.restock(u, 1, None), ItemOutcome::Restocked);
+        assert_eq!(it.restock(o1, 1), ItemOutcome::Restocked);
         assert_eq!(
             it.levels(),
             StockLevels {
@@ -629,7 +758,7 @@ mod tests {
                 sold: 1
             }
         );
-        assert_eq!(it.restock(u, 2, None), ItemOutcome::InvalidQuantity);
+        assert_eq!(it.restock(o1, 2), ItemOutcome::InvalidQuantity);
     }
 
     #[test]
@@ -753,5 +882,116 @@ mod tests {
         s.quantity = 4;
         assert_eq!(it.set_sale(Some(s)), ItemOutcome::SaleSet);
         assert_eq!(it.sale().unwrap().remaining, 2);
+    }
+
+    #[test]
+    fn script_adjust_at_the_edges_of_i64() {
+        let mut it = item(2);
+        let before = it.levels();
+        for delta in [i64::MIN, i64::MIN + 1, -3] {
+            assert_eq!(it.adjust(delta), ItemOutcome::InvalidQuantity, "{delta}");
+        }
+        assert_eq!(it.adjust(i64::MAX), ItemOutcome::InvalidQuantity);
+        assert_eq!(it.levels(), before, "refusals change nothing");
+        assert_eq!(
+            it.adjust(i64::MAX - 2),
+            ItemOutcome::Adjusted {
+                total: i64::MAX,
+                available: i64::MAX
+            }
+        );
+        assert_eq!(it.adjust(1), ItemOutcome::InvalidQuantity);
+        // a huge quantity against a per-user limit is refused, not wrapped
+        let mut it = item(10);
+        it.set_sale(Some(sale(5, Some(2))));
+        it.reserve(OrderId::new(), UserId::new(), 1, 9_999, 1_000);
+        let u = UserId::new();
+        it.reserve(OrderId::new(), u, 1, 9_999, 1_000);
+        assert_eq!(
+            it.reserve(OrderId::new(), u, i64::MAX, 9_999, 1_000),
+            ItemOutcome::LimitExceeded { limit: 2 }
+        );
+    }
+
+    #[test]
+    fn script_a_sale_loaded_from_the_database_counts_past_purchases() {
+        // sale qty=5, limit 2; stored: 3 units gone (2 bought by U1, 1 reserved by U2's O3).
+        let mut it = ItemLedger::from_levels(
+            ItemConfig {
+                price: 10_000,
+                on_sale: true,
+            },
+            StockLevels {
+                total: 10,
+                available: 7,
+                reserved: 1,
+                sold: 2,
+            },
+        );
+        let s = sale(5, Some(2));
+        it.restore_sale(s.clone(), 2);
+        let (u1, u2) = (UserId::new(), UserId::new());
+        let (o1, o3) = (OrderId::new(), OrderId::new());
+        it.restore_reservations(vec![(
+            o3,
+            Reservation {
+                user: u2,
+                qty: 1,
+                unit_price: 7_000,
+                promotion: Some(s.promotion_id),
+                deadline_ms: 9_999,
+            },
+        )]);
+        // a purchase beyond the sale's sold units (another installation's) is not counted
+        let stray = OrderId::new();
+        assert_eq!(
+            it.restore_purchases(vec![(o1, u1, 2), (stray, UserId::new(), 1)]),
+            2
+        );
+        let sale_now = it.sale().unwrap();
+        assert_eq!(
+            (sale_now.remaining, sale_now.reserved, sale_now.sold),
+            (2, 1, 2)
+        );
+        assert_eq!((sale_now.bought_by(u1), sale_now.bought_by(u2)), (2, 1));
+        // U1 already bought 2 of 2: refused, as before the reload
+        assert_eq!(
+            it.reserve(OrderId::new(), u1, 1, 9_999, 1_000),
+            ItemOutcome::LimitExceeded { limit: 2 }
+        );
+        // U1's refund gives both units back to the sale and to U1's allowance
+        assert_eq!(it.restock(o1, 2), ItemOutcome::Restocked);
+        let sale_now = it.sale().unwrap();
+        assert_eq!(
+            (sale_now.remaining, sale_now.sold, sale_now.bought_by(u1)),
+            (4, 0, 0)
+        );
+    }
+
+    #[test]
+    fn script_a_legacy_refund_event_replays_as_it_was_decided() {
+        let mut it = item(5);
+        let s = sale(3, None);
+        let pid = s.promotion_id;
+        it.set_sale(Some(s));
+        let (u, o) = (UserId::new(), OrderId::new());
+        it.reserve(o, u, 2, 9_999, 1_000);
+        it.confirm(o);
+        assert_eq!(
+            it.restock_unattributed(u, 1, Some(pid)),
+            ItemOutcome::Restocked
+        );
+        let sale_now = it.sale().unwrap();
+        assert_eq!(
+            (sale_now.remaining, sale_now.sold, sale_now.bought_by(u)),
+            (2, 1, 1)
+        );
+        // the order's remaining unit still goes back to the sale by order id
+        assert_eq!(it.restock(o, 1), ItemOutcome::Restocked);
+        assert_eq!(it.sale().unwrap().remaining, 3);
+        assert_eq!(
+            it.restock_unattributed(u, 1, Some(pid)),
+            ItemOutcome::InvalidQuantity
+        );
     }
 }

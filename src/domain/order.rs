@@ -62,6 +62,15 @@ pub struct OrderLine {
     pub promotion: Option<PromotionId>,
 }
 
+/// `unit_price * qty` summed over `lines`, or `None` when any step does not fit in an `i64`.
+pub fn checked_total(lines: &[OrderLine]) -> Option<i64> {
+    lines.iter().try_fold(0i64, |sum, l| {
+        l.unit_price
+            .checked_mul(l.qty)
+            .and_then(|amount| sum.checked_add(amount))
+    })
+}
+
 /// The coupon an order used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderCoupon {
@@ -171,6 +180,23 @@ mod tests {
             deadline_ms: 1_000,
             completed_at_ms: None,
         }
+    }
+
+    #[test]
+    fn totals_that_do_not_fit_are_refused() {
+        let line = |unit_price, qty| OrderLine {
+            item: ItemId::new(),
+            name: "x".into(),
+            company_id: CompanyId::new(),
+            qty,
+            unit_price,
+            promotion: None,
+        };
+        assert_eq!(checked_total(&[line(1_000, 3), line(500, 2)]), Some(4_000));
+        assert_eq!(checked_total(&[line(i64::MAX, 2)]), None);
+        assert_eq!(checked_total(&[line(i64::MAX, 1), line(1, 1)]), None);
+        assert_eq!(checked_total(&[line(i64::MIN, 1), line(-1, 1)]), None);
+        assert_eq!(checked_total(&[]), Some(0));
     }
 
     #[test]

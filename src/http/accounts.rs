@@ -927,7 +927,7 @@ pub async fn list_addresses(
     let page = query.validate(
         ADDRESS_SORTS,
         ADDRESS_PAGE_SIZE,
-        state.config.max_page_size as i64,
+        state.config.page_limits(),
         "INVALID_SORT",
     )?;
     let (rows, total) = repo::list_addresses(&state.db, user.user_id.0, &page).await?;

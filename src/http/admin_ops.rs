@@ -153,7 +153,8 @@ pub async fn adjust_stock(
 ) -> ApiResult<Reply<ItemStock>> {
     user.require(&[Role::Master])?;
     let id = parse_id(&id, "item id")?;
-    if body.delta == 0 || body.delta.abs() > MAX_STOCK_DELTA {
+    // unsigned_abs: `i64::MIN.abs()` overflows (and wraps to a negative number in release).
+    if body.delta == 0 || body.delta.unsigned_abs() > MAX_STOCK_DELTA.unsigned_abs() {
         return Err(ApiError::bad_request(
             "INVALID_VALUE",
             format!(
@@ -468,12 +469,7 @@ pub async fn audit_log(
         size: q.size,
         sort: q.sort.clone(),
     }
-    .validate(
-        AUDIT_SORTS,
-        20,
-        state.config.max_page_size as i64,
-        "INVALID_SORT",
-    )?;
+    .validate(AUDIT_SORTS, 20, state.config.page_limits(), "INVALID_SORT")?;
     let mut filter = String::from(" WHERE 1 = 1");
     let mut binds: Vec<String> = Vec::new();
     if let Some(action) = q.action.as_deref().map(str::trim).filter(|s| !s.is_empty()) {

@@ -208,10 +208,11 @@ fn parse_campaign_id(id: &str) -> ApiResult<CampaignId> {
 }
 
 #[utoipa::path(get, path = "/api/v1/coupon-infos/{id}", tag = "coupons",
-    responses((status = 200, description = "the campaign"), (status = 404, body = super::error::ErrorBody)))]
+    responses((status = 200, description = "the campaign (a PENDING one only to MASTER and MANAGER)"),
+        (status = 404, description = "CO001: no such campaign, or one not published yet (PENDING) asked by a customer or seller", body = super::error::ErrorBody)))]
 pub async fn get_campaign(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Reply<CampaignView>> {
     let id = parse_campaign_id(&id)?;
@@ -224,6 +225,10 @@ pub async fn get_campaign(
     .await?
     .ok_or_else(|| ApiError::not_found("CO001", "coupon campaign not found"))?;
     let (live, _) = state.engine.campaign_view(id, None).await?;
+    if live.status == CampaignStatus::Pending && !user.role.is_staff() {
+        // Not published yet: only staff may know it exists.
+        return Err(ApiError::not_found("CO001", "coupon campaign not found"));
+    }
     Ok(Reply::ok(
         "쿠폰 정보 조회 성공",
         CampaignView {
@@ -501,17 +506,12 @@ pub async fn update_campaign(
         return Err(ApiError::not_found("CO001", "coupon campaign not found"));
     }
     let v = validate_campaign(&state, &body).await?;
-    let (current, _) = state.engine.campaign_view(id, None).await?;
-    if current.status != CampaignStatus::Pending {
-        return Err(ApiError::conflict(
-            "CO004",
-            "a campaign can only be changed while PENDING",
-        ));
-    }
-    // Engine-owned fields go through the campaign actor (its write-behind persists them).
-    state
+    // Engine-owned fields go through the campaign actor (its write-behind persists them); the
+    // actor checks PENDING and applies the change in one step, so an opening cannot slip in
+    // between.
+    let configured = state
         .engine
-        .configure_campaign(
+        .configure_pending_campaign(
             id,
             CampaignConfig {
                 quantity: body.quantity,
@@ -524,6 +524,12 @@ pub async fn update_campaign(
             },
         )
         .await?;
+    if configured.is_err() {
+        return Err(ApiError::conflict(
+            "CO004",
+            "a campaign can only be changed while PENDING",
+        ));
+    }
     sqlx::query(
         "UPDATE p_coupon_info SET name = ?, coupon_type = ?, updated_at = ?, updated_by = ? \
          WHERE coupon_info_id = ?",
@@ -565,12 +571,7 @@ pub async fn list_campaigns(
     Query(page): Query<super::page::PageQuery>,
     Query(filter): Query<CampaignFilter>,
 ) -> ApiResult<Reply<super::page::Page<CampaignView>>> {
-    let req = page.validate(
-        CAMPAIGN_SORTS,
-        10,
-        state.config.max_page_size as i64,
-        "CO014",
-    )?;
+    let req = page.validate(CAMPAIGN_SORTS, 10, state.config.page_limits(), "CO014")?;
     let wanted = match filter
         .coupon_status
         .as_deref()
@@ -630,6 +631,10 @@ pub async fn list_campaigns(
     for row in &rows {
         let id = CampaignId(uuid_col(row, "coupon_info_id")?);
         let (live, _) = state.engine.campaign_view(id, None).await?;
+        if live.status == CampaignStatus::Pending && !user.role.is_staff() {
+            // The status column lagged a change back to PENDING: still not shown to shoppers.
+            continue;
+        }
         content.push(CampaignView {
             coupon_id: id.0,
             name: row.try_get("name")?,

@@ -1,9 +1,33 @@
-//! One pagination style for the whole API: `?page=<0-based>&size=<n, at most max_page_size>&
-//! sort=<prop>,<asc|desc>`, answered with a Spring-like page body.
+//! One pagination style for the whole API: `?page=<0-based, at most max_page_number>&size=<n, at
+//! most max_page_size>&sort=<prop>,<asc|desc>`, answered with a Spring-like page body.
+//!
+//! Both bounds come from the configuration ([`PageLimits`]); beyond them the resource's own
+//! invalid-paging code is answered (400). Nothing computed from `page` and `size` can overflow:
+//! they are bounded before use and the arithmetic saturates.
 
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
+use crate::config::Config;
+
+/// The bounds a page request is checked against (from `max_page_size` and `max_page_number`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageLimits {
+    /// Largest `size`.
+    pub max_size: i64,
+    /// Largest (0-based) `page`.
+    pub max_page: i64,
+}
+
+impl Config {
+    /// The paging bounds of every list endpoint.
+    pub fn page_limits(&self) -> PageLimits {
+        PageLimits {
+            max_size: i64::from(self.max_page_size),
+            max_page: i64::from(self.max_page_number),
+        }
+    }
+}
 
 /// The query parameters.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -24,8 +48,9 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
+    /// Rows skipped before this page (saturating: `page` and `size` are bounded anyway).
     pub fn offset(&self) -> i64 {
-        self.page * self.size
+        self.page.saturating_mul(self.size)
     }
 
     /// `ORDER BY <col> <dir>, <tiebreak> <dir> LIMIT <size> OFFSET <offset>` (values are
@@ -43,19 +68,20 @@ impl PageRequest {
 
 impl PageQuery {
     /// Validate against `allowed` (`(json property, SQL column)` pairs; the first is the default
-    /// sort) and the size limit. Errors carry `invalid_code` (the resource's INVALID_SORT code).
+    /// sort) and `limits`. Errors carry `invalid_code` (the resource's INVALID_SORT code).
     pub fn validate(
         &self,
         allowed: &[(&str, &'static str)],
         default_size: i64,
-        max_size: i64,
+        limits: PageLimits,
         invalid_code: &'static str,
     ) -> Result<PageRequest, ApiError> {
+        let PageLimits { max_size, max_page } = limits;
         let page = self.page.unwrap_or(0);
-        if page < 0 {
+        if !(0..=max_page).contains(&page) {
             return Err(ApiError::bad_request(
                 invalid_code,
-                "page must be 0 or more",
+                format!("page must be 0 to {max_page}"),
             ));
         }
         let size = self.size.unwrap_or(default_size);
@@ -115,15 +141,16 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     pub fn new(content: Vec<T>, total_elements: i64, request: &PageRequest) -> Self {
-        let total_pages = if total_elements == 0 {
+        let total_pages = if total_elements <= 0 || request.size <= 0 {
             0
         } else {
-            (total_elements + request.size - 1) / request.size
+            // (total + size - 1) / size without the overflow near i64::MAX
+            total_elements / request.size + i64::from(total_elements % request.size != 0)
         };
         let n = content.len() as i64;
         Page {
             first: request.page == 0,
-            last: request.page + 1 >= total_pages,
+            last: request.page.saturating_add(1) >= total_pages,
             empty: content.is_empty(),
             number_of_elements: n,
             content,
@@ -140,6 +167,10 @@ mod tests {
     use super::*;
 
     const ALLOWED: &[(&str, &str)] = &[("createdAt", "created_at"), ("price", "price")];
+    const LIMITS: PageLimits = PageLimits {
+        max_size: 100,
+        max_page: 1_000,
+    };
 
     #[test]
     fn validates_sort_size_and_page() {
@@ -148,7 +179,7 @@ mod tests {
             size: Some(10),
             sort: Some("price,desc".into()),
         };
-        let r = q.validate(ALLOWED, 10, 100, "P008").unwrap();
+        let r = q.validate(ALLOWED, 10, LIMITS, "P008").unwrap();
         assert_eq!(
             (r.order_column, r.descending, r.offset()),
             ("price", true, 20)
@@ -158,21 +189,61 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            bad.validate(ALLOWED, 10, 100, "P008").unwrap_err().code(),
+            bad.validate(ALLOWED, 10, LIMITS, "P008")
+                .unwrap_err()
+                .code(),
             "P008"
         );
         let big = PageQuery {
             size: Some(101),
             ..Default::default()
         };
-        assert!(big.validate(ALLOWED, 10, 100, "P008").is_err());
+        assert!(big.validate(ALLOWED, 10, LIMITS, "P008").is_err());
         let p = Page::new(
             vec![1, 2],
             12,
             &PageQuery::default()
-                .validate(ALLOWED, 10, 100, "X")
+                .validate(ALLOWED, 10, LIMITS, "X")
                 .unwrap(),
         );
         assert_eq!((p.total_pages, p.first, p.last), (2, true, false));
+    }
+
+    #[test]
+    fn page_is_bounded_and_nothing_overflows() {
+        let at = |page: i64, size: i64| PageQuery {
+            page: Some(page),
+            size: Some(size),
+            sort: None,
+        };
+        for page in [i64::MAX, i64::MAX / 10, 1_001, -1, i64::MIN] {
+            let err = at(page, 10)
+                .validate(ALLOWED, 10, LIMITS, "P008")
+                .unwrap_err();
+            assert_eq!(
+                (err.status().as_u16(), err.code()),
+                (400, "P008"),
+                "page {page}"
+            );
+        }
+        for size in [i64::MAX, i64::MIN, 0] {
+            assert!(at(0, size).validate(ALLOWED, 10, LIMITS, "P008").is_err());
+        }
+        let last = at(1_000, 100)
+            .validate(ALLOWED, 10, LIMITS, "P008")
+            .unwrap();
+        assert_eq!(last.offset(), 100_000);
+        // A request built by hand with huge numbers still neither panics nor wraps.
+        let huge = PageRequest {
+            page: i64::MAX,
+            size: i64::MAX,
+            order_column: "created_at",
+            descending: true,
+        };
+        assert_eq!(huge.offset(), i64::MAX);
+        let p = Page::new(Vec::<i32>::new(), i64::MAX, &huge);
+        assert_eq!((p.total_pages, p.last), (1, true));
+        let p = Page::new(vec![1], i64::MAX, &last);
+        assert!(!p.last);
     }
 }

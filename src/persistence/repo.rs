@@ -33,19 +33,25 @@ pub struct StoredItem {
 pub struct StoredSale {
     pub config: SaleConfig,
     pub remaining: i64,
+    /// `(order, user, units)` of the COMPLETE orders that bought from this sale (by order id),
+    /// so the loaded sale still counts them against per-user limits.
+    pub purchases: Vec<(OrderId, UserId, i64)>,
 }
 
 impl StoredItem {
     /// The ledger this stored item describes.
     pub fn into_ledger(self) -> ItemLedger {
         let mut ledger = ItemLedger::from_levels(self.config, self.levels);
+        let mut purchases = Vec::new();
         if let Some(sale) = self.sale {
             ledger.restore_sale(sale.config, sale.remaining);
+            purchases = sale.purchases;
         }
         let stray = ledger.restore_reservations(self.reservations);
         if stray > 0 {
             tracing::warn!(item = %self.id, units = stray, "reserved units without a reservation were put back on sale");
         }
+        ledger.restore_purchases(purchases);
         ledger
     }
 }
@@ -87,6 +93,34 @@ pub struct SqlStore {
 impl SqlStore {
     pub fn new(db: Db) -> Self {
         Self { db }
+    }
+
+    /// `(order, user, units)` of every COMPLETE order that bought `item` from `promotion`, in
+    /// order id order. At most one row per unit of the sale's quantity.
+    async fn sale_purchases(
+        &self,
+        item: ItemId,
+        promotion: PromotionId,
+    ) -> anyhow::Result<Vec<(OrderId, UserId, i64)>> {
+        let rows = sqlx::query(
+            "SELECT op.order_id, o.user_id, op.quantity FROM p_order_product op \
+             JOIN p_order o ON o.id = op.order_id \
+             WHERE op.product_id = ? AND op.promotion_id = ? AND o.status = 'COMPLETE' \
+             AND op.deleted_at IS NULL AND o.deleted_at IS NULL ORDER BY op.order_id",
+        )
+        .bind(item.to_string())
+        .bind(promotion.to_string())
+        .fetch_all(&self.db.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    OrderId(uuid_col(r, "order_id")?),
+                    UserId(uuid_col(r, "user_id")?),
+                    r.try_get("quantity")?,
+                ))
+            })
+            .collect()
     }
 }
 
@@ -161,17 +195,21 @@ impl EngineStore for SqlStore {
         .await?;
         let sale = match sale_row {
             None => None,
-            Some(r) => Some(StoredSale {
-                config: SaleConfig {
-                    promotion_id: PromotionId(uuid_col(&r, "id")?),
-                    start_ms: r.try_get("start_at")?,
-                    end_ms: r.try_get("end_at")?,
-                    sale_price: r.try_get("discount_price")?,
-                    quantity: r.try_get("quantity")?,
-                    per_user_limit: r.try_get("per_user_limit")?,
-                },
-                remaining: r.try_get("remaining")?,
-            }),
+            Some(r) => {
+                let promotion = PromotionId(uuid_col(&r, "id")?);
+                Some(StoredSale {
+                    config: SaleConfig {
+                        promotion_id: promotion,
+                        start_ms: r.try_get("start_at")?,
+                        end_ms: r.try_get("end_at")?,
+                        sale_price: r.try_get("discount_price")?,
+                        quantity: r.try_get("quantity")?,
+                        per_user_limit: r.try_get("per_user_limit")?,
+                    },
+                    remaining: r.try_get("remaining")?,
+                    purchases: self.sale_purchases(id, promotion).await?,
+                })
+            }
         };
         let rows = sqlx::query(
             "SELECT order_id, user_id, qty, unit_price, promotion_id, deadline_at FROM hd_reservation \
@@ -272,7 +310,7 @@ impl EngineStore for SqlStore {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let lines = sqlx::query(
-            "SELECT op.product_id, op.product_name, op.quantity, op.price, p.company_id \
+            "SELECT op.product_id, op.product_name, op.quantity, op.price, op.promotion_id, p.company_id \
              FROM p_order_product op LEFT JOIN p_product p ON p.id = op.product_id \
              WHERE op.order_id = ? ORDER BY op.product_id",
         )
@@ -287,7 +325,7 @@ impl EngineStore for SqlStore {
                 company_id: CompanyId(opt_uuid_col(l, "company_id")?.unwrap_or_default()),
                 qty: l.try_get("quantity")?,
                 unit_price: l.try_get("price")?,
-                promotion: None,
+                promotion: opt_uuid_col(l, "promotion_id")?.map(PromotionId),
             });
         }
         let status: String = row.try_get("status")?;

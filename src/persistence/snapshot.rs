@@ -21,8 +21,9 @@ use crate::domain::item::ItemLedger;
 use crate::domain::order::Order;
 
 const MAGIC: &[u8; 8] = b"HOTDEAL\0";
-/// Bumped whenever the body's encoding changes.
-pub const FORMAT_VERSION: u32 = 2;
+/// Bumped whenever the body's encoding changes (3: a time sale records the orders that took
+/// units from its installation).
+pub const FORMAT_VERSION: u32 = 3;
 const HEADER_LEN: usize = 40;
 
 /// A campaign in a snapshot.

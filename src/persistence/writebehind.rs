@@ -164,6 +164,7 @@ fn event_time(e: &Event) -> Millis {
         | Event::ItemConfirmed { at_ms, .. }
         | Event::ItemReleased { at_ms, .. }
         | Event::ItemRestocked { at_ms, .. }
+        | Event::ItemRefunded { at_ms, .. }
         | Event::ItemAdjusted { at_ms, .. }
         | Event::OrderStatusChanged { at_ms, .. } => *at_ms,
         Event::OrderPlaced { order } => order.created_at_ms,
@@ -318,6 +319,12 @@ pub async fn apply_batch(db: &Db, batch: &[(Seq, Event)], now_ms: Millis) -> any
                 }
             }
             Event::ItemRestocked {
+                item,
+                qty,
+                promotion,
+                ..
+            }
+            | Event::ItemRefunded {
                 item,
                 qty,
                 promotion,
@@ -589,7 +596,7 @@ async fn insert_orders(
     for chunk in row_chunks(&lines, ORDER_ROWS) {
         let mut qb: QueryBuilder<Any> = QueryBuilder::new(format!(
             "{} INTO p_order_product (id, order_id, product_id, product_name, quantity, price, \
-             created_at, updated_at) ",
+             promotion_id, created_at, updated_at) ",
             dialect.insert_ignore()
         ));
         qb.push_values(chunk, |mut b, (o, l)| {
@@ -599,6 +606,7 @@ async fn insert_orders(
                 .push_bind(l.name.clone())
                 .push_bind(l.qty)
                 .push_bind(l.unit_price)
+                .push_bind(l.promotion.map(|p| p.to_string()))
                 .push_bind(o.created_at_ms)
                 .push_bind(o.created_at_ms);
         });

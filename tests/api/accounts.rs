@@ -1316,7 +1316,15 @@ async fn accounts_repo(db: &hotdeal::persistence::Db) {
         size: Some(1),
         ..Default::default()
     }
-    .validate(&[("createdAt", "a.created_at")], 10, 100, "X")
+    .validate(
+        &[("createdAt", "a.created_at")],
+        10,
+        hotdeal::http::page::PageLimits {
+            max_size: 100,
+            max_page: 1_000,
+        },
+        "X",
+    )
     .unwrap();
     let (rows, total) = repo::list_addresses(db, alice, &page).await.unwrap();
     assert_eq!((rows.len(), total, rows[0].address_id), (1, 2, a2));

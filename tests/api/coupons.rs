@@ -515,3 +515,144 @@ async fn staff_soft_delete_an_issued_coupon_and_it_stays_counted() {
         .await;
     assert_eq!((second.status, second.code()), (409, "CO006"));
 }
+
+#[tokio::test]
+async fn an_unpublished_campaign_is_only_shown_to_staff() {
+    let app = spawn_app().await;
+    let (_, manager) = app.token(Role::Manager);
+    let created = app
+        .post(
+            "/api/v1/coupon-infos",
+            &campaign_body("not yet", 5, 500),
+            Some(&manager),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.data()["couponId"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/coupon-infos/{id}");
+    let (_, customer) = app.token(Role::Customer);
+    let (_, seller) = app.token(Role::Seller);
+    let (_, master) = app.token(Role::Master);
+    for token in [&customer, &seller] {
+        let res = app.get(&path, Some(token)).await;
+        assert_eq!((res.status, res.code()), (404, "CO001"), "{:?}", res.body);
+        let list = app.get("/api/v1/coupon-infos?size=100", Some(token)).await;
+        assert_eq!(list.status, 200, "{:?}", list.body);
+        assert!(
+            !list.data()["content"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["couponId"] == id.as_str()),
+            "listed to a shopper: {:?}",
+            list.body
+        );
+    }
+    assert_eq!(app.get(&path, None).await.status, 401);
+    for token in [&manager, &master] {
+        let res = app.get(&path, Some(token)).await;
+        assert_eq!(res.status, 200, "{:?}", res.body);
+        assert_eq!(res.data()["status"], "PENDING");
+    }
+    // Published: everyone signed in sees it.
+    let res = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("{path}/status"),
+            Some(&json!({"status": "ISSUED"})),
+            Some(&manager),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    for token in [&customer, &seller] {
+        assert_eq!(app.get(&path, Some(token)).await.status, 200);
+    }
+    // Back to PENDING: hidden again.
+    let res = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("{path}/status"),
+            Some(&json!({"status": "PENDING"})),
+            Some(&manager),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert_eq!(app.get(&path, Some(&customer)).await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_racing_the_opening_of_a_campaign_never_lands_after_it() {
+    use hotdeal::domain::campaign::CampaignStatus;
+    use hotdeal::domain::event::Event;
+
+    const ROUNDS: usize = 60;
+    let app = spawn_app().await;
+    let (_, manager) = app.token(Role::Manager);
+    let mut rounds = Vec::new();
+    for i in 0..ROUNDS {
+        let created = app
+            .post(
+                "/api/v1/coupon-infos",
+                &campaign_body(&format!("race {i}"), 5, 500),
+                Some(&manager),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{:?}", created.body);
+        let id = created.data()["couponId"].as_str().unwrap().to_string();
+        let path = format!("/api/v1/coupon-infos/{id}");
+        // The campaign actor is loaded before the race, so both requests reach it at once.
+        assert_eq!(app.get(&path, Some(&manager)).await.status, 200);
+        let update = campaign_body(&format!("race {i} updated"), 7, 600);
+        let open = json!({"status": "ISSUED"});
+        let status_path = format!("{path}/status");
+        let (put, patch) = tokio::join!(
+            app.request(reqwest::Method::PUT, &path, Some(&update), Some(&manager)),
+            app.request(
+                reqwest::Method::PATCH,
+                &status_path,
+                Some(&open),
+                Some(&manager)
+            ),
+        );
+        assert_eq!(patch.status, 200, "{:?}", patch.body);
+        assert!(
+            put.status == 200 || (put.status, put.code()) == (409, "CO004"),
+            "{:?}",
+            put.body
+        );
+        rounds.push((id.parse::<uuid::Uuid>().unwrap(), put.status));
+    }
+    // The journal holds each campaign's decisions in the order its actor took them.
+    let dir = app.crash().await;
+    let mut events: Vec<Event> = Vec::new();
+    hotdeal::persistence::journal::read_journal(&dir.path().join("data/journal"), 0, |_, e| {
+        events.push(e)
+    })
+    .unwrap();
+    let (mut updated, mut refused) = (0, 0);
+    for (id, put_status) in rounds {
+        let mut opened = false;
+        let mut configured = 0;
+        for e in &events {
+            match e {
+                Event::CampaignStatusSet {
+                    campaign, status, ..
+                } if campaign.0 == id && *status == CampaignStatus::Issued => opened = true,
+                Event::CampaignConfigured { campaign, .. } if campaign.0 == id => {
+                    assert!(!opened, "campaign {id} was changed after it opened");
+                    configured += 1;
+                }
+                _ => {}
+            }
+        }
+        assert!(opened, "campaign {id} never opened");
+        if put_status == 200 {
+            assert_eq!(configured, 1, "campaign {id}");
+            updated += 1;
+        } else {
+            assert_eq!(configured, 0, "a refused update changed campaign {id}");
+            refused += 1;
+        }
+    }
+    assert_eq!(updated + refused, ROUNDS);
+}

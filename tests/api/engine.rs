@@ -280,7 +280,10 @@ async fn multi_line_orders_are_all_or_nothing() {
     assert_eq!((v.available, v.reserved, v.sold), (7, 0, 3));
     // refund restocks
     assert_eq!(
-        t.engine.restock(plenty, user, 3, None).await.unwrap(),
+        t.engine
+            .restock(plenty, order, user, 3, None)
+            .await
+            .unwrap(),
         ItemOutcome::Restocked
     );
     assert_eq!(

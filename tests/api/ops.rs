@@ -180,6 +180,51 @@ async fn operator_actions_are_master_only() {
 }
 
 #[tokio::test]
+async fn stock_deltas_at_the_edges_of_i64_are_refused_not_wrapped() {
+    let app = spawn_app().await;
+    let item = seed_product(&app, 10).await;
+    let (_, master) = app.token(Role::Master);
+    let path = format!("/api/v1/admin/items/{item}/stock");
+    let max = hotdeal::http::admin_ops::MAX_STOCK_DELTA;
+    // i64::MIN.abs() overflows (and wraps to i64::MIN, below the bound, in release builds).
+    for delta in [i64::MIN, i64::MIN + 1, i64::MAX, max + 1, -max - 1] {
+        let res = app
+            .post(
+                &path,
+                &json!({"delta": delta, "reason": "edge"}),
+                Some(&master),
+            )
+            .await;
+        assert_eq!(
+            (res.status, res.code()),
+            (400, "INVALID_VALUE"),
+            "delta {delta}: {:?}",
+            res.body
+        );
+    }
+    let view = app.state.engine.item_view(item).await.unwrap();
+    assert_eq!((view.levels.total, view.levels.available), (10, 10));
+    let res = app
+        .post(
+            &path,
+            &json!({"delta": max, "reason": "edge"}),
+            Some(&master),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert_eq!(res.data()["total"], 10 + max);
+    let res = app
+        .post(
+            &path,
+            &json!({"delta": -max, "reason": "edge"}),
+            Some(&master),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert_eq!(res.data()["total"], 10);
+}
+
+#[tokio::test]
 async fn stock_adjustments_go_through_the_engine_and_are_audited() {
     let app = spawn_app().await;
     let item = seed_product(&app, 10).await;

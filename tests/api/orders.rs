@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use hotdeal::domain::clock::SystemClock;
 use hotdeal::domain::ids::{CompanyId, ItemId, PromotionId, UserId};
-use hotdeal::domain::item::SaleConfig;
+use hotdeal::domain::item::{ItemOutcome, SaleConfig};
 use hotdeal::http::auth::Role;
 use hotdeal::persistence::repo::NewProduct;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, spawn_app, spawn_app_in, spawn_app_with};
 
-async fn product(app: &TestApp, quantity: i64, price: i64) -> ItemId {
+pub(crate) async fn product(app: &TestApp, quantity: i64, price: i64) -> ItemId {
     let id = ItemId::new();
     app.state
         .store
@@ -36,7 +36,7 @@ async fn product(app: &TestApp, quantity: i64, price: i64) -> ItemId {
     id
 }
 
-async fn address(app: &TestApp, user: UserId) -> String {
+pub(crate) async fn address(app: &TestApp, user: UserId) -> String {
     let id = uuid::Uuid::new_v4().to_string();
     sqlx::query(
         "INSERT INTO p_address (address_id, user_id, zip_num, city, district, street_name, street_num, detail_addr, created_at, updated_at) \
@@ -50,7 +50,13 @@ async fn address(app: &TestApp, user: UserId) -> String {
     id
 }
 
-async fn live_sale(app: &TestApp, item: ItemId, quantity: i64, price: i64, limit: Option<i64>) {
+pub(crate) async fn live_sale(
+    app: &TestApp,
+    item: ItemId,
+    quantity: i64,
+    price: i64,
+    limit: Option<i64>,
+) {
     let now = app.state.now_ms();
     app.state
         .engine
@@ -69,13 +75,13 @@ async fn live_sale(app: &TestApp, item: ItemId, quantity: i64, price: i64, limit
         .unwrap();
 }
 
-struct Shopper {
-    user: UserId,
-    token: String,
-    address: String,
+pub(crate) struct Shopper {
+    pub(crate) user: UserId,
+    pub(crate) token: String,
+    pub(crate) address: String,
 }
 
-async fn shopper(app: &TestApp) -> Shopper {
+pub(crate) async fn shopper(app: &TestApp) -> Shopper {
     let (user, token) = app.token(Role::Customer);
     let address = address(app, user).await;
     Shopper {
@@ -85,7 +91,7 @@ async fn shopper(app: &TestApp) -> Shopper {
     }
 }
 
-async fn available(app: &TestApp, item: ItemId) -> i64 {
+pub(crate) async fn available(app: &TestApp, item: ItemId) -> i64 {
     app.state
         .engine
         .item_view(item)
@@ -617,4 +623,303 @@ async fn ten_thousand_buy_now_requests_for_a_sale_of_500_create_exactly_500_orde
     let sale = v.sale.unwrap();
     assert_eq!((sale.remaining, sale.reserved), (0, 500));
     assert_eq!(v.levels.available, 4_500);
+}
+
+/// Every list endpoint with the paging code it answers bad paging with.
+fn list_endpoints<'a>(
+    shopper: &'a str,
+    master: &'a str,
+) -> Vec<(&'static str, Option<&'a str>, &'static str)> {
+    vec![
+        ("/api/v1/orders", Some(shopper), "008"),
+        ("/api/v1/payments", Some(shopper), "008"),
+        ("/api/v1/baskets", Some(shopper), "008"),
+        ("/api/v1/address", Some(shopper), "INVALID_SORT"),
+        ("/api/v1/coupon-infos", Some(shopper), "CO014"),
+        ("/api/v1/products", None, "P008"),
+        ("/api/v1/promotions", None, "P008"),
+        ("/api/v1/reviews", None, "P008"),
+        ("/api/v1/companies", Some(master), "CA007"),
+        ("/api/v1/admin/audit-log", Some(master), "INVALID_SORT"),
+    ]
+}
+
+#[tokio::test]
+async fn every_list_endpoint_takes_page_and_size_and_bounds_page() {
+    let app = spawn_app_with(|c| c.max_page_number = 1_000, Arc::new(SystemClock)).await;
+    let s = shopper(&app).await;
+    let (_, master) = app.token(Role::Master);
+    for (path, token, code) in list_endpoints(&s.token, &master) {
+        let res = app.get(&format!("{path}?page=0&size=5"), token).await;
+        assert_eq!(res.status, 200, "{path}: {:?}", res.body);
+        assert_eq!(
+            (&res.data()["number"], &res.data()["size"]),
+            (&json!(0), &json!(5)),
+            "{path}"
+        );
+        let res = app.get(&format!("{path}?page=1000&size=5"), token).await;
+        assert_eq!(res.status, 200, "{path}: {:?}", res.body);
+        assert_eq!(res.data()["number"], 1000, "{path}");
+        assert_eq!(
+            (&res.data()["empty"], &res.data()["last"]),
+            (&json!(true), &json!(true)),
+            "{path}"
+        );
+        for query in [
+            "page=1001&size=5".to_string(),
+            format!("page={}&size=5", i64::MAX),
+            format!("page={}&size=5", i64::MIN),
+            "page=-1".to_string(),
+            format!("page=1&size={}", i64::MAX),
+            format!("page={}&size={}", i64::MAX, i64::MAX),
+        ] {
+            let res = app.get(&format!("{path}?{query}"), token).await;
+            assert_eq!(
+                (res.status, res.code()),
+                (400, code),
+                "{path}?{query}: {:?}",
+                res.body
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_shoppers_orders_are_reachable_page_by_page() {
+    let app = spawn_app().await;
+    let s = shopper(&app).await;
+    let item = product(&app, 20, 1_000).await;
+    let mut placed = Vec::new();
+    for qty in 1..=3 {
+        let res = app
+            .post(
+                "/api/v1/orders",
+                &json!({"items": [{"productId": item.to_string(), "quantity": qty}], "addressId": s.address}),
+                Some(&s.token),
+            )
+            .await;
+        assert_eq!(res.status, 201, "{:?}", res.body);
+        placed.push(res.data()["orderId"].as_str().unwrap().to_string());
+    }
+    let ids = |res: &crate::helpers::TestResponse| -> Vec<String> {
+        res.data()["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["orderId"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let first = app
+        .get(
+            "/api/v1/orders?page=0&size=2&sort=totalAmount,asc",
+            Some(&s.token),
+        )
+        .await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    assert_eq!(ids(&first), placed[..2]);
+    assert_eq!(
+        (
+            &first.data()["totalElements"],
+            &first.data()["totalPages"],
+            &first.data()["last"]
+        ),
+        (&json!(3), &json!(2), &json!(false))
+    );
+    let second = app
+        .get(
+            "/api/v1/orders?page=1&size=2&sort=totalAmount,asc",
+            Some(&s.token),
+        )
+        .await;
+    assert_eq!(ids(&second), placed[2..]);
+    assert_eq!(second.data()["last"], true);
+    let filtered = app
+        .get("/api/v1/orders?status=CREATE&page=0&size=1", Some(&s.token))
+        .await;
+    assert_eq!(filtered.status, 200, "{:?}", filtered.body);
+    assert_eq!(
+        (
+            filtered.data()["totalElements"].as_i64(),
+            ids(&filtered).len()
+        ),
+        (Some(3), 1)
+    );
+}
+
+/// A live time sale on `item` stored in `p_promotion` (so an item loaded from the database
+/// finds it): `quantity` units at `price`, at most `limit` per customer.
+async fn stored_sale(app: &TestApp, item: ItemId, quantity: i64, price: i64, limit: i64) {
+    let now = app.state.now_ms();
+    sqlx::query(
+        "INSERT INTO p_promotion (id, product_id, start_at, end_at, discount_rate, discount_price, \
+         quantity, remaining, per_user_limit, status, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, 10, ?, ?, ?, ?, 'IN_PROGRESS', ?, ?)",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(item.to_string())
+    .bind(now - 3_600_000)
+    .bind(now + 3_600_000)
+    .bind(price)
+    .bind(quantity)
+    .bind(quantity)
+    .bind(limit)
+    .bind(now)
+    .bind(now)
+    .execute(&app.state.db.pool)
+    .await
+    .unwrap();
+}
+
+async fn buy(app: &TestApp, s: &Shopper, item: ItemId, qty: i64) -> crate::helpers::TestResponse {
+    app.post(
+        "/api/v1/orders",
+        &json!({"items": [{"productId": item.to_string(), "quantity": qty}], "addressId": s.address}),
+        Some(&s.token),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn sale_limits_and_refunds_still_count_past_purchases_after_a_reload_from_the_database() {
+    reload_from_the_database(|_| {}).await;
+}
+
+#[tokio::test]
+#[ignore = "needs MariaDB/MySQL: set TEST_MYSQL_URL"]
+async fn sale_limits_and_refunds_survive_a_reload_from_mysql() {
+    let Some(db) = crate::helpers::TestDb::mysql().await else {
+        eprintln!("TEST_MYSQL_URL not set; skipped");
+        return;
+    };
+    let url = db.url.clone();
+    reload_from_the_database(move |c| c.database_url = url.clone()).await;
+}
+
+/// A sale with a per-user limit: a buys up to the limit and pays (through the success page),
+/// b holds one; then the app restarts from the database alone (no snapshot, no journal).
+async fn reload_from_the_database(tweak: impl Fn(&mut hotdeal::config::Config)) {
+    let app = spawn_app_with(&tweak, Arc::new(SystemClock)).await;
+    let item = product(&app, 10, 20_000).await;
+    stored_sale(&app, item, 5, 15_000, 2).await;
+    let a = shopper(&app).await;
+    let b = shopper(&app).await;
+    let res = buy(&app, &a, item, 2).await;
+    assert_eq!(res.status, 201, "{:?}", res.body);
+    assert_eq!(res.data()["totalAmount"], 30_000, "the sale price");
+    let bought = res.data()["orderId"].as_str().unwrap().to_string();
+    assert_eq!(pay(&app, &a, &bought).await, 200);
+    assert_eq!(buy(&app, &b, item, 1).await.status, 201, "held, not paid");
+    assert_eq!(buy(&app, &a, item, 1).await.code(), "LIMIT_EXCEEDED");
+
+    // Reload from the database alone: no snapshot, no journal.
+    let dir = app.stop().await;
+    for sub in ["snapshots", "data/journal"] {
+        let path = dir.path().join(sub);
+        if path.exists() {
+            std::fs::remove_dir_all(&path).unwrap();
+        }
+    }
+    let app = spawn_app_in(dir, &tweak).await;
+    let (a, b) = (
+        Shopper {
+            token: app.token_for(a.user, Role::Customer),
+            ..a
+        },
+        Shopper {
+            token: app.token_for(b.user, Role::Customer),
+            ..b
+        },
+    );
+    let sale = app
+        .state
+        .engine
+        .item_view(item)
+        .await
+        .unwrap()
+        .sale
+        .unwrap();
+    assert_eq!((sale.remaining, sale.reserved, sale.sold), (2, 1, 2));
+    let res = buy(&app, &a, item, 1).await;
+    assert_eq!(
+        (res.status, res.code()),
+        (409, "LIMIT_EXCEEDED"),
+        "the purchase before the reload still counts: {:?}",
+        res.body
+    );
+    assert_eq!(
+        buy(&app, &b, item, 2).await.code(),
+        "LIMIT_EXCEEDED",
+        "b holds 1 of 2"
+    );
+
+    // A refund gives the units back to the sale they were bought from, and to a's allowance.
+    // (Through the engine: the fake provider forgot the payment with the restart.)
+    let order = app
+        .state
+        .engine
+        .order(bought.parse().unwrap())
+        .await
+        .unwrap()
+        .expect("the order, from the database");
+    let order = order.lock().await.order.clone();
+    let line = &order.lines[0];
+    assert!(
+        line.promotion.is_some(),
+        "the line knows its sale: {line:?}"
+    );
+    assert_eq!(
+        app.state
+            .engine
+            .restock(item, order.id, order.user, line.qty, line.promotion)
+            .await
+            .unwrap(),
+        ItemOutcome::Restocked
+    );
+    let sale = app
+        .state
+        .engine
+        .item_view(item)
+        .await
+        .unwrap()
+        .sale
+        .unwrap();
+    assert_eq!((sale.remaining, sale.reserved, sale.sold), (4, 1, 0));
+    let res = buy(&app, &a, item, 2).await;
+    assert_eq!(res.status, 201, "{:?}", res.body);
+    assert_eq!(res.data()["totalAmount"], 30_000);
+}
+
+#[tokio::test]
+async fn an_order_total_beyond_i64_is_refused_not_wrapped() {
+    let app = spawn_app().await;
+    let s = shopper(&app).await;
+    let dear = product(&app, 10, i64::MAX / 2 + 1).await;
+    let cheap = product(&app, 10, i64::MAX - 1).await;
+    for items in [
+        json!([{"productId": dear.to_string(), "quantity": 2}]),
+        json!([{"productId": cheap.to_string(), "quantity": 1}, {"productId": dear.to_string(), "quantity": 1}]),
+    ] {
+        let res = app
+            .post(
+                "/api/v1/orders",
+                &json!({"items": items, "addressId": s.address}),
+                Some(&s.token),
+            )
+            .await;
+        assert_eq!((res.status, res.code()), (400, "OP005"), "{:?}", res.body);
+    }
+    // Nothing stays reserved.
+    assert_eq!(
+        (available(&app, dear).await, available(&app, cheap).await),
+        (10, 10)
+    );
+    let res = app
+        .post(
+            "/api/v1/orders",
+            &json!({"items": [{"productId": cheap.to_string(), "quantity": 1}], "addressId": s.address}),
+            Some(&s.token),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{:?}", res.body);
+    assert_eq!(res.data()["payAmount"], i64::MAX - 1);
 }

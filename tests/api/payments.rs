@@ -1,11 +1,14 @@
 //! Payment providers: the KakaoPay adapter against a wiremock KakaoPay (exact method, path,
 //! `Authorization` header and JSON body per call; error mapping), and the fake provider's
-//! ready/approve/cancel rules.
+//! ready/approve/cancel rules; then the app's payment result pages, which change nothing without
+//! proof of the payment.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use hotdeal::config::{Config, PaymentProviderKind};
+use hotdeal::domain::ids::ItemId;
+use hotdeal::http::auth::Role;
 use hotdeal::payments::{
     self, ApproveRequest, CancelRequest, FakeProvider, PaymentError, PaymentProvider, ReadyRequest,
 };
@@ -13,6 +16,9 @@ use serde_json::json;
 use uuid::Uuid;
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{TestApp, spawn_app};
+use crate::orders::{Shopper, product, shopper};
 
 const SECRET: &str = "SECRET_KEY DEV-test-key-123";
 const CID: &str = "TC0ONETIME";
@@ -579,4 +585,223 @@ async fn fake_keeps_existing_query_parameters_and_refuses_bad_amounts() {
     request.total_amount = 1_000;
     request.quantity = 0;
     assert_declined(fake.ready(request).await, "quantity");
+}
+
+// ---------------------------------------------------------------- the result pages (the app)
+
+/// An order of 2 units (of 5) readied for payment with the fake provider: its id, and the URL
+/// the provider sends the browser to after paying (`/payment/success?orderId&nonce&pg_token`).
+async fn readied_order(app: &TestApp, s: &Shopper, item: ItemId) -> (String, reqwest::Url, String) {
+    let res = app
+        .post(
+            "/api/v1/orders",
+            &json!({"items": [{"productId": item.to_string(), "quantity": 2}], "addressId": s.address}),
+            Some(&s.token),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{:?}", res.body);
+    let order = res.data()["orderId"].as_str().unwrap().to_string();
+    let ready = app
+        .post(
+            "/api/v1/payments",
+            &json!({"orderId": order}),
+            Some(&s.token),
+        )
+        .await;
+    assert_eq!(ready.status, 201, "{:?}", ready.body);
+    let url = reqwest::Url::parse(ready.data()["nextRedirectPcUrl"].as_str().unwrap()).unwrap();
+    let tid = ready.data()["tid"].as_str().unwrap().to_string();
+    (order, url, tid)
+}
+
+fn query_param(url: &reqwest::Url, key: &str) -> String {
+    url.query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("{url} has no {key}"))
+}
+
+/// GET a result page (no redirects followed): status and body text.
+async fn open_page(app: &TestApp, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut req = app.client.get(app.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await.unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+async fn status_of(app: &TestApp, s: &Shopper, order: &str) -> String {
+    let res = app
+        .get(&format!("/api/v1/orders/{order}"), Some(&s.token))
+        .await;
+    res.data()["orderStatus"].as_str().unwrap().to_string()
+}
+
+/// (available, reserved, sold) of `item`.
+async fn levels(app: &TestApp, item: ItemId) -> (i64, i64, i64) {
+    let l = app.state.engine.item_view(item).await.unwrap().levels;
+    (l.available, l.reserved, l.sold)
+}
+
+#[tokio::test]
+async fn result_pages_without_proof_of_the_payment_change_nothing() {
+    let app = spawn_app().await;
+    let s = shopper(&app).await;
+    let item = product(&app, 5, 1_000).await;
+    let (order, url, tid) = readied_order(&app, &s, item).await;
+    let nonce = query_param(&url, "nonce");
+    assert_eq!(nonce.len(), 32, "a 128-bit nonce: {url}");
+    let (_, stranger) = app.token(Role::Customer);
+    let unchanged = |what: &'static str| {
+        let (app, s, order) = (&app, &s, order.clone());
+        async move {
+            assert_eq!(status_of(app, s, &order).await, "PENDING", "{what}");
+            assert_eq!(levels(app, item).await, (3, 2, 0), "{what}");
+        }
+    };
+
+    // Knowing the order id is not enough, for any page, with or without someone's session.
+    for path in [
+        format!("/payment/cancel?orderId={order}"),
+        format!("/payment/fail?orderId={order}"),
+        format!("/payment/cancel?orderId={order}&nonce=00000000000000000000000000000000"),
+        format!("/payment/fail?orderId={order}&nonce={}", &nonce[..31]),
+        format!("/payment/success?orderId={order}&pg_token=wrong"),
+    ] {
+        assert_eq!(open_page(&app, &path, None).await.0, 404, "{path}");
+        assert_eq!(
+            open_page(&app, &path, Some(&stranger)).await.0,
+            404,
+            "{path}"
+        );
+        unchanged("after a page opened without proof").await;
+    }
+    // The right nonce with a wrong pg_token: refused by the provider, and nothing changes.
+    let (status, body) = open_page(
+        &app,
+        &format!("/payment/success?orderId={order}&nonce={nonce}&pg_token=wrong"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    unchanged("after a wrong pg_token on the success page").await;
+    let res = app
+        .post(
+            "/api/v1/payments/confirm",
+            &json!({"pgToken": "wrong", "tid": tid}),
+            Some(&s.token),
+        )
+        .await;
+    assert_eq!((res.status, res.code()), (409, "PA005"), "{:?}", res.body);
+    unchanged("after a wrong pgToken on confirm").await;
+    // Someone else's session cannot confirm it either.
+    let res = app
+        .post(
+            "/api/v1/payments/confirm",
+            &json!({"pgToken": query_param(&url, "pg_token"), "tid": tid}),
+            Some(&stranger),
+        )
+        .await;
+    assert_eq!((res.status, res.code()), (404, "PA001"), "{:?}", res.body);
+    unchanged("after a stranger's confirm").await;
+
+    // With the nonce the provider put in the URL, the cancel page works.
+    let (status, body) = open_page(
+        &app,
+        &format!("/payment/cancel?orderId={order}&nonce={nonce}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(status_of(&app, &s, &order).await, "CANCEL");
+    assert_eq!(levels(&app, item).await, (5, 0, 0));
+    // Again: nothing left to cancel.
+    let (status, _) = open_page(
+        &app,
+        &format!("/payment/cancel?orderId={order}&nonce={nonce}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409);
+}
+
+#[tokio::test]
+async fn the_fail_page_with_the_nonce_or_the_owner_session_cancels() {
+    let app = spawn_app().await;
+    let s = shopper(&app).await;
+    let item = product(&app, 5, 1_000).await;
+    let (order, url, _) = readied_order(&app, &s, item).await;
+    let nonce = query_param(&url, "nonce");
+    let (status, body) = open_page(
+        &app,
+        &format!("/payment/fail?orderId={order}&nonce={nonce}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(status_of(&app, &s, &order).await, "CANCEL");
+    assert_eq!(levels(&app, item).await, (5, 0, 0));
+
+    // The owner's session is proof enough, without the nonce.
+    let (order, _, _) = readied_order(&app, &s, item).await;
+    assert_eq!(levels(&app, item).await, (3, 2, 0));
+    let (status, body) = open_page(
+        &app,
+        &format!("/payment/cancel?orderId={order}"),
+        Some(&s.token),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(status_of(&app, &s, &order).await, "CANCEL");
+    assert_eq!(levels(&app, item).await, (5, 0, 0));
+}
+
+#[tokio::test]
+async fn a_repeated_confirmation_of_an_approved_payment_answers_the_same_success() {
+    let app = spawn_app().await;
+    let s = shopper(&app).await;
+    let item = product(&app, 5, 1_000).await;
+
+    // The success page, opened twice (a reload, a second tab).
+    let (order, url, _) = readied_order(&app, &s, item).await;
+    let path = format!("{}?{}", url.path(), url.query().unwrap());
+    let first = open_page(&app, &path, None).await;
+    assert_eq!(first.0, 200, "{}", first.1);
+    let again = open_page(&app, &path, None).await;
+    assert_eq!(again, first);
+    assert_eq!(status_of(&app, &s, &order).await, "COMPLETE");
+    assert_eq!(levels(&app, item).await, (3, 0, 2));
+    // Another pg_token is not a repetition, and it changes nothing either.
+    let other = url.as_str().replace("pg_token=", "pg_token=x");
+    let other = reqwest::Url::parse(&other).unwrap();
+    let (status, _) = open_page(
+        &app,
+        &format!("{}?{}", other.path(), other.query().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(status_of(&app, &s, &order).await, "COMPLETE");
+
+    // POST /payments/confirm, twice: the same answer.
+    let (order, url, tid) = readied_order(&app, &s, item).await;
+    let body = json!({"pgToken": query_param(&url, "pg_token"), "tid": tid});
+    let first = app
+        .post("/api/v1/payments/confirm", &body, Some(&s.token))
+        .await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    assert_eq!(first.data()["status"], "COMPLETE");
+    assert_eq!(first.data()["orderId"], order.as_str());
+    let again = app
+        .post("/api/v1/payments/confirm", &body, Some(&s.token))
+        .await;
+    assert_eq!(again.status, 200, "{:?}", again.body);
+    assert_eq!(again.data(), first.data());
+    // The success page of the same payment agrees.
+    let path = format!("{}?{}", url.path(), url.query().unwrap());
+    assert_eq!(open_page(&app, &path, None).await.0, 200);
+    assert_eq!(levels(&app, item).await, (1, 0, 4), "confirmed once each");
+    let payments = app.get("/api/v1/payments", Some(&s.token)).await;
+    assert_eq!(payments.data()["totalElements"], 2);
 }

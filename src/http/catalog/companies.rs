@@ -334,12 +334,9 @@ pub async fn list_companies(
 ) -> ApiResult<Reply<Page<CompanyView>>> {
     user.require(&[Role::Seller, Role::Manager, Role::Master])?;
     let q = ListQuery::parse(raw.as_deref());
-    let req = q.page("CA007")?.validate(
-        COMPANY_SORTS,
-        10,
-        state.config.max_page_size as i64,
-        "CA007",
-    )?;
+    let req = q
+        .page("CA007")?
+        .validate(COMPANY_SORTS, 10, state.config.page_limits(), "CA007")?;
     let status = match q.get("status") {
         None => None,
         Some(s) => {

@@ -572,9 +572,9 @@ pub async fn list_products(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Reply<Page<ProductView>>> {
     let q = ListQuery::parse(raw.as_deref());
-    let req =
-        q.page("P008")?
-            .validate(PRODUCT_SORTS, 10, state.config.max_page_size as i64, "P008")?;
+    let req = q
+        .page("P008")?
+        .validate(PRODUCT_SORTS, 10, state.config.page_limits(), "P008")?;
     let search = match q.get("search") {
         Some(s) if s.chars().count() > MAX_SEARCH_CHARS => {
             return Err(ApiError::bad_request(

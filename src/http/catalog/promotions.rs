@@ -580,12 +580,9 @@ pub async fn list_promotions(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Reply<Page<PromotionView>>> {
     let q = ListQuery::parse(raw.as_deref());
-    let req = q.page("P008")?.validate(
-        PROMOTION_SORTS,
-        10,
-        state.config.max_page_size as i64,
-        "P008",
-    )?;
+    let req = q
+        .page("P008")?
+        .validate(PROMOTION_SORTS, 10, state.config.page_limits(), "P008")?;
     let phase = match q.get("status").map(str::to_ascii_uppercase) {
         None => None,
         Some(s) if ["PENDING", "IN_PROGRESS", "COMPLETED"].contains(&s.as_str()) => Some(s),

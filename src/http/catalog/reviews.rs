@@ -299,9 +299,9 @@ pub async fn list_reviews(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Reply<Page<ReviewView>>> {
     let q = ListQuery::parse(raw.as_deref());
-    let req =
-        q.page("P008")?
-            .validate(REVIEW_SORTS, 10, state.config.max_page_size as i64, "P008")?;
+    let req = q
+        .page("P008")?
+        .validate(REVIEW_SORTS, 10, state.config.page_limits(), "P008")?;
     let product = q
         .get("productId")
         .map(|p| parse_id(p, "P003", "productId"))

@@ -96,7 +96,7 @@ pub async fn add(
     if let Some(r) = existing {
         let id = uuid_col(&r, "id")?;
         let q: i64 = r.try_get("quantity")?;
-        let merged = (q + body.quantity).min(MAX_BASKET_QUANTITY);
+        let merged = q.saturating_add(body.quantity).min(MAX_BASKET_QUANTITY);
         sqlx::query(
             "UPDATE p_basket SET quantity = ?, updated_at = ?, updated_by = ? WHERE id = ?",
         )
@@ -204,7 +204,7 @@ pub async fn list(
     let req = q.validate(
         &[("createdAt", "b.created_at"), ("quantity", "b.quantity")],
         10,
-        state.config.max_page_size as i64,
+        state.config.page_limits(),
         "008",
     )?;
     let total: i64 = sqlx::query_scalar(

@@ -19,7 +19,9 @@ use crate::domain::coupon::{PricedLine, eligible_amount, pay_amount};
 use crate::domain::event::ReleaseReason;
 use crate::domain::ids::{CampaignId, CompanyId, CouponId, ItemId, OrderId, UserId};
 use crate::domain::item::ItemOutcome;
-use crate::domain::order::{Order, OrderCoupon, OrderLine, OrderStatus, TransitionRefused};
+use crate::domain::order::{
+    Order, OrderCoupon, OrderLine, OrderStatus, TransitionRefused, checked_total,
+};
 use crate::engine::{EngineError, LineRequest, OrderEntry, OrderReservation};
 use crate::http::AppState;
 use crate::http::auth::{AuthUser, Role};
@@ -199,9 +201,16 @@ async fn requested_lines(
             let mut lines = Vec::with_capacity(rows.len());
             let mut used = Vec::with_capacity(rows.len());
             for r in &rows {
+                let qty: i64 = r.try_get("quantity")?;
+                if !(1..=MAX_LINE_QUANTITY).contains(&qty) {
+                    return Err(ApiError::bad_request(
+                        "OB002",
+                        format!("a basket's quantity must be 1 to {MAX_LINE_QUANTITY}"),
+                    ));
+                }
                 lines.push(LineRequest {
                     item: ItemId(uuid_col(r, "product_id")?),
-                    qty: r.try_get("quantity")?,
+                    qty,
                 });
                 used.push(uuid_col(r, "id")?);
             }
@@ -368,7 +377,13 @@ async fn place(state: &AppState, user: &AuthUser, body: &[u8]) -> ApiResult<Repl
             }
         })
         .collect();
-    let total_amount: i64 = order_lines.iter().map(|l| l.unit_price * l.qty).sum();
+    let Some(total_amount) = checked_total(&order_lines) else {
+        release(ReleaseReason::Cancelled).await;
+        return Err(ApiError::bad_request(
+            "OP005",
+            "the order total is too large",
+        ));
+    };
     let mut discount_amount = 0;
     let mut order_coupon = None;
     if let Some((coupon_id, (campaign, expires_at_ms))) = coupon {
@@ -383,7 +398,8 @@ async fn place(state: &AppState, user: &AuthUser, body: &[u8]) -> ApiResult<Repl
             .iter()
             .map(|l| PricedLine {
                 company_id: l.company_id,
-                amount: l.unit_price * l.qty,
+                // fits: the total above was computed with checked arithmetic
+                amount: l.unit_price.saturating_mul(l.qty),
             })
             .collect();
         let eligible = eligible_amount(&priced, view.config.company_id);
@@ -584,7 +600,13 @@ pub async fn refund(
     for line in &guard.order.lines {
         let outcome = state
             .engine
-            .restock(line.item, guard.order.user, line.qty, line.promotion)
+            .restock(
+                line.item,
+                guard.order.id,
+                guard.order.user,
+                line.qty,
+                line.promotion,
+            )
             .await?;
         if outcome != ItemOutcome::Restocked {
             tracing::error!(order = %guard.order.id, item = %line.item, ?outcome, "refund restock refused");
@@ -672,12 +694,11 @@ pub async fn detail(
     Ok(Reply::ok("주문 조회 성공", view))
 }
 
-/// `?page&size&sort&userId` (userId: staff only).
+/// `?userId&status` (userId: staff only); `page`, `size` and `sort` are a [`PageQuery`] of their
+/// own (a `#[serde(flatten)]` of it would hand every number to serde as a string and refuse it).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
-    #[serde(flatten)]
-    pub page: PageQuery,
     pub user_id: Option<Uuid>,
     pub status: Option<String>,
 }
@@ -688,6 +709,7 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
+    Query(page): Query<PageQuery>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Reply<Page<OrderView>>> {
     let owner = match q.user_id {
@@ -704,10 +726,10 @@ pub async fn list(
         ),
         None => None,
     };
-    let req = q.page.validate(
+    let req = page.validate(
         &[("createdAt", "created_at"), ("totalAmount", "total_amount")],
         10,
-        state.config.max_page_size as i64,
+        state.config.page_limits(),
         "008",
     )?;
     // Read-your-writes: orders just placed are in the database once the write-behind caught up.

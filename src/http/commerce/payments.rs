@@ -1,6 +1,12 @@
 //! Payments (`/api/v1/payments`, and the browser redirect pages `/payment/success|fail|cancel`):
 //! ready moves an order CREATE -> PENDING, approval confirms its reserved stock and completes it,
 //! failure, cancellation or a provider timeout cancels it and releases the stock.
+//!
+//! The redirect pages can be opened by anyone who knows an order id (it travels in URLs), so they
+//! change nothing without proof of the payment: the random per-payment nonce we put into the URLs
+//! handed to the provider (compared in constant time), or the session of the order's owner. A
+//! pg_token the provider refuses never cancels an order, and confirming an approved payment again
+//! with its pg_token answers the same success.
 
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
@@ -10,12 +16,14 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::orders::{cancel_locked, visible_order};
+use crate::accounts::rules::constant_time_eq;
 use crate::domain::event::ReleaseReason;
 use crate::domain::ids::{ItemId, OrderId, UserId};
 use crate::domain::item::ItemOutcome;
 use crate::domain::order::{Order, OrderStatus, TransitionRefused};
+use crate::engine::OrderEntry;
 use crate::http::AppState;
-use crate::http::auth::AuthUser;
+use crate::http::auth::{AuthUser, MaybeAuthUser};
 use crate::http::envelope::{ApiJson, Reply};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::page::{Page, PageQuery};
@@ -42,6 +50,17 @@ pub struct ReadyView {
     pub created_at: String,
 }
 
+/// The query parameter of the redirect URLs that carries the payment's redirect nonce.
+const NONCE_PARAM: &str = "nonce";
+
+/// A fresh per-payment secret for the redirect URLs: 128 random bits from the thread's CSPRNG,
+/// as 32 lowercase hex characters (URL-safe as it is).
+fn new_redirect_nonce() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// The answer to a provider call that failed and ended the order (a `ready`, or an approval with
+/// [`Proof::Payment`] the provider did not answer): the order was cancelled.
 fn provider_failure(e: &PaymentError) -> ApiError {
     match e {
         PaymentError::Declined(m) => {
@@ -111,17 +130,22 @@ pub async fn ready(
         })?;
     let base = base_url(&state);
     let order_id = guard.order.id;
-    let with_order =
-        |path: &str| append_query_param(&format!("{base}{path}"), "orderId", &order_id.to_string());
+    // Every result page the provider sends the browser to carries the payment's nonce: opening
+    // one without it (knowing only the order id) changes nothing.
+    let nonce = new_redirect_nonce();
+    let redirect = |path: &str| {
+        let url = append_query_param(&format!("{base}{path}"), "orderId", &order_id.to_string());
+        append_query_param(&url, NONCE_PARAM, &nonce)
+    };
     let request = ReadyRequest {
         order_id: order_id.0,
         user_id: user.user_id.0,
         item_name: guard.order.name.clone(),
         quantity: guard.order.units(),
         total_amount: guard.order.pay_amount,
-        approval_url: with_order("/payment/success"),
-        cancel_url: with_order("/payment/cancel"),
-        fail_url: with_order("/payment/fail"),
+        approval_url: redirect("/payment/success"),
+        cancel_url: redirect("/payment/cancel"),
+        fail_url: redirect("/payment/fail"),
     };
     let ready = match state.payments.ready(request).await {
         Ok(r) => r,
@@ -135,7 +159,8 @@ pub async fn ready(
     let now = state.now_ms();
     sqlx::query(
         "INSERT INTO p_payment (id, order_id, user_id, status, amount, refund_amount, tid, pay_url, provider, \
-         created_at, created_by, updated_at, updated_by) VALUES (?, ?, ?, 'PENDING', ?, 0, ?, ?, ?, ?, ?, ?, ?)",
+         redirect_nonce, created_at, created_by, updated_at, updated_by) \
+         VALUES (?, ?, ?, 'PENDING', ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(payment_id.to_string())
     .bind(order_id.to_string())
@@ -144,6 +169,7 @@ pub async fn ready(
     .bind(&ready.tid)
     .bind(&ready.redirect_pc_url)
     .bind(state.payments.name())
+    .bind(&nonce)
     .bind(now)
     .bind(&user.email)
     .bind(now)
@@ -167,7 +193,7 @@ pub async fn ready(
 }
 
 /// The approval, as the seed's confirm endpoint answered it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ApprovalView {
     pub aid: String,
     pub tid: String,
@@ -180,29 +206,115 @@ pub struct ApprovalView {
 }
 
 /// `{total}` (the fields the seed used).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AmountView {
     pub total: i64,
 }
 
-/// Approve the payment of a PENDING order: exactly once, whatever races it.
+/// What `p_payment` holds about an order's payment (one per order).
+struct PaymentRow {
+    tid: String,
+    status: String,
+    /// The secret of the redirect URLs (`None` for payments readied before there was one).
+    nonce: Option<String>,
+    /// The first approval's [`ApprovalView`], as JSON.
+    approval: Option<String>,
+    /// The pg_token that approved the payment.
+    approval_token: Option<String>,
+}
+
+async fn payment_of_order(state: &AppState, order: OrderId) -> ApiResult<Option<PaymentRow>> {
+    let row = sqlx::query(
+        "SELECT tid, status, redirect_nonce, approval, approval_token FROM p_payment WHERE order_id = ?",
+    )
+    .bind(order.to_string())
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(PaymentRow {
+        tid: r.try_get("tid")?,
+        status: r.try_get("status")?,
+        nonce: r.try_get("redirect_nonce")?,
+        approval: r.try_get("approval")?,
+        approval_token: r.try_get("approval_token")?,
+    }))
+}
+
+/// What the caller of a payment step proved about the payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proof {
+    /// The payment's redirect nonce, or the session of the order's owner: a failed approval may
+    /// end the order, and a result page may cancel it.
+    Payment,
+    /// Nothing but a pg_token, for a payment readied before redirect nonces existed: the provider
+    /// checks the token, and nothing is changed here when it refuses or does not answer.
+    TokenOnly,
+}
+
+/// The proof a request holds for `payment` of an order owned by `owner`, if any. `token_only`:
+/// whether a payment without a nonce may still be approved on a pg_token alone.
+fn proof_of(
+    payment: &PaymentRow,
+    owner: UserId,
+    nonce: Option<&str>,
+    caller: Option<&AuthUser>,
+    token_only: bool,
+) -> Option<Proof> {
+    let owner_session = caller.is_some_and(|c| c.user_id == owner);
+    let nonce_matches = match (payment.nonce.as_deref(), nonce) {
+        (Some(stored), Some(given)) => constant_time_eq(stored, given),
+        _ => false,
+    };
+    if owner_session || nonce_matches {
+        Some(Proof::Payment)
+    } else if token_only && payment.nonce.is_none() {
+        Some(Proof::TokenOnly)
+    } else {
+        None
+    }
+}
+
+/// The same answer again for a payment already approved with `pg_token`.
+fn replay_approval(payment: &PaymentRow, pg_token: &str) -> ApiResult<ApprovalView> {
+    match (
+        payment.approval.as_deref(),
+        payment.approval_token.as_deref(),
+    ) {
+        (Some(body), Some(token)) if constant_time_eq(token, pg_token) => {
+            serde_json::from_str(body).map_err(|e| {
+                ApiError::internal(anyhow::anyhow!("stored approval is not readable: {e}"))
+            })
+        }
+        _ => Err(ApiError::conflict(
+            "PA005",
+            "the payment is already approved",
+        )),
+    }
+}
+
+/// Approve the payment of a PENDING order (the caller holds the order's lock): exactly once,
+/// whatever races it; the same answer again to a repeat with the approving pg_token.
+///
+/// A refused approval (a wrong pg_token among others) changes nothing: the order keeps waiting
+/// for its payment until its deadline. A provider that did not answer ends the order only for
+/// a caller with [`Proof::Payment`].
 async fn approve(
     state: &AppState,
-    order_id: OrderId,
-    tid: &str,
+    guard: &mut OrderEntry,
+    payment: &PaymentRow,
     pg_token: &str,
-    caller: Option<UserId>,
+    proof: Proof,
 ) -> ApiResult<ApprovalView> {
-    let entry = state
-        .engine
-        .order(order_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("PA001", "payment not found"))?;
-    let mut guard = entry.lock().await;
-    if let Some(c) = caller
-        && c != guard.order.user
-    {
-        return Err(ApiError::not_found("PA001", "payment not found"));
+    let order_id = guard.order.id;
+    match payment.status.as_str() {
+        "COMPLETE" => return replay_approval(payment, pg_token),
+        "PENDING" => {}
+        other => {
+            return Err(ApiError::conflict(
+                "PA005",
+                format!("a payment in status {other} cannot be approved"),
+            ));
+        }
     }
     if guard.order.status != OrderStatus::Pending {
         return Err(ApiError::conflict(
@@ -217,7 +329,7 @@ async fn approve(
         .order
         .check_transition(OrderStatus::Complete, state.now_ms())
     {
-        cancel_locked(state, &mut guard, ReleaseReason::Expired).await?;
+        cancel_locked(state, guard, ReleaseReason::Expired).await?;
         return Err(ApiError::conflict(
             "PA005",
             "the payment deadline passed; the order was cancelled",
@@ -226,7 +338,7 @@ async fn approve(
     let approval = match state
         .payments
         .approve(ApproveRequest {
-            tid: tid.to_string(),
+            tid: payment.tid.clone(),
             order_id: order_id.0,
             user_id: guard.order.user.0,
             pg_token: pg_token.to_string(),
@@ -234,10 +346,25 @@ async fn approve(
         .await
     {
         Ok(a) => a,
-        Err(e) => {
+        Err(PaymentError::Declined(m)) => {
+            tracing::info!(order = %order_id, reason = %m, "payment approval declined; the order keeps waiting");
+            return Err(ApiError::conflict(
+                "PA005",
+                format!("the payment was declined: {m}; the order still waits for its payment"),
+            ));
+        }
+        Err(e) if proof == Proof::Payment => {
             tracing::warn!(order = %order_id, error = %e, "payment approval failed; cancelling the order");
-            cancel_locked(state, &mut guard, ReleaseReason::PaymentFailed).await?;
+            cancel_locked(state, guard, ReleaseReason::PaymentFailed).await?;
             return Err(provider_failure(&e));
+        }
+        Err(e) => {
+            tracing::warn!(order = %order_id, error = %e, "payment approval failed; nothing changed");
+            return Err(ApiError::unavailable(
+                "PAYMENT_PROVIDER_UNAVAILABLE",
+                format!("{e}; nothing was changed, retry shortly"),
+                5,
+            ));
         }
     };
     let items: Vec<ItemId> = guard.order.lines.iter().map(|l| l.item).collect();
@@ -252,11 +379,11 @@ async fn approve(
         let _ = state
             .payments
             .cancel(CancelRequest {
-                tid: tid.to_string(),
+                tid: payment.tid.clone(),
                 cancel_amount: approval.amount_total,
             })
             .await;
-        cancel_locked(state, &mut guard, ReleaseReason::Cancelled).await?;
+        cancel_locked(state, guard, ReleaseReason::Cancelled).await?;
         return Err(ApiError::conflict(
             "PA005",
             "the reserved stock was released; the payment was refunded",
@@ -264,17 +391,9 @@ async fn approve(
     }
     state
         .engine
-        .set_order_status(&mut guard, OrderStatus::Complete)
+        .set_order_status(guard, OrderStatus::Complete)
         .await?;
-    sqlx::query("UPDATE p_payment SET status = 'COMPLETE', approved_at = ?, updated_at = ? WHERE order_id = ? AND tid = ?")
-        .bind(state.now_ms())
-        .bind(state.now_ms())
-        .bind(order_id.to_string())
-        .bind(tid)
-        .execute(&state.db.pool)
-        .await?;
-    metrics::counter!("hotdeal_orders_total", "outcome" => "completed").increment(1);
-    Ok(ApprovalView {
+    let view = ApprovalView {
         aid: approval.aid,
         tid: approval.tid,
         order_id: order_id.0,
@@ -284,7 +403,22 @@ async fn approve(
         amount: AmountView {
             total: approval.amount_total,
         },
-    })
+    };
+    let stored = serde_json::to_string(&view).map_err(anyhow::Error::from)?;
+    sqlx::query(
+        "UPDATE p_payment SET status = 'COMPLETE', approved_at = ?, updated_at = ?, approval = ?, \
+         approval_token = ? WHERE order_id = ? AND tid = ?",
+    )
+    .bind(state.now_ms())
+    .bind(state.now_ms())
+    .bind(stored)
+    .bind(pg_token)
+    .bind(order_id.to_string())
+    .bind(&payment.tid)
+    .execute(&state.db.pool)
+    .await?;
+    metrics::counter!("hotdeal_orders_total", "outcome" => "completed").increment(1);
+    Ok(view)
 }
 
 async fn payment_by_tid(state: &AppState, tid: &str) -> ApiResult<OrderId> {
@@ -296,13 +430,8 @@ async fn payment_by_tid(state: &AppState, tid: &str) -> ApiResult<OrderId> {
     Ok(OrderId(uuid_col(&row, "order_id")?))
 }
 
-async fn pending_tid(state: &AppState, order: OrderId) -> ApiResult<String> {
-    let row = sqlx::query("SELECT tid FROM p_payment WHERE order_id = ? AND status = 'PENDING'")
-        .bind(order.to_string())
-        .fetch_optional(&state.db.pool)
-        .await?
-        .ok_or_else(|| ApiError::not_found("PA001", "no pending payment for this order"))?;
-    Ok(row.try_get("tid")?)
+fn payment_not_found() -> ApiError {
+    ApiError::not_found("PA001", "payment not found")
 }
 
 /// `{pgToken, tid}`.
@@ -314,7 +443,9 @@ pub struct ConfirmBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/payments/confirm", tag = "payments", request_body = ConfirmBody,
-    responses((status = 200, description = "approved; the order is COMPLETE"), (status = 409, body = crate::http::error::ErrorBody)))]
+    responses((status = 200, description = "approved (or approved before with this pgToken: the same answer); the order is COMPLETE"),
+        (status = 404, body = crate::http::error::ErrorBody),
+        (status = 409, description = "declined (nothing changed), or the order cannot be paid", body = crate::http::error::ErrorBody)))]
 pub async fn confirm(
     State(state): State<AppState>,
     user: AuthUser,
@@ -327,7 +458,20 @@ pub async fn confirm(
         ));
     }
     let order = payment_by_tid(&state, &body.tid).await?;
-    let view = approve(&state, order, &body.tid, &body.pg_token, Some(user.user_id)).await?;
+    let entry = state
+        .engine
+        .order(order)
+        .await?
+        .ok_or_else(payment_not_found)?;
+    let mut guard = entry.lock().await;
+    if guard.order.user != user.user_id {
+        return Err(payment_not_found());
+    }
+    let payment = payment_of_order(&state, order)
+        .await?
+        .filter(|p| p.tid == body.tid)
+        .ok_or_else(payment_not_found)?;
+    let view = approve(&state, &mut guard, &payment, &body.pg_token, Proof::Payment).await?;
     Ok(Reply::ok("결제가 승인되었습니다.", view))
 }
 
@@ -339,6 +483,8 @@ pub struct RedirectQuery {
     /// KakaoPay's own parameter name.
     #[serde(rename = "pg_token")]
     pub pg_token: Option<String>,
+    /// The payment's redirect nonce, as put into the URLs handed to the provider.
+    pub nonce: Option<String>,
 }
 
 fn page(title: &str, message: &str) -> Html<String> {
@@ -355,23 +501,48 @@ fn page(title: &str, message: &str) -> Html<String> {
     ))
 }
 
-/// KakaoPay (or the fake provider) sends the browser here with `pg_token`: approve on the server.
+/// `e` as an HTML page with its status (and its `Retry-After`, if any).
+fn error_page(title: &str, e: ApiError) -> Response {
+    let (status, message) = (e.status(), e.message().to_string());
+    // The JSON answer logs the cause once and knows the Retry-After.
+    let json = e.into_response();
+    let mut response = (status, page(title, &message)).into_response();
+    if let Some(retry) = json.headers().get(axum::http::header::RETRY_AFTER) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, retry.clone());
+    }
+    response
+}
+
+fn incomplete_link(title: &str) -> Response {
+    (
+        axum::http::StatusCode::BAD_REQUEST,
+        page(title, "The payment link is incomplete."),
+    )
+        .into_response()
+}
+
+/// The provider sends the browser here with `pg_token` (and our `orderId` and `nonce`): approve
+/// on the server. Without the nonce (or the owner's session) nothing happens; a refused token
+/// changes nothing; opening the page again after the approval shows the same success.
 pub async fn success_page(
     State(state): State<AppState>,
+    caller: MaybeAuthUser,
     Query(q): Query<RedirectQuery>,
 ) -> Response {
-    let (Some(order), Some(token)) = (q.order_id, q.pg_token) else {
-        return (
-            axum::http::StatusCode::BAD_REQUEST,
-            page("Payment failed", "The payment link is incomplete."),
-        )
-            .into_response();
+    let title = "Payment failed";
+    let (Some(order), Some(token)) = (q.order_id, q.pg_token.as_deref()) else {
+        return incomplete_link(title);
     };
-    let order = OrderId(order);
-    let result = match pending_tid(&state, order).await {
-        Ok(tid) => approve(&state, order, &tid, &token, None).await,
-        Err(e) => Err(e),
-    };
+    let result = approve_from_redirect(
+        &state,
+        OrderId(order),
+        token,
+        q.nonce.as_deref(),
+        caller.0.as_ref(),
+    )
+    .await;
     match result {
         Ok(v) => page(
             "Payment complete",
@@ -381,44 +552,108 @@ pub async fn success_page(
             ),
         )
         .into_response(),
-        Err(e) => (e.status(), page("Payment failed", e.message())).into_response(),
+        Err(e) => error_page(title, e),
     }
 }
 
-async fn end_by_redirect(state: &AppState, order: Option<Uuid>, title: &str) -> Response {
-    let Some(order) = order else {
-        return (
-            axum::http::StatusCode::BAD_REQUEST,
-            page(title, "The payment link is incomplete."),
-        )
-            .into_response();
+async fn approve_from_redirect(
+    state: &AppState,
+    order: OrderId,
+    pg_token: &str,
+    nonce: Option<&str>,
+    caller: Option<&AuthUser>,
+) -> ApiResult<ApprovalView> {
+    let entry = state
+        .engine
+        .order(order)
+        .await?
+        .ok_or_else(payment_not_found)?;
+    let mut guard = entry.lock().await;
+    let payment = payment_of_order(state, order)
+        .await?
+        .ok_or_else(payment_not_found)?;
+    let proof =
+        proof_of(&payment, guard.order.user, nonce, caller, true).ok_or_else(payment_not_found)?;
+    approve(state, &mut guard, &payment, pg_token, proof).await
+}
+
+/// What a cancel or fail page did.
+enum RedirectEnd {
+    /// The order was waiting for its payment and is cancelled now.
+    Cancelled,
+    /// The order had already left the waiting states (paid, cancelled, expired): unchanged.
+    AlreadyEnded(OrderStatus),
+}
+
+async fn end_from_redirect(
+    state: &AppState,
+    order: OrderId,
+    nonce: Option<&str>,
+    caller: Option<&AuthUser>,
+) -> ApiResult<RedirectEnd> {
+    let entry = state
+        .engine
+        .order(order)
+        .await?
+        .ok_or_else(payment_not_found)?;
+    let mut guard = entry.lock().await;
+    let payment = payment_of_order(state, order)
+        .await?
+        .ok_or_else(payment_not_found)?;
+    proof_of(&payment, guard.order.user, nonce, caller, false).ok_or_else(payment_not_found)?;
+    if !guard.order.status.is_active() {
+        return Ok(RedirectEnd::AlreadyEnded(guard.order.status));
+    }
+    cancel_locked(state, &mut guard, ReleaseReason::PaymentFailed).await?;
+    Ok(RedirectEnd::Cancelled)
+}
+
+async fn end_by_redirect(
+    state: &AppState,
+    q: &RedirectQuery,
+    caller: Option<&AuthUser>,
+    title: &str,
+) -> Response {
+    let Some(order) = q.order_id else {
+        return incomplete_link(title);
     };
-    if let Ok(Some(entry)) = state.engine.order(OrderId(order)).await {
-        let mut guard = entry.lock().await;
-        if guard.order.status.is_active()
-            && let Err(e) = cancel_locked(state, &mut guard, ReleaseReason::PaymentFailed).await
-        {
-            return (e.status(), page(title, e.message())).into_response();
-        }
+    match end_from_redirect(state, OrderId(order), q.nonce.as_deref(), caller).await {
+        Ok(RedirectEnd::Cancelled) => page(
+            title,
+            "The payment was not made; the order was cancelled and its items released.",
+        )
+        .into_response(),
+        Ok(RedirectEnd::AlreadyEnded(status)) => (
+            axum::http::StatusCode::CONFLICT,
+            page(
+                title,
+                &format!(
+                    "The order is already {}; nothing was changed.",
+                    status.as_str()
+                ),
+            ),
+        )
+            .into_response(),
+        Err(e) => error_page(title, e),
     }
-    page(
-        title,
-        "The payment was not made; the order was cancelled and its items released.",
-    )
-    .into_response()
 }
 
-/// The shopper cancelled at the provider.
+/// The shopper cancelled at the provider (needs the payment's nonce or the owner's session).
 pub async fn cancel_page(
     State(state): State<AppState>,
+    caller: MaybeAuthUser,
     Query(q): Query<RedirectQuery>,
 ) -> Response {
-    end_by_redirect(&state, q.order_id, "Payment cancelled").await
+    end_by_redirect(&state, &q, caller.0.as_ref(), "Payment cancelled").await
 }
 
-/// The provider reported a failure.
-pub async fn fail_page(State(state): State<AppState>, Query(q): Query<RedirectQuery>) -> Response {
-    end_by_redirect(&state, q.order_id, "Payment failed").await
+/// The provider reported a failure (needs the payment's nonce or the owner's session).
+pub async fn fail_page(
+    State(state): State<AppState>,
+    caller: MaybeAuthUser,
+    Query(q): Query<RedirectQuery>,
+) -> Response {
+    end_by_redirect(&state, &q, caller.0.as_ref(), "Payment failed").await
 }
 
 /// Mark an order's pending payment cancelled (the order was cancelled or expired).
@@ -518,7 +753,7 @@ pub async fn list(
     let req = q.validate(
         &[("createdAt", "created_at"), ("amount", "amount")],
         10,
-        state.config.max_page_size as i64,
+        state.config.page_limits(),
         "008",
     )?;
     let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM p_payment WHERE user_id = ?")
