@@ -167,9 +167,9 @@ async fn observe(mut req: Request, next: Next) -> Response {
             .unwrap_or("-");
         tracing::info!(
             target: "hotdeal::access",
-            request_id,
+            request_id = %request_id,
             method,
-            route = &*stats.route,
+            route = %stats.route,
             status,
             latency_ms = elapsed.as_secs_f64() * 1000.0,
             user_id = user_id.as_deref(),
