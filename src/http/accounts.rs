@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
+use crate::http::extract::Path;
 use axum::routing::{get, patch, post};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -6,7 +6,8 @@
 //! change then writes one `hd_audit_log` row: who, what, which entity, and a JSON detail.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
+use crate::http::extract::Path;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;

@@ -3,7 +3,8 @@
 //! the path.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+use crate::http::extract::{Path, Query};
 use axum::routing::{get, patch, post};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;

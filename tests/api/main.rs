@@ -17,3 +17,4 @@ mod orders;
 mod outage;
 mod payments;
 mod persistence;
+mod protocol;

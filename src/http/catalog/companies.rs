@@ -3,7 +3,8 @@
 //! staff see all of them.
 
 use axum::Router;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
+use crate::http::extract::Path;
 use axum::routing::{get, patch};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -15,7 +15,8 @@
 use std::collections::{HashMap, HashSet};
 
 use axum::Router;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
+use crate::http::extract::Path;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -4,7 +4,8 @@
 //! are not shown (the seed showed them).
 
 use axum::Router;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
+use crate::http::extract::Path;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -1,7 +1,8 @@
 //! Baskets (`/api/v1/baskets`): the seed's endpoints; adding a product already in the basket
 //! merges the lines.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+use crate::http::extract::{Path, Query};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;

@@ -2,7 +2,8 @@
 //! ready moves an order CREATE -> PENDING, approval confirms its reserved stock and completes it,
 //! failure, cancellation or a provider timeout cancels it and releases the stock.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+use crate::http::extract::{Path, Query};
 use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
