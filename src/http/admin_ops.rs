@@ -7,7 +7,6 @@
 
 use axum::Router;
 use axum::extract::{Query, State};
-use crate::http::extract::Path;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -19,6 +18,7 @@ use super::AppState;
 use super::auth::{AuthUser, Role};
 use super::envelope::{ApiJson, Reply};
 use super::error::{ApiError, ApiResult};
+use super::extract::Path;
 use super::page::{Page, PageQuery};
 use crate::domain::campaign::CampaignStatus;
 use crate::domain::ids::{CampaignId, ItemId, UserId};

@@ -4,7 +4,6 @@
 
 use axum::Router;
 use axum::extract::State;
-use crate::http::extract::{Path, Query};
 use axum::routing::{get, patch, post};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -16,6 +15,7 @@ use super::auth::{AuthUser, Role};
 use super::commerce::wait_for_writebehind;
 use super::envelope::{ApiJson, Reply};
 use super::error::{ApiError, ApiResult};
+use super::extract::{Path, Query};
 use crate::domain::campaign::{CampaignConfig, CampaignOutcome, CampaignStatus};
 use crate::domain::ids::{CampaignId, CompanyId, UserId};
 use crate::persistence::repo::{NewCampaign, date_end_ms, uuid_col};

@@ -15,17 +15,20 @@
 //!   is closed (slow-body clients, 1 byte/s trickles).
 //! - **Refused before the body was read** (401, 415, 414, ... while the body is still in flight):
 //!   the body is drained in the background, up to `drain_body_bytes` and within the body timeout,
-//!   so the next request on the keep-alive connection is served. A body too large to drain gets
-//!   `Connection: close` on the answer instead of a silent close.
+//!   so the next request on the keep-alive connection is served. A body whose `Content-Length`
+//!   is too large to drain gets `Connection: close` on the answer instead of a silent close (a
+//!   chunked one is drained up to the limit, then the connection is closed).
 //! - **Graceful shutdown**: when the shutdown future resolves the listener is closed, idle
 //!   connections are closed, in-flight requests finish, and [`serve`] returns when the last
 //!   connection is gone.
 //!
 //! Handlers still get `ConnectInfo<SocketAddr>` (the rate limiter keys on the peer address).
 //!
-//! Cost per request: no allocation and no timer beyond what axum's own `serve` did, except that a
-//! body which has to be waited for arms one timer, and a refused body is drained by a task.
-//! The idle and header timeouts share one timer per connection, reset at most once per request.
+//! Cost per request: no allocation beyond what axum's own `serve` did (the request body was boxed
+//! there too), a few atomic operations, and one reset of the connection's timer (the idle and
+//! header timeouts share one timer per connection; pushing a deadline later is a compare-and-swap
+//! in tokio). A body that has to be waited for arms a timer of its own, and a refused body is
+//! drained by a task. Only HTTP/1.1 is served, as before (axum's `http2` feature was off).
 //!
 //! What cannot be shaped: errors hyper answers before a request reaches the router (a malformed
 //! request line or header, more than 100 headers, headers beyond hyper's buffer, an invalid
@@ -213,7 +216,7 @@ pub async fn serve_connection(
     mut stop: watch::Receiver<()>,
 ) {
     let _ = stream.set_nodelay(true);
-    metrics::gauge!("hotdeal_http_connections_open").increment(1.0);
+    let _open = OpenConnection::count();
     let shared = Arc::new(ConnShared::default());
     let io = TokioIo::new(WatchedStream::new(stream, shared.clone(), &limits));
     let service = ConnService {
@@ -241,7 +244,23 @@ pub async fn serve_connection(
             }
         }
     }
-    metrics::gauge!("hotdeal_http_connections_open").decrement(1.0);
+}
+
+/// Counts a connection in `hotdeal_http_connections_open` while it lives (even if its future is
+/// dropped unfinished).
+struct OpenConnection;
+
+impl OpenConnection {
+    fn count() -> Self {
+        metrics::gauge!("hotdeal_http_connections_open").increment(1.0);
+        OpenConnection
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::gauge!("hotdeal_http_connections_open").decrement(1.0);
+    }
 }
 
 /// What a connection's service, bodies and socket share.
@@ -298,7 +317,7 @@ impl WatchedStream {
         let generation = self.shared.generation.load(Ordering::Acquire);
         if generation != self.seen_generation {
             self.seen_generation = generation;
-            self.phase = if generation % 2 == 0 {
+            self.phase = if generation.is_multiple_of(2) {
                 Phase::Idle
             } else {
                 Phase::Busy
@@ -423,7 +442,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         self.shared.close.store(false, Ordering::Relaxed);
         let (mut parts, body) = req.into_parts();
         parts.extensions.insert(ConnectInfo(self.remote));
-        let body = TimedBody::new(body, &self.limits, &self.shared);
+        let body = TimedBody::new(body, &parts.headers, &self.limits, &self.shared);
         let req = Request::from_parts(parts, axum::body::Body::new(body));
         ConnFuture {
             inner: self.router.clone().call(req),
@@ -503,6 +522,9 @@ pin_project_lite::pin_project! {
         deadline: Option<Instant>,
         timeout: Option<Duration>,
         drain_limit: u64,
+        // The client waits for `100 Continue` before sending the body: a refusal means no body
+        // will come, so there is nothing to drain and the connection closes (as hyper does).
+        expects_continue: bool,
         // Set for bodies that have bytes to come; `None` for empty ones.
         shared: Option<Arc<ConnShared>>,
         // The end was reached or the body failed: nothing to drain.
@@ -521,7 +543,7 @@ pin_project_lite::pin_project! {
             if body.is_end_stream() {
                 return;
             }
-            let fits = body.size_hint().lower() <= *this.drain_limit;
+            let fits = !*this.expects_continue && body.size_hint().lower() <= *this.drain_limit;
             let runtime = tokio::runtime::Handle::try_current();
             match runtime {
                 Ok(runtime) if fits => {
@@ -537,14 +559,22 @@ pin_project_lite::pin_project! {
 }
 
 impl TimedBody {
-    fn new(inner: Incoming, limits: &HttpLimits, shared: &Arc<ConnShared>) -> Self {
-        let shared = (!inner.is_end_stream()).then(|| shared.clone());
+    fn new(
+        inner: Incoming,
+        headers: &axum::http::HeaderMap,
+        limits: &HttpLimits,
+        shared: &Arc<ConnShared>,
+    ) -> Self {
+        let has_body = !inner.is_end_stream();
+        let shared = has_body.then(|| shared.clone());
+        let expects_continue = has_body && headers.contains_key(header::EXPECT);
         Self {
             inner: Some(inner),
             timer: None,
             deadline: None,
             timeout: limits.body_timeout,
             drain_limit: limits.drain_body_bytes,
+            expects_continue,
             shared,
             finished: false,
         }
@@ -615,8 +645,7 @@ impl HttpBody for TimedBody {
 async fn drain(mut body: Incoming, limit: u64, deadline: Instant) {
     let mut seen: u64 = 0;
     let read_all = async {
-        while let Some(frame) =
-            std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
         {
             let Ok(frame) = frame else { return };
             if let Some(data) = frame.data_ref() {

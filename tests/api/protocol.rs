@@ -66,12 +66,7 @@ async fn read_response(stream: &mut TcpStream) -> Option<Raw> {
         };
         let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
         let mut lines = head.split("\r\n");
-        let status = lines
-            .next()?
-            .split(' ')
-            .nth(1)?
-            .parse::<u16>()
-            .ok()?;
+        let status = lines.next()?.split(' ').nth(1)?.parse::<u16>().ok()?;
         let headers: Vec<(String, String)> = lines
             .filter_map(|l| l.split_once(':'))
             .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
@@ -155,8 +150,13 @@ async fn assert_keep_alive_survives_refusal(
         return;
     }
     // The body arrives in a later segment, after the answer, then the next request.
-    send(&mut stream, body.as_bytes()).await;
-    send(&mut stream, get("/healthz").as_bytes()).await;
+    let kept_open =
+        "the server kept the connection open (its answer did not say Connection: close)";
+    stream.write_all(body.as_bytes()).await.expect(kept_open);
+    stream
+        .write_all(get("/healthz").as_bytes())
+        .await
+        .expect(kept_open);
     let second = read_response(&mut stream)
         .await
         .expect("the next request on the keep-alive connection is answered");
@@ -183,6 +183,22 @@ async fn a_415_before_the_body_keeps_the_connection_usable() {
         body.len()
     );
     assert_keep_alive_survives_refusal(&app, head, body, 415, "UNSUPPORTED_MEDIA_TYPE").await;
+}
+
+#[tokio::test]
+async fn a_refusal_of_an_expect_100_continue_request_says_connection_close() {
+    let app = spawn_app().await;
+    let body = r#"{"name":"never sent","quantity":1}"#;
+    let head = format!(
+        "POST /api/v1/coupon-infos HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut stream = connect(&app).await;
+    send(&mut stream, head.as_bytes()).await;
+    let first = read_response(&mut stream).await.expect("answered");
+    assert_eq!(first.status, 401, "{first:?}");
+    assert_eq!(first.header("connection"), Some("close"), "{first:?}");
+    assert_eq!(read_until_closed(&mut stream).await, Closed::Clean);
 }
 
 #[tokio::test]

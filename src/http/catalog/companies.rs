@@ -4,7 +4,6 @@
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use crate::http::extract::Path;
 use axum::routing::{get, patch};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -15,6 +14,7 @@ use crate::http::AppState;
 use crate::http::auth::{AuthUser, Role};
 use crate::http::envelope::{ApiJson, Reply};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::Path;
 use crate::http::page::Page;
 use crate::persistence::catalog::{self as repo, Company, CompanyPatch};
 

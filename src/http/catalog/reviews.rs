@@ -5,7 +5,6 @@
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use crate::http::extract::Path;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -17,6 +16,7 @@ use crate::http::AppState;
 use crate::http::auth::AuthUser;
 use crate::http::envelope::{ApiJson, Reply};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::Path;
 use crate::http::page::Page;
 use crate::persistence::catalog::{self as repo, Purchase, Review, ReviewPatch};
 

@@ -2,7 +2,6 @@
 //! merges the lines.
 
 use axum::extract::State;
-use crate::http::extract::{Path, Query};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
@@ -14,6 +13,7 @@ use crate::http::AppState;
 use crate::http::auth::AuthUser;
 use crate::http::envelope::{ApiJson, Reply};
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::{Path, Query};
 use crate::http::page::{Page, PageQuery};
 use crate::persistence::repo::uuid_col;
 

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use crate::http::extract::{Bytes, Path, Query};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -25,6 +24,7 @@ use crate::http::AppState;
 use crate::http::auth::{AuthUser, Role};
 use crate::http::envelope::Reply;
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::{Bytes, Path, Query};
 use crate::http::lookups::ProductInfo;
 use crate::http::page::{Page, PageQuery};
 use crate::persistence::repo::{date_end_ms, uuid_col};

@@ -3,7 +3,6 @@
 //! failure, cancellation or a provider timeout cancels it and releases the stock.
 
 use axum::extract::State;
-use crate::http::extract::{Path, Query};
 use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -19,6 +18,7 @@ use crate::http::AppState;
 use crate::http::auth::AuthUser;
 use crate::http::envelope::{ApiJson, Reply};
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::{Path, Query};
 use crate::http::page::{Page, PageQuery};
 use crate::payments::{
     ApproveRequest, CancelRequest, PaymentError, ReadyRequest, append_query_param,
