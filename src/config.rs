@@ -221,6 +221,63 @@ pub struct Config {
     #[arg(long, env = "HOTDEAL_REQUEST_BODY_LIMIT_BYTES", default_value_t = 256 * 1024, global = true)]
     pub request_body_limit_bytes: usize,
 
+    /// Longest a client may take to send a request's headers, from its first byte, in
+    /// milliseconds (then the connection is closed). 0 disables the limit.
+    #[arg(
+        long,
+        env = "HOTDEAL_HTTP_HEADER_TIMEOUT_MS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub http_header_timeout_ms: u64,
+
+    /// Longest a client may take to send a request body once the handler reads it, in
+    /// milliseconds (then 408 and the connection is closed). 0 disables the limit.
+    #[arg(
+        long,
+        env = "HOTDEAL_HTTP_BODY_TIMEOUT_MS",
+        default_value_t = 30_000,
+        global = true
+    )]
+    pub http_body_timeout_ms: u64,
+
+    /// Longest a connection may stay open between requests (or before its first one), in
+    /// milliseconds. 0 disables the limit.
+    #[arg(
+        long,
+        env = "HOTDEAL_HTTP_IDLE_TIMEOUT_MS",
+        default_value_t = 60_000,
+        global = true
+    )]
+    pub http_idle_timeout_ms: u64,
+
+    /// Most HTTP connections open at once; connections beyond it are accepted and closed at once.
+    #[arg(
+        long,
+        env = "HOTDEAL_HTTP_MAX_CONNECTIONS",
+        default_value_t = 4_096,
+        global = true
+    )]
+    pub http_max_connections: usize,
+
+    /// Longest accepted request target (path and query), in bytes (then 414).
+    #[arg(
+        long,
+        env = "HOTDEAL_HTTP_MAX_URI_BYTES",
+        default_value_t = 8 * 1024,
+        global = true
+    )]
+    pub http_max_uri_bytes: usize,
+
+    /// Largest accepted total of request header names and values, in bytes (then 431).
+    #[arg(
+        long,
+        env = "HOTDEAL_HTTP_MAX_HEADER_BYTES",
+        default_value_t = 32 * 1024,
+        global = true
+    )]
+    pub http_max_header_bytes: usize,
+
     /// Largest page size for list endpoints.
     #[arg(
         long,

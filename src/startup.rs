@@ -214,13 +214,10 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let app = http::router_with(self.state.clone(), extra);
-        let served = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP");
+        let limits = http::server::HttpLimits::from_config(&self.state.config);
+        let served = http::server::serve(self.listener, app, limits, shutdown)
+            .await
+            .context("serving HTTP");
         let state = self.state.clone();
         state.set_ready(false);
         drop(self._background.drain(..));

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::routing::{get, patch, post};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -26,6 +26,7 @@ use super::auth::{AuthUser, Role, TokenType};
 use super::envelope::{ApiJson, Reply};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::ops::ClientIp;
+use super::extract::Path;
 use super::page::{Page, PageQuery};
 use crate::accounts::password::HashingBusy;
 use crate::accounts::repo::{self, AddressFields, AddressRow, UserRow};

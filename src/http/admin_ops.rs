@@ -6,7 +6,7 @@
 //! change then writes one `hd_audit_log` row: who, what, which entity, and a JSON detail.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -18,6 +18,7 @@ use super::AppState;
 use super::auth::{AuthUser, Role};
 use super::envelope::{ApiJson, Reply};
 use super::error::{ApiError, ApiResult};
+use super::extract::Path;
 use super::page::{Page, PageQuery};
 use crate::domain::campaign::CampaignStatus;
 use crate::domain::ids::{CampaignId, ItemId, UserId};

@@ -3,7 +3,7 @@
 //! the path.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::{get, patch, post};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -15,6 +15,7 @@ use super::auth::{AuthUser, Role};
 use super::commerce::wait_for_writebehind;
 use super::envelope::{ApiJson, Reply};
 use super::error::{ApiError, ApiResult};
+use super::extract::{Path, Query};
 use crate::domain::campaign::{CampaignConfig, CampaignOutcome, CampaignStatus};
 use crate::domain::ids::{CampaignId, CompanyId, UserId};
 use crate::persistence::repo::{NewCampaign, date_end_ms, uuid_col};

@@ -87,6 +87,34 @@ impl ApiError {
         }
     }
 
+    /// A request body that could not be read: too large (413), too slow (408, when the server's
+    /// body timeout is in `cause`'s chain) or broken off (400).
+    pub(crate) fn from_body_failure(
+        cause: &(dyn std::error::Error + 'static),
+        status: StatusCode,
+        text: String,
+    ) -> Self {
+        let mut next = Some(cause);
+        while let Some(err) = next {
+            if err.is::<super::server::BodyTimeout>() {
+                return ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "REQUEST_TIMEOUT",
+                    "the request body did not arrive in time",
+                );
+            }
+            next = err.source();
+        }
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "request body is too large",
+            );
+        }
+        ApiError::bad_request("INVALID_BODY", text)
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }
@@ -166,12 +194,8 @@ impl From<JsonRejection> for ApiError {
                 "UNSUPPORTED_MEDIA_TYPE",
                 "expected a request with `Content-Type: application/json`",
             ),
-            JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "PAYLOAD_TOO_LARGE",
-                    "request body is too large",
-                )
+            JsonRejection::BytesRejection(b) => {
+                ApiError::from_body_failure(&b, b.status(), b.body_text())
             }
             JsonRejection::JsonSyntaxError(e) => {
                 ApiError::bad_request("INVALID_JSON", format!("malformed JSON: {}", e.body_text()))
@@ -211,3 +235,215 @@ impl IntoResponse for ApiError {
 
 /// `Result` for handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The stable code of a bare status that reached the client without an [`ApiError`].
+fn code_for_status(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "BAD_REQUEST",
+        StatusCode::UNAUTHORIZED => "UNAUTHORIZED",
+        StatusCode::FORBIDDEN => "FORBIDDEN",
+        StatusCode::NOT_FOUND => "NOT_FOUND",
+        StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
+        StatusCode::NOT_ACCEPTABLE => "NOT_ACCEPTABLE",
+        StatusCode::REQUEST_TIMEOUT => "REQUEST_TIMEOUT",
+        StatusCode::CONFLICT => "CONFLICT",
+        StatusCode::LENGTH_REQUIRED => "LENGTH_REQUIRED",
+        StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
+        StatusCode::URI_TOO_LONG => "URI_TOO_LONG",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
+        StatusCode::UNPROCESSABLE_ENTITY => "INVALID_VALUE",
+        StatusCode::TOO_MANY_REQUESTS => "RATE_LIMITED",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "HEADERS_TOO_LARGE",
+        StatusCode::SERVICE_UNAVAILABLE => "SERVICE_UNAVAILABLE",
+        s if s.is_server_error() => "INTERNAL_ERROR",
+        _ => "REQUEST_REFUSED",
+    }
+}
+
+/// Wraps the whole API so that no error leaves it outside the envelope:
+///
+/// - a request whose target is longer than `max_uri_bytes` gets `414 URI_TOO_LONG`, one whose
+///   header names and values add up to more than `max_header_bytes` gets `431 HEADERS_TOO_LARGE`
+///   (hyper's own, larger limits stay behind these as the last line, answering with no body);
+/// - an error response that some extractor or axum itself made (plain text or no body at all:
+///   405 with its `Allow` header, 413 from a body limit, ...) is rewritten into the envelope with
+///   the code of its status, keeping its headers.
+///
+/// On the success path it costs a few comparisons and no allocation.
+#[derive(Debug, Clone, Copy)]
+pub struct EnvelopeLayer {
+    max_uri_bytes: usize,
+    max_header_bytes: usize,
+}
+
+impl EnvelopeLayer {
+    pub fn new(max_uri_bytes: usize, max_header_bytes: usize) -> Self {
+        Self {
+            max_uri_bytes,
+            max_header_bytes,
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for EnvelopeLayer {
+    type Service = EnvelopeService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        EnvelopeService {
+            inner,
+            limits: *self,
+        }
+    }
+}
+
+/// The service of [`EnvelopeLayer`].
+#[derive(Debug, Clone)]
+pub struct EnvelopeService<S> {
+    inner: S,
+    limits: EnvelopeLayer,
+}
+
+/// The length of a request target as the client sent it (origin or absolute form).
+fn uri_bytes(uri: &axum::http::Uri) -> usize {
+    uri.scheme_str().map_or(0, |s| s.len() + 3)
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(0, |p| p.as_str().len())
+}
+
+/// Header bytes as on the wire: `name: value\r\n` per field.
+fn header_bytes(headers: &axum::http::HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum()
+}
+
+impl<S, B> tower::Service<axum::http::Request<B>> for EnvelopeService<S>
+where
+    S: tower::Service<axum::http::Request<B>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = EnvelopeFuture<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
+        if uri_bytes(req.uri()) > self.limits.max_uri_bytes {
+            let refusal = ApiError::new(
+                StatusCode::URI_TOO_LONG,
+                "URI_TOO_LONG",
+                format!(
+                    "the request target is longer than {} bytes",
+                    self.limits.max_uri_bytes
+                ),
+            );
+            return EnvelopeFuture::Ready {
+                response: Some(refusal.into_response()),
+            };
+        }
+        if header_bytes(req.headers()) > self.limits.max_header_bytes {
+            let refusal = ApiError::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "HEADERS_TOO_LARGE",
+                format!(
+                    "the request headers are larger than {} bytes",
+                    self.limits.max_header_bytes
+                ),
+            );
+            return EnvelopeFuture::Ready {
+                response: Some(refusal.into_response()),
+            };
+        }
+        let head = req.method() == axum::http::Method::HEAD;
+        EnvelopeFuture::Inner {
+            inner: self.inner.call(req),
+            head,
+        }
+    }
+}
+
+/// Whether a response is an error that did not come from an [`ApiError`] (JSON) or a page (HTML).
+fn needs_envelope(response: &Response) -> bool {
+    if response.status().as_u16() < 400 {
+        return false;
+    }
+    match response.headers().get(header::CONTENT_TYPE) {
+        None => true,
+        Some(v) => v.as_bytes().starts_with(b"text/plain"),
+    }
+}
+
+/// Re-shape a bare error response into the envelope, keeping its status and headers.
+async fn envelope(response: Response) -> Response {
+    const MAX_MESSAGE_BYTES: usize = 1024;
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_MESSAGE_BYTES)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let status = parts.status;
+    let message = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "this method is not allowed here".to_owned(),
+        StatusCode::PAYLOAD_TOO_LARGE => "request body is too large".to_owned(),
+        _ if !text.is_empty() => text,
+        _ => status.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    let shaped = ApiError::new(status, code_for_status(status), message).into_response();
+    let (shaped_parts, body) = shaped.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    for (name, value) in &shaped_parts.headers {
+        parts.headers.insert(name, value.clone());
+    }
+    Response::from_parts(parts, body)
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`EnvelopeService`]: the inner future, a refusal, or (on the error path only,
+    /// boxed) the rewrite of a bare error.
+    #[project = EnvelopeProj]
+    pub enum EnvelopeFuture<F> {
+        Inner { #[pin] inner: F, head: bool },
+        Rewrite { rewrite: futures::future::BoxFuture<'static, Response> },
+        Ready { response: Option<Response> },
+    }
+}
+
+impl<F, E> std::future::Future for EnvelopeFuture<F>
+where
+    F: std::future::Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::{Poll, ready};
+        loop {
+            match self.as_mut().project() {
+                EnvelopeProj::Inner { inner, head } => {
+                    let response = ready!(inner.poll(cx))?;
+                    if *head || !needs_envelope(&response) {
+                        return Poll::Ready(Ok(response));
+                    }
+                    let rewrite = Box::pin(envelope(response));
+                    self.set(EnvelopeFuture::Rewrite { rewrite });
+                }
+                EnvelopeProj::Rewrite { rewrite } => {
+                    return Poll::Ready(Ok(ready!(rewrite.as_mut().poll(cx))));
+                }
+                EnvelopeProj::Ready { response } => {
+                    return Poll::Ready(Ok(response
+                        .take()
+                        .expect("EnvelopeFuture polled after completion")));
+                }
+            }
+        }
+    }
+}

@@ -30,11 +30,13 @@ pub mod coupons;
 pub mod engine_errors;
 pub mod envelope;
 pub mod error;
+pub mod extract;
 pub mod health;
 pub mod lookups;
 pub mod openapi;
 pub mod ops;
 pub mod page;
+pub mod server;
 
 pub use envelope::{ApiJson, Reply};
 pub use error::{ApiError, ApiResult};
@@ -126,6 +128,7 @@ pub fn router(state: AppState) -> Router {
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let body_limit = state.config.request_body_limit_bytes;
+    let state_config = state.config.clone();
     let router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -139,8 +142,13 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .merge(extra)
         .fallback(not_found)
         .with_state(state);
+    let envelope = error::EnvelopeLayer::new(
+        state_config.http_max_uri_bytes,
+        state_config.http_max_header_bytes,
+    );
     ops::instrument(router)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(envelope)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http()

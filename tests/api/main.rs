@@ -18,3 +18,4 @@ mod outage;
 mod payments;
 mod persistence;
 mod security;
+mod protocol;

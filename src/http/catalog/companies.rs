@@ -3,7 +3,7 @@
 //! staff see all of them.
 
 use axum::Router;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::routing::{get, patch};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,6 +14,7 @@ use crate::http::AppState;
 use crate::http::auth::{AuthUser, Role};
 use crate::http::envelope::{ApiJson, Reply};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::Path;
 use crate::http::page::Page;
 use crate::persistence::catalog::{self as repo, Company, CompanyPatch};
 

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use axum::Router;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -23,6 +23,7 @@ use crate::http::AppState;
 use crate::http::auth::{AuthUser, Role};
 use crate::http::envelope::{ApiJson, Reply};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::Path;
 use crate::http::page::Page;
 use crate::persistence::catalog::{self as repo, Product, ProductFilter, ProductPatch};
 use crate::persistence::repo::NewProduct;

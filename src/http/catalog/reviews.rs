@@ -4,7 +4,7 @@
 //! are not shown (the seed showed them).
 
 use axum::Router;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -16,6 +16,7 @@ use crate::http::AppState;
 use crate::http::auth::AuthUser;
 use crate::http::envelope::{ApiJson, Reply};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::Path;
 use crate::http::page::Page;
 use crate::persistence::catalog::{self as repo, Purchase, Review, ReviewPatch};
 

@@ -1,7 +1,7 @@
 //! Baskets (`/api/v1/baskets`): the seed's endpoints; adding a product already in the basket
 //! merges the lines.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
@@ -13,6 +13,7 @@ use crate::http::AppState;
 use crate::http::auth::AuthUser;
 use crate::http::envelope::{ApiJson, Reply};
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::{Path, Query};
 use crate::http::page::{Page, PageQuery};
 use crate::persistence::repo::uuid_col;
 

@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -27,6 +26,7 @@ use crate::http::AppState;
 use crate::http::auth::{AuthUser, Role};
 use crate::http::envelope::Reply;
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::{Bytes, Path, Query};
 use crate::http::lookups::ProductInfo;
 use crate::http::page::{Page, PageQuery};
 use crate::persistence::repo::{date_end_ms, uuid_col};

@@ -8,7 +8,7 @@
 //! pg_token the provider refuses never cancels an order, and confirming an approved payment again
 //! with its pg_token answers the same success.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -26,6 +26,7 @@ use crate::http::AppState;
 use crate::http::auth::{AuthUser, MaybeAuthUser};
 use crate::http::envelope::{ApiJson, Reply};
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::{Path, Query};
 use crate::http::page::{Page, PageQuery};
 use crate::payments::{
     ApproveRequest, CancelRequest, PaymentError, ReadyRequest, append_query_param,
