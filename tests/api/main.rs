@@ -17,5 +17,5 @@ mod orders;
 mod outage;
 mod payments;
 mod persistence;
-mod security;
 mod protocol;
+mod security;
