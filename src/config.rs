@@ -132,6 +132,17 @@ pub struct Config {
     )]
     pub arbiter_threads: usize,
 
+    /// Serve HTTP connections on the actor threads (a request and the actor it asks share a
+    /// thread: no cross-thread wake per claim). `false` serves them on the tokio worker pool.
+    #[arg(
+        long,
+        env = "HOTDEAL_HTTP_ON_ACTOR_THREADS",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub http_on_actor_threads: bool,
+
     /// Capacity of each actor's mailbox, in messages. A full mailbox answers 503.
     #[arg(
         long,

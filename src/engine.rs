@@ -339,6 +339,15 @@ impl EngineHandle {
         }
     }
 
+    /// The actor threads, for serving HTTP connections beside the actors.
+    pub fn actor_threads(&self) -> crate::actors::runtime::ActorThreads {
+        self.inner
+            .runtime
+            .lock()
+            .expect("runtime lock")
+            .actor_threads()
+    }
+
     fn check_backlog(&self) -> Result<(), EngineError> {
         let journal = &self.inner.journal;
         if journal.is_failed() {

@@ -215,7 +215,13 @@ impl Application {
     ) -> anyhow::Result<()> {
         let app = http::router_with(self.state.clone(), extra);
         let limits = http::server::HttpLimits::from_config(&self.state.config);
-        let served = http::server::serve(self.listener, app, limits, shutdown)
+        let executors = self.state.config.http_on_actor_threads.then(|| {
+            let threads = self.state.engine.actor_threads();
+            http::server::ConnectionExecutors::new(threads.len(), move |i, task| {
+                threads.spawn(i, task)
+            })
+        });
+        let served = http::server::serve_on(self.listener, app, limits, executors, shutdown)
             .await
             .context("serving HTTP");
         let state = self.state.clone();

@@ -58,6 +58,13 @@ impl ActorRuntime {
         self.arbiters.len()
     }
 
+    /// A cloneable handle that runs futures on these threads.
+    pub fn actor_threads(&self) -> ActorThreads {
+        ActorThreads {
+            arbiters: std::sync::Arc::new(self.arbiters.clone()),
+        }
+    }
+
     /// Stop every arbiter and the System, and wait for its thread.
     pub fn stop(&mut self) {
         for a in &self.arbiters {
@@ -67,6 +74,39 @@ impl ActorRuntime {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// Runs futures on the actor threads. The HTTP server hands each accepted connection to one of
+/// them (round robin), so a request is parsed, decided by an actor living on the same thread and
+/// answered without a wake of another thread: the actor's reply is a local wake-up, and a thread
+/// busy serving connections rarely parks, so even a message to an actor on the other thread
+/// seldom costs a futex wake.
+#[derive(Clone)]
+pub struct ActorThreads {
+    arbiters: std::sync::Arc<Vec<ArbiterHandle>>,
+}
+
+impl ActorThreads {
+    pub fn len(&self) -> usize {
+        self.arbiters.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.arbiters.is_empty()
+    }
+
+    /// Run `fut` on thread `index` (modulo the count); false when that thread has stopped (the
+    /// future is dropped).
+    pub fn spawn(
+        &self,
+        index: usize,
+        fut: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> bool {
+        if self.arbiters.is_empty() {
+            return false;
+        }
+        self.arbiters[index % self.arbiters.len()].spawn(fut)
     }
 }
 

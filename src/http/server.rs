@@ -116,6 +116,49 @@ pub async fn serve(
     limits: HttpLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_on(listener, router, limits, None, shutdown).await
+}
+
+/// Where accepted connections are served: each is handed, round robin, to one of these
+/// executors (the actor threads), which registers it with its own I/O driver so the connection's
+/// reads, writes and handlers all run on that thread.
+#[derive(Clone)]
+pub struct ConnectionExecutors {
+    count: usize,
+    next: Arc<std::sync::atomic::AtomicUsize>,
+    spawn: Arc<dyn Fn(usize, ConnectionTask) -> bool + Send + Sync>,
+}
+
+/// A connection's whole life, ready to run on an executor.
+pub type ConnectionTask = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl ConnectionExecutors {
+    /// `count` executors; `spawn(i, task)` runs `task` on executor `i` and says whether it could.
+    pub fn new(
+        count: usize,
+        spawn: impl Fn(usize, ConnectionTask) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            count: count.max(1),
+            next: Arc::default(),
+            spawn: Arc::new(spawn),
+        }
+    }
+
+    fn spawn(&self, task: ConnectionTask) -> bool {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.count;
+        (self.spawn)(i, task)
+    }
+}
+
+/// [`serve`], with connections run on `executors` when given (else on the calling runtime).
+pub async fn serve_on(
+    listener: TcpListener,
+    router: Router,
+    limits: HttpLimits,
+    executors: Option<ConnectionExecutors>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
     warn_if_fd_limit_below(limits.max_connections);
     let permits = limits.max_connections.min(Semaphore::MAX_PERMITS) as u32;
     let slots = Arc::new(Semaphore::new(permits as usize));
@@ -138,10 +181,36 @@ pub async fn serve(
         };
         let router = router.clone();
         let stop = stop_rx.clone();
-        tokio::spawn(async move {
-            let _slot = slot;
-            serve_connection(stream, remote, router, limits, stop).await;
-        });
+        match &executors {
+            None => {
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    serve_connection(stream, remote, router, limits, stop).await;
+                });
+            }
+            Some(executors) => {
+                // Deregister from this runtime's driver; the executor registers it with its own.
+                let std_stream = match stream.into_std() {
+                    Ok(s) => s,
+                    Err(err) => {
+                        tracing::debug!(%remote, error = %err, "could not hand the connection over");
+                        continue;
+                    }
+                };
+                let task: ConnectionTask = Box::pin(async move {
+                    let _slot = slot;
+                    match TcpStream::from_std(std_stream) {
+                        Ok(stream) => serve_connection(stream, remote, router, limits, stop).await,
+                        Err(err) => {
+                            tracing::warn!(%remote, error = %err, "could not register the connection")
+                        }
+                    }
+                });
+                if !executors.spawn(task) {
+                    tracing::debug!(%remote, "executor stopped; connection dropped");
+                }
+            }
+        }
     }
     drop(listener);
     tracing::info!("HTTP listener closed, draining connections");

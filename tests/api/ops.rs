@@ -566,13 +566,15 @@ fn logs_never_contain_passwords_tokens_or_secrets() {
         sink.clone(),
     );
     let (user, token, secret) = tracing::subscriber::with_default(subscriber, || {
-        // A current-thread runtime: the server's tasks run on this thread, under this subscriber.
+        // A current-thread runtime: the server's tasks run on this thread, under this subscriber
+        // (so connections are served here too, not on the actor threads).
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         rt.block_on(async {
-            let app = spawn_app().await;
+            let app =
+                spawn_app_with(|c| c.http_on_actor_threads = false, Arc::new(SystemClock)).await;
             let email = "loggy@example.com";
             app.post(
                 "/api/v1/auth/signup",
