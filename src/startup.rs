@@ -113,9 +113,22 @@ impl Application {
             orphan_coupon_uses = recovered.orphan_coupon_uses.len(),
             "engine state installed"
         );
+        // The write-behind has a connection of its own: SQLite keeps a page cache per
+        // connection and drops it when another connection wrote, so a write-behind that took any
+        // pooled connection re-read the pages it had just written from the WAL (a fifth of its
+        // CPU). One writer, one connection, one warm cache.
+        let writebehind_db = Db::connect(
+            &config.database_url,
+            &DbOptions {
+                max_connections: 1,
+                acquire_timeout: Duration::from_millis(config.db_acquire_timeout_ms),
+                long_lived: true,
+            },
+        )
+        .await?;
         let writebehind = WriteBehind::spawn(
             journal.clone(),
-            db.clone(),
+            writebehind_db,
             clock.clone(),
             WriteBehindOptions {
                 batch_size: config.writebehind_batch_size,
@@ -269,6 +282,7 @@ pub async fn connect_db(config: &Config) -> anyhow::Result<Db> {
         &DbOptions {
             max_connections: config.db_max_connections,
             acquire_timeout: Duration::from_millis(config.db_acquire_timeout_ms),
+            long_lived: false,
         },
     )
     .await

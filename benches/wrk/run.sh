@@ -52,7 +52,7 @@ echo "== GET /healthz  ($THREADS threads, $CONNS connections, $DURATION)"
 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s benches/wrk/healthz.lua "$url/healthz" | tee "$dir/healthz.out"
 echo "== POST /api/v1/coupons/issue, durability $DURABILITY"
 if [ -n "${PERF:-}" ]; then
-  perf record -F 999 -g -p "$pid" -o "${PERF_OUT:-perf.data}" -- sleep 8 >/dev/null 2>&1 &
+  perf record -F ${PERF_FREQ:-999} ${PERF_CALLGRAPH:--g} -p "$pid" -o "${PERF_OUT:-perf.data}" -- sleep 8 >/dev/null 2>&1 &
   perf_pid=$!
 fi
 TOKENS=$dir/tokens.txt CAMPAIGN=$campaign WRK_THREADS=$THREADS \

@@ -58,6 +58,9 @@ static MYSQL_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/mysq
 pub struct DbOptions {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+    /// Keep connections for the pool's whole life (no idle timeout, no maximum lifetime): the
+    /// write-behind's own connection keeps its page cache warm this way.
+    pub long_lived: bool,
 }
 
 impl Default for DbOptions {
@@ -65,6 +68,7 @@ impl Default for DbOptions {
         Self {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(3),
+            long_lived: false,
         }
     }
 }
@@ -104,9 +108,13 @@ impl Db {
             anyhow::bail!("unsupported DATABASE_URL scheme (use sqlite:// or mysql://): {url}");
         };
         let connect_options = AnyConnectOptions::from_str(&url).context("parsing DATABASE_URL")?;
-        let pool = AnyPoolOptions::new()
+        let mut pool_options = AnyPoolOptions::new()
             .max_connections(options.max_connections)
-            .acquire_timeout(options.acquire_timeout)
+            .acquire_timeout(options.acquire_timeout);
+        if options.long_lived {
+            pool_options = pool_options.idle_timeout(None).max_lifetime(None);
+        }
+        let pool = pool_options
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     match dialect {
