@@ -35,6 +35,7 @@ pub mod lookups;
 pub mod openapi;
 pub mod ops;
 pub mod page;
+pub mod pages;
 
 pub use envelope::{ApiJson, Reply};
 pub use error::{ApiError, ApiResult};
@@ -136,6 +137,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .merge(admin::router())
         .merge(ops::router())
         .merge(openapi::router())
+        .merge(pages::router())
         .merge(extra)
         .fallback(not_found)
         .with_state(state);
