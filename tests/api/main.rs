@@ -15,5 +15,6 @@ mod load;
 mod ops;
 mod orders;
 mod outage;
+mod pages;
 mod payments;
 mod persistence;

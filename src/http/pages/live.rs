@@ -202,7 +202,12 @@ impl LiveHub {
     }
 
     /// Watch `items` and `campaigns`, starting the reader if it is idle.
-    fn watch(self: &Arc<Self>, state: &AppState, items: Vec<Uuid>, campaigns: Vec<Uuid>) -> Interest {
+    fn watch(
+        self: &Arc<Self>,
+        state: &AppState,
+        items: Vec<Uuid>,
+        campaigns: Vec<Uuid>,
+    ) -> Interest {
         let mut g = self.interests.lock().expect("interests lock");
         for id in &items {
             *g.items.entry(*id).or_default() += 1;
@@ -241,12 +246,9 @@ async fn read_loop(hub: Arc<LiveHub>, state: AppState, every: Duration) {
             )
         };
         let previous = hub.snapshot.borrow().clone();
-        let views = futures::future::join_all(
-            items
-                .iter()
-                .map(|id| state.engine.item_view(ItemId(*id))),
-        )
-        .await;
+        let views =
+            futures::future::join_all(items.iter().map(|id| state.engine.item_view(ItemId(*id))))
+                .await;
         let mut next = Snapshot::default();
         for (id, view) in items.iter().zip(views) {
             match view {
@@ -351,8 +353,7 @@ async fn open(
     state: AppState,
     hub: Arc<LiveHub>,
     raw: Option<String>,
-) -> Result<Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>>, ApiError>
-{
+) -> Result<Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>>, ApiError> {
     let q = ListQuery::parse(raw.as_deref());
     let products = q.uuids("productIds", MAX_LIVE_IDS, "LIVE_BAD_IDS")?;
     let campaigns = q.uuids("couponInfoIds", MAX_LIVE_IDS, "LIVE_BAD_IDS")?;
