@@ -216,6 +216,7 @@ async fn a_shopper_signs_up_waits_for_the_sale_buys_and_pays() {
     let now = app.state.now_ms();
     // Another sale later today, so the page shows an upcoming countdown too.
     sale(&app, &knife, now + 3_600_000, now + 7_200_000, 45_000, 10).await;
+    app.open_campaign(500).await;
     let base = app.address.clone();
     let Some((b, _one)) = open().await else {
         return;
