@@ -25,14 +25,12 @@ use helpers::TestApp;
 
 const PASSWORD: &str = "Secret12!";
 
-static ONE_BROWSER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static ONE_BROWSER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A fresh browser, holding the one-browser lock; `None` when Chromium is missing outside CI.
-async fn open() -> Option<(Browser, std::sync::MutexGuard<'static, ()>)> {
+async fn open() -> Option<(Browser, tokio::sync::MutexGuard<'static, ()>)> {
     let (chromium, driver) = browser::programs()?;
-    let one = ONE_BROWSER_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let one = ONE_BROWSER_AT_A_TIME.lock().await;
     Some((Browser::start(&chromium, &driver).await, one))
 }
 
@@ -142,8 +140,8 @@ async fn code_for(app: &TestApp, email: &str) -> String {
     .expect("a code was sent")
 }
 
-/// A CUSTOMER account with a password, made through the API.
-async fn customer(app: &TestApp, email: &str, nickname: &str) {
+/// A CUSTOMER account with a password, made through the API; its user id.
+async fn customer(app: &TestApp, email: &str, nickname: &str) -> String {
     let res = app
         .post(
             "/api/v1/auth/email-verification",
@@ -169,6 +167,7 @@ async fn customer(app: &TestApp, email: &str, nickname: &str) {
         )
         .await;
     assert_eq!(res.status, 201, "{:?}", res.body);
+    id_of(&res, "userId")
 }
 
 /// Another shopper buys `qty` of `product` through the API.
@@ -571,6 +570,86 @@ async fn swagger_ui_lists_the_operations_offline() {
     .catch_unwind()
     .await;
     finish(b, "swagger-ui", outcome).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and chromedriver; CI runs it"]
+async fn tokens_refresh_unnoticed_and_an_expired_session_logs_in_and_comes_back() {
+    let app = helpers::spawn_app_with(|c| c.access_token_ttl_s = 1, Arc::new(SystemClock)).await;
+    let email = "returner@example.com";
+    let user = customer(&app, email, "returner").await;
+    let base = app.address.clone();
+    let Some((b, _one)) = open().await else {
+        return;
+    };
+    let app = &app;
+    let outcome = AssertUnwindSafe(async {
+        let b = &b;
+        let token = || async {
+            b.script("return JSON.parse(localStorage.getItem('hotdeal.session') || 'null')?.accessToken || ''")
+                .await
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        };
+        let expired = || async {
+            b.script(
+                "const s = JSON.parse(localStorage.getItem('hotdeal.session') || 'null'); \
+                 if (!s) return true; \
+                 const c = JSON.parse(atob(s.accessToken.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))); \
+                 return c.exp * 1000 < Date.now();",
+            )
+            .await
+            .as_bool()
+            .unwrap_or(false)
+        };
+
+        // A refused login keeps what was typed and shows the API's message.
+        b.goto(&format!("{base}/#/login?next=%23%2Forders")).await;
+        b.fill("[data-role=login-form] input[name=email]", email).await;
+        b.fill("[data-role=login-form] input[name=password]", "Wrong123!").await;
+        b.click("[data-role=login-form] button[type=submit]").await;
+        b.until_text("[data-role=login-form] .msg", "the refusal is shown", |t| {
+            t.contains("WRONG_EMAIL_OR_PASSWORD")
+        })
+        .await;
+        let typed = b
+            .script("return document.querySelector('[data-role=login-form] input[name=email]').value")
+            .await;
+        assert_eq!(typed, json!(email));
+
+        log_in(b, email).await;
+        b.until_text("main h1", "the orders page opens", |t| t == "My orders").await;
+        let first = token().await;
+
+        // The access token expires: the next page refreshes it without a word.
+        b.until("the access token expired", || async { expired().await }).await;
+        b.goto(&format!("{base}/#/coupons")).await;
+        b.until_text("main h1", "my coupons open", |t| t == "My coupons").await;
+        b.until("the token was refreshed", || async {
+            let now = token().await;
+            !now.is_empty() && now != first
+        })
+        .await;
+        assert_eq!(b.text("#banner").await, "");
+
+        // The session ends on the server (logged out elsewhere): log in again, come back.
+        let user = hotdeal::domain::ids::UserId(user.parse().unwrap());
+        let res = app
+            .post("/api/v1/auth/logout", &json!({}), Some(&app.token_for(user, Role::Customer)))
+            .await;
+        assert_eq!(res.status, 200, "{:?}", res.body);
+        b.until("the access token expired again", || async { expired().await }).await;
+        b.goto(&format!("{base}/#/addresses")).await;
+        b.until_text("#banner", "the shopper is told", |t| t.contains("session has expired")).await;
+        let hash = b.script("return location.hash").await;
+        assert_eq!(hash, json!("#/login?next=%23%2Faddresses"));
+        log_in(b, email).await;
+        b.until_text("main h1", "back where the shopper was", |t| t == "Addresses").await;
+    })
+    .catch_unwind()
+    .await;
+    finish(b, "session", outcome).await;
 }
 
 /// A claim outcome's total in the console.

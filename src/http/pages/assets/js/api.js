@@ -48,13 +48,14 @@ export function newKey() {
   return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
 }
 
+/** The body as JSON, or `{text}` when it is something else. */
 async function readJson(res) {
   const text = await res.text();
   if (!text) return null;
   try {
     return JSON.parse(text);
   } catch {
-    return null;
+    return { text: text.trim().slice(0, 300) };
   }
 }
 
@@ -116,11 +117,11 @@ export async function api(method, path, opts = {}) {
       throw err;
     }
     const payload = await readJson(res);
-    if (res.ok) return full ? payload : payload ? payload.data : null;
+    if (res.ok) return full ? payload : payload ? payload.data ?? null : null;
     const err = new ApiError(
       res.status,
       payload?.code || `HTTP_${res.status}`,
-      payload?.message || res.statusText || `request failed (${res.status})`,
+      payload?.message || payload?.text || res.statusText || `request failed (${res.status})`,
       retryAfterOf(res),
     );
     if (res.status === 401 && auth && session.isLoggedIn()) {

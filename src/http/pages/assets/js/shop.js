@@ -291,7 +291,8 @@ export async function ordersView({ main, app }) {
   const list = h("ul", { class: "list", "data-role": "orders" });
   fill(main, h("h1", {}, "My orders"), msg, list);
   const refresh = async () => {
-    const page = await get("/api/v1/orders?size=20");
+    // The newest page at the default size (the order list takes no `size` today).
+    const page = await get("/api/v1/orders");
     fill(
       list,
       page.content.length
