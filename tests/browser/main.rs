@@ -142,6 +142,11 @@ async fn code_for(app: &TestApp, email: &str) -> String {
 
 /// A CUSTOMER account with a password, made through the API; its user id.
 async fn customer(app: &TestApp, email: &str, nickname: &str) -> String {
+    account(app, email, nickname, "CUSTOMER").await
+}
+
+/// An account of `role` (CUSTOMER or SELLER) with a password; its user id.
+async fn account(app: &TestApp, email: &str, nickname: &str, role: &str) -> String {
     let res = app
         .post(
             "/api/v1/auth/email-verification",
@@ -162,7 +167,7 @@ async fn customer(app: &TestApp, email: &str, nickname: &str) -> String {
     let res = app
         .post(
             "/api/v1/auth/signup",
-            &json!({"email": email, "password": PASSWORD, "nickname": nickname, "role": "CUSTOMER"}),
+            &json!({"email": email, "password": PASSWORD, "nickname": nickname, "role": role}),
             None,
         )
         .await;
@@ -333,6 +338,17 @@ async fn a_shopper_signs_up_waits_for_the_sale_buys_and_pays() {
             t.starts_with("Starts in")
         })
         .await;
+        // A phone-sized screen: one column, nothing wider than the screen.
+        b.client.set_window_size(390, 844).await.expect("resizes");
+        b.until("the page fits a phone screen", || async {
+            b.script("return document.documentElement.scrollWidth <= window.innerWidth")
+                .await
+                .as_bool()
+                .unwrap_or(false)
+        })
+        .await;
+        b.screenshot("storefront-phone").await;
+        b.client.set_window_size(1280, 1000).await.expect("resizes");
     })
     .catch_unwind()
     .await;
@@ -387,7 +403,14 @@ async fn coupon_claims_show_issued_already_yours_and_sold_out() {
             |t| t == "99 of 100 left",
         )
         .await;
-        b.click(&format!("{card} [data-role=claim]")).await;
+        // The second claim from the keyboard: the button takes Enter.
+        let claim = b.find(&format!("{card} [data-role=claim]")).await;
+        b.until("the claim button is enabled again", || {
+            let claim = claim.clone();
+            async move { claim.is_enabled().await.unwrap_or(false) }
+        })
+        .await;
+        claim.send_keys("\u{E007}").await.expect("presses Enter");
         b.until_text(
             &format!("{card} [data-role=outcome]"),
             "a second claim is refused",
@@ -650,6 +673,98 @@ async fn tokens_refresh_unnoticed_and_an_expired_session_logs_in_and_comes_back(
     .catch_unwind()
     .await;
     finish(b, "session", outcome).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and chromedriver; CI runs it"]
+async fn a_seller_registers_adds_a_product_and_watches_a_sale_sell() {
+    let app = spawn().await;
+    let email = "seller@example.com";
+    account(&app, email, "seller1", "SELLER").await;
+    let base = app.address.clone();
+    let Some((b, _one)) = open().await else {
+        return;
+    };
+    let app = &app;
+    let outcome = AssertUnwindSafe(async {
+        let b = &b;
+        b.goto(&format!("{base}/seller")).await;
+        log_in(b, email).await;
+        b.until_text("main h1", "the seller pages open", |t| t == "Seller pages").await;
+
+        // Register a company; a MASTER approves it.
+        b.click("#companies details summary").await;
+        b.fill("[data-role=company-form] input[name=brn]", "2208162517").await;
+        b.fill("[data-role=company-form] input[name=phone]", "0212345678").await;
+        b.fill("[data-role=company-form] input[name=brandName]", "Kitchen Co").await;
+        b.fill("[data-role=company-form] input[name=companyEmail]", "kitchen@example.com").await;
+        b.click("[data-role=company-form] button[type=submit]").await;
+        let row = b.find("tr[data-company]").await;
+        let company = row.attr("data-company").await.unwrap().unwrap();
+        assert!(row.text().await.unwrap().contains("REQUESTED"));
+        let (_, master) = app.token(Role::Master);
+        let res = app
+            .request(
+                reqwest::Method::PATCH,
+                &format!("/api/v1/companies/{company}/status"),
+                Some(&json!({"status": "APPROVED"})),
+                Some(&master),
+            )
+            .await;
+        assert_eq!(res.status, 200, "{:?}", res.body);
+        b.client.refresh().await.expect("reloads");
+        b.until_text(&format!("tr[data-company='{company}']"), "the company is approved", |t| {
+            t.contains("APPROVED")
+        })
+        .await;
+
+        // Add a product with image URLs.
+        b.click("#products details summary").await;
+        let image = app.url("/assets/img/product.svg");
+        b.fill("[data-role=product-form] input[name=name]", "Stock pot").await;
+        b.fill("[data-role=product-form] input[name=price]", "20000").await;
+        b.fill("[data-role=product-form] input[name=quantity]", "30").await;
+        b.fill("[data-role=product-form] input[name=thumbImg]", &image).await;
+        b.fill("[data-role=product-form] textarea[name=detailImgs]", &image).await;
+        b.click("[data-role=product-form] button[type=submit]").await;
+        let row = b.find("tr[data-product]").await;
+        let product = row.attr("data-product").await.unwrap().unwrap();
+        b.until_text(&format!("tr[data-product='{product}'] [data-role=available]"), "the stock shows", |t| t == "30")
+            .await;
+
+        // A time sale starting in a few seconds.
+        b.click("#sales details summary").await;
+        b.script(
+            "const at = (ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60000).toISOString().slice(0, 19); \
+             const f = document.querySelector('[data-role=sale-form]'); \
+             f.start.value = at(Date.now() + 3000); f.end.value = at(Date.now() + 3600000); return 1",
+        )
+        .await;
+        b.fill("[data-role=sale-form] input[name=discountPrice]", "15000").await;
+        b.fill("[data-role=sale-form] input[name=quantity]", "5").await;
+        b.click("[data-role=sale-form] button[type=submit]").await;
+        b.until_text("[data-role=sale-form] .msg", "the sale is created", |t| t == "Time sale created.").await;
+        b.until_text("tr[data-promotion] [data-role=sell-through]", "nothing sold yet", |t| {
+            t.starts_with("0 of 5 taken")
+        })
+        .await;
+
+        // Shoppers buy once it opens: the sell-through moves live.
+        let (_, master) = app.token(Role::Master);
+        b.until("the sale opens", || async {
+            let res = app.get(&format!("/api/v1/promotions?productIds={product}"), Some(&master)).await;
+            res.data()["content"][0]["status"] == "IN_PROGRESS"
+        })
+        .await;
+        api_buy(app, &product, 2).await;
+        b.until_text("tr[data-promotion] [data-role=sell-through]", "two are sold", |t| {
+            t == "2 of 5 taken (40%): 0 paid, 2 awaiting payment"
+        })
+        .await;
+    })
+    .catch_unwind()
+    .await;
+    finish(b, "seller", outcome).await;
 }
 
 /// A claim outcome's total in the console.

@@ -71,6 +71,10 @@ pub struct SaleLive {
     pub quantity: i64,
     /// Units of the sale left to sell.
     pub remaining: i64,
+    /// Units held by orders awaiting payment.
+    pub reserved: i64,
+    /// Units paid for.
+    pub sold: i64,
     pub per_user_limit: Option<i64>,
 }
 
@@ -108,6 +112,8 @@ fn item_live(v: &ItemView) -> ItemLive {
             sale_price: s.config.sale_price,
             quantity: s.config.quantity,
             remaining: s.remaining,
+            reserved: s.reserved,
+            sold: s.sold,
             per_user_limit: s.config.per_user_limit,
         }),
     }

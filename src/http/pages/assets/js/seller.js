@@ -209,7 +209,8 @@ async function sellerPage(main) {
             const held = live && live.promotionId === s.promotionId;
             const remaining = held ? live.remaining : s.remaining;
             const phase = held ? live.phase : s.status;
-            const sold = s.quantity - remaining;
+            const taken = s.quantity - remaining;
+            const split = held ? `: ${num(live.sold)} paid, ${num(live.reserved)} awaiting payment` : "";
             return h(
               "tr",
               { "data-promotion": s.promotionId },
@@ -220,9 +221,9 @@ async function sellerPage(main) {
               h(
                 "td",
                 { "data-role": "sell-through" },
-                `${num(sold)} of ${num(s.quantity)} sold (${s.quantity ? Math.round((sold / s.quantity) * 100) : 0}%)`,
+                `${num(taken)} of ${num(s.quantity)} taken (${s.quantity ? Math.round((taken / s.quantity) * 100) : 0}%)${split}`,
                 h("br"),
-                h("meter", { min: 0, max: s.quantity, value: sold, "aria-hidden": "true" }),
+                h("meter", { min: 0, max: s.quantity, value: taken, "aria-hidden": "true" }),
               ),
             );
           })
@@ -246,8 +247,8 @@ async function sellerPage(main) {
       "div",
       { class: "form-grid" },
       h("label", {}, "Product", saleProduct),
-      field("Starts", { name: "start", type: "datetime-local", required: true, value: localInput(now + 10 * 60_000) }),
-      field("Ends", { name: "end", type: "datetime-local", required: true, value: localInput(now + 70 * 60_000) }),
+      field("Starts", { name: "start", type: "datetime-local", step: 1, required: true, value: localInput(now + 10 * 60_000) }),
+      field("Ends", { name: "end", type: "datetime-local", step: 1, required: true, value: localInput(now + 70 * 60_000) }),
       field("Sale price (won)", { name: "discountPrice", type: "number", min: 1, required: true }),
       field("Units on sale", { name: "quantity", type: "number", min: 1, required: true }),
       field("Most per shopper (optional)", { name: "perUserLimit", type: "number", min: 1 }),
