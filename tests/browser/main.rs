@@ -199,6 +199,27 @@ async fn api_buy(app: &TestApp, product: &str, qty: i64) -> Value {
     res.body
 }
 
+/// Add an address in the checkout's address form.
+async fn fill_address(b: &Browser) {
+    b.find("[data-role=address-form]").await;
+    for (field, value) in [
+        ("zipNum", "06236"),
+        ("city", "Seoul"),
+        ("district", "Gangnam-gu"),
+        ("streetName", "Teheran-ro"),
+        ("streetNum", "152"),
+        ("detailAddr", "12F"),
+    ] {
+        b.fill(
+            &format!("[data-role=address-form] input[name={field}]"),
+            value,
+        )
+        .await;
+    }
+    b.click("[data-role=address-form] button[type=submit]")
+        .await;
+}
+
 async fn log_in(b: &Browser, email: &str) {
     b.fill("[data-role=login-form] input[name=email]", email)
         .await;
@@ -300,23 +321,7 @@ async fn a_shopper_signs_up_waits_for_the_sale_buys_and_pays() {
 
         // Buy one: checkout, a new address, place the order, pay with the fake provider.
         b.click(&format!("{card} [data-role=buy]")).await;
-        b.find("[data-role=address-form]").await;
-        for (field, value) in [
-            ("zipNum", "06236"),
-            ("city", "Seoul"),
-            ("district", "Gangnam-gu"),
-            ("streetName", "Teheran-ro"),
-            ("streetNum", "152"),
-            ("detailAddr", "12F"),
-        ] {
-            b.fill(
-                &format!("[data-role=address-form] input[name={field}]"),
-                value,
-            )
-            .await;
-        }
-        b.click("[data-role=address-form] button[type=submit]")
-            .await;
+        fill_address(b).await;
         b.find("input[name=addressId]:checked").await;
         b.click("[data-role=place-order]").await;
         b.until_text("[data-role=order-status]", "the order is paid", |t| {
@@ -324,6 +329,18 @@ async fn a_shopper_signs_up_waits_for_the_sale_buys_and_pays() {
         })
         .await;
         assert_eq!(b.text("[data-role=pay-amount]").await, "30,000 won");
+        b.fill(
+            "[data-role=review-form] input[name=review]",
+            "Heavy, heats evenly.",
+        )
+        .await;
+        b.click("[data-role=review-form] button[type=submit]").await;
+        b.until_text(
+            "[data-role=review-form] .msg",
+            "the review is posted",
+            |t| t == "Thank you for your review.",
+        )
+        .await;
 
         // Back on the deals page: one more sold.
         b.goto(&format!("{base}/#/")).await;
@@ -349,6 +366,21 @@ async fn a_shopper_signs_up_waits_for_the_sale_buys_and_pays() {
         .await;
         b.screenshot("storefront-phone").await;
         b.client.set_window_size(1280, 1000).await.expect("resizes");
+
+        // A refund gives the unit back to the sale.
+        b.goto(&format!("{base}/#/orders")).await;
+        b.click("li[data-order] [data-role=refund]").await;
+        b.until_text("li[data-order]", "the order is refunded", |t| {
+            t.contains("REFUND")
+        })
+        .await;
+        b.goto(&format!("{base}/#/")).await;
+        b.until_text(
+            &format!("{card} [data-role=stock]"),
+            "the stock shows 8",
+            |t| t == "8 of 10 left",
+        )
+        .await;
     })
     .catch_unwind()
     .await;
@@ -356,7 +388,7 @@ async fn a_shopper_signs_up_waits_for_the_sale_buys_and_pays() {
     let orders = app.get("/api/v1/promotions?status=IN_PROGRESS", None).await;
     assert_eq!(
         orders.data()["content"][0]["remaining"],
-        7,
+        8,
         "{:?}",
         orders.body
     );
@@ -368,6 +400,7 @@ async fn coupon_claims_show_issued_already_yours_and_sold_out() {
     let app = spawn().await;
     let plenty = app.open_campaign(100).await;
     let last_one = app.open_campaign(1).await;
+    let kettle = products(&app, &[("Kettle", 25_000, 10)]).await.remove(0);
     let email = "claimer@example.com";
     customer(&app, email, "claimer1").await;
     let base = app.address.clone();
@@ -450,6 +483,34 @@ async fn coupon_claims_show_issued_already_yours_and_sold_out() {
             .script("return document.querySelectorAll('[data-role=my-coupons] tbody tr').length")
             .await;
         assert_eq!(rows, json!(1));
+
+        // Spend it: a product in the basket, ordered with the coupon.
+        b.goto(&format!("{base}/#/")).await;
+        let product = format!("#products [data-product='{kettle}']");
+        b.click(&format!("{product} .actions button.secondary"))
+            .await;
+        b.until_text(
+            &format!("{product} [data-role=outcome]"),
+            "it is in the basket",
+            |t| t == "Added to your basket.",
+        )
+        .await;
+        b.goto(&format!("{base}/#/basket")).await;
+        b.find("li[data-basket]").await;
+        b.click("[data-role=order-basket]").await;
+        fill_address(b).await;
+        b.find("input[name=addressId]:checked").await;
+        b.click("[data-role=coupon] option:nth-child(2)").await;
+        b.until_text("[data-role=estimate]", "the coupon is counted", |t| {
+            t.contains("24,000 won")
+        })
+        .await;
+        b.click("[data-role=place-order]").await;
+        b.until_text("[data-role=order-status]", "the order is paid", |t| {
+            t == "COMPLETE"
+        })
+        .await;
+        assert_eq!(b.text("[data-role=pay-amount]").await, "24,000 won");
     })
     .catch_unwind()
     .await;

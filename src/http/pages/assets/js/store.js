@@ -154,10 +154,10 @@ function saleCard(sale, onBuy, onBasket) {
     countdown: h("p", { class: "countdown", "data-role": "countdown", "aria-live": "off" }),
     stock: h("p", { class: "stock", "data-role": "stock" }),
     meter: h("meter", { min: 0, max: promo.quantity, value: promo.remaining, "aria-hidden": "true" }),
-    buy: h("button", { type: "button", "data-role": "buy", onclick: () => onBuy(sale, Number(qty.value) || 1) }, "Buy now"),
+    buy: h("button", { type: "button", "data-role": "buy", onclick: () => onBuy(promo.productId, Number(qty.value) || 1) }, "Buy now"),
     basket: h(
       "button",
-      { type: "button", class: "secondary", onclick: () => onBasket(sale, Number(qty.value) || 1) },
+      { type: "button", class: "secondary", onclick: () => onBasket(promo.productId, Number(qty.value) || 1, sale.els.outcome) },
       "Add to basket",
     ),
     outcome: h("p", { class: "msg", role: "status", "data-role": "outcome" }),
@@ -230,9 +230,13 @@ function paintSale(sale) {
 function productCard(p, onBuy, onBasket) {
   const qty = h("input", { class: "qty", type: "number", min: 1, value: 1, "aria-label": `Quantity of ${p.name}` });
   const stock = h("p", { class: "stock", "data-role": "stock" });
-  const buy = h("button", { type: "button", onclick: () => onBuy(p, Number(qty.value) || 1) }, "Buy now");
-  const basket = h("button", { type: "button", class: "secondary", onclick: () => onBasket(p, Number(qty.value) || 1) }, "Add to basket");
   const outcome = h("p", { class: "msg", role: "status", "data-role": "outcome" });
+  const buy = h("button", { type: "button", onclick: () => onBuy(p.productId, Number(qty.value) || 1) }, "Buy now");
+  const basket = h(
+    "button",
+    { type: "button", class: "secondary", onclick: () => onBasket(p.productId, Number(qty.value) || 1, outcome) },
+    "Add to basket",
+  );
   const price = h("p", { class: "price" });
   const card = h(
     "article",
@@ -359,15 +363,14 @@ async function deals({ main, isCurrent }) {
     h("section", { "aria-labelledby": "h-products" }, h("h2", { id: "h-products" }, "All products"), productsGrid),
   );
 
-  const onBuy = (item, qty) => {
-    const next = `#/checkout?product=${item.productId || item.promo.productId}&qty=${qty}`;
+  const onBuy = (productId, qty) => {
+    const next = `#/checkout?product=${productId}&qty=${qty}`;
     if (!app.requireLogin(next)) app.navigate(next);
   };
-  const onBasket = async (item, qty) => {
-    const out = item.els ? item.els.outcome : item.outcome;
+  const onBasket = async (productId, qty, out) => {
     if (app.requireLogin()) return;
     try {
-      await addToBasket(item.productId || item.promo.productId, qty);
+      await addToBasket(productId, qty);
       say(out, "Added to your basket.", "ok");
     } catch (err) {
       say(out, errorText(err), "error");
