@@ -131,6 +131,9 @@ function notFound({ main }) {
 
 // ------------------------------------------------------------------------------------ deals
 
+/** How often the deals page looks for sales it does not show yet. */
+const RELIST_MS = 15_000;
+
 /** The phase of a sale window at the server's current time. */
 function phaseAt(now, startMs, endMs) {
   if (now < startMs) return "PENDING";
@@ -377,27 +380,45 @@ async function deals({ main, isCurrent }) {
     }
   };
 
-  const [, running, upcoming, products] = await Promise.all([
-    syncClock(),
-    get("/api/v1/promotions?status=IN_PROGRESS&size=50&sort=end,asc"),
-    get("/api/v1/promotions?status=PENDING&size=50&sort=start,asc"),
-    get("/api/v1/products?status=ON_SALE&size=24"),
-  ]);
-  if (!isCurrent()) return;
-  const promos = [...running.content, ...upcoming.content];
-  const ids = [...new Set(promos.map((p) => p.productId))];
-  const saleProducts = ids.length ? (await get(`/api/v1/products?productIds=${ids.join(",")}&size=${ids.length}`)).content : [];
-  const byId = new Map(saleProducts.map((p) => [p.productId, p]));
+  /** The sale each product shows: its running one, else its next one. */
+  const listSales = async (opts) => {
+    const [running, upcoming] = await Promise.all([
+      get("/api/v1/promotions?status=IN_PROGRESS&size=50&sort=end,asc", opts),
+      get("/api/v1/promotions?status=PENDING&size=50&sort=start,asc", opts),
+    ]);
+    const wanted = new Map();
+    for (const promo of [...running.content, ...upcoming.content]) {
+      if (!wanted.has(promo.productId)) wanted.set(promo.productId, promo);
+    }
+    return wanted;
+  };
   const sales = new Map();
+  /** Show the sales of `wanted` that are not on the page yet (new ones, or a product's next). */
+  const showSales = async (wanted, opts) => {
+    const missing = [...wanted.values()].filter((promo) => sales.get(promo.productId)?.promo.promotionId !== promo.promotionId);
+    if (!missing.length) return false;
+    const ids = missing.map((p) => p.productId);
+    const page = await get(`/api/v1/products?productIds=${ids.join(",")}&size=${ids.length}`, opts);
+    const byId = new Map(page.content.map((p) => [p.productId, p]));
+    salesGrid.querySelector(".empty")?.remove();
+    for (const promo of missing) {
+      const product = byId.get(promo.productId);
+      if (!product) continue;
+      const old = sales.get(promo.productId);
+      const sale = { promo, product, live: old?.live || null };
+      sales.set(promo.productId, sale);
+      const card = saleCard(sale, onBuy, onBasket);
+      if (old) old.el.replaceWith(card);
+      else salesGrid.append(card);
+      paintSale(sale);
+    }
+    return true;
+  };
+
+  const [, wanted, products] = await Promise.all([syncClock(), listSales(), get("/api/v1/products?status=ON_SALE&size=24")]);
+  if (!isCurrent()) return;
   fill(salesGrid);
-  for (const promo of promos) {
-    const product = byId.get(promo.productId);
-    if (!product || sales.has(promo.productId)) continue;
-    const sale = { promo, product, live: null };
-    sales.set(promo.productId, sale);
-    salesGrid.append(saleCard(sale, onBuy, onBasket));
-    paintSale(sale);
-  }
+  await showSales(wanted);
   if (!sales.size) salesGrid.append(h("p", { class: "empty" }, "No time sale right now. Come back soon."));
 
   const cards = new Map();
@@ -467,11 +488,21 @@ async function deals({ main, isCurrent }) {
     }
   };
   const feed = new LiveFeed({ onUpdate, onStatus: (t) => say(liveMsg, t, "warn"), poll });
-  feed.watch({ productIds: [...new Set([...sales.keys(), ...cards.keys()])], couponInfoIds: [...coupons.keys()] });
+  const watch = () => feed.watch({ productIds: [...new Set([...sales.keys(), ...cards.keys()])], couponInfoIds: [...coupons.keys()] });
+  watch();
   const ticker = setInterval(() => sales.forEach(paintSale), 250);
+  // New sales (and a product's next sale once one ends) appear without a reload.
+  const relist = setInterval(async () => {
+    try {
+      if (await showSales(await listSales({ retries: 0 }), { retries: 0 })) watch();
+    } catch {
+      // The next round tries again.
+    }
+  }, RELIST_MS);
   return () => {
     feed.close();
     clearInterval(ticker);
+    clearInterval(relist);
   };
 }
 
