@@ -268,12 +268,11 @@ async function consolePage(main) {
   fill(main, h("h1", {}, "Operator console"), live.section, engine.section, audit.section, snapshots.section);
   await Promise.all([live.scrape(), engine.refresh(), audit.refreshLog(), snapshots.refresh()]);
   const fast = setInterval(live.scrape, 1000);
-  const slow = setInterval(() => {
-    engine.refresh();
-    audit.refreshLog();
-  }, 5000);
+  const medium = setInterval(engine.refresh, 2000);
+  const slow = setInterval(audit.refreshLog, 10_000);
   return () => {
     clearInterval(fast);
+    clearInterval(medium);
     clearInterval(slow);
   };
 }
