@@ -466,6 +466,34 @@ pub struct Config {
         global = true
     )]
     pub rate_limit_ip_per_s: u32,
+
+    /// Most live-stock event streams (`GET /api/v1/live`) open at once; more get 503.
+    #[arg(
+        long,
+        env = "HOTDEAL_LIVE_MAX_STREAMS",
+        default_value_t = 1_000,
+        global = true
+    )]
+    pub live_max_streams: usize,
+
+    /// How often the live-stock feed reads the watched items and campaigns, in milliseconds.
+    #[arg(
+        long,
+        env = "HOTDEAL_LIVE_INTERVAL_MS",
+        default_value_t = 250,
+        global = true
+    )]
+    pub live_interval_ms: u64,
+
+    /// Longest life of one live-stock stream, in seconds (the browser reconnects); also bounds
+    /// how long a graceful shutdown waits for open streams.
+    #[arg(
+        long,
+        env = "HOTDEAL_LIVE_STREAM_MAX_S",
+        default_value_t = 20,
+        global = true
+    )]
+    pub live_stream_max_s: u64,
 }
 
 impl Config {

@@ -36,6 +36,7 @@ pub mod lookups;
 pub mod openapi;
 pub mod ops;
 pub mod page;
+pub mod pages;
 pub mod server;
 
 pub use envelope::{ApiJson, Reply};
@@ -139,6 +140,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .merge(admin::router())
         .merge(ops::router())
         .merge(openapi::router())
+        .merge(pages::router())
         .merge(extra)
         .fallback(not_found)
         .with_state(state);

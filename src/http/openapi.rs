@@ -1,9 +1,9 @@
 //! The OpenAPI 3 document at `/v3/api-docs`, generated from the handlers' annotations, and a
-//! Swagger UI page at `/swagger-ui` that loads its assets in the browser (nothing is downloaded
-//! at build time).
+//! Swagger UI page at `/swagger-ui` whose files are compiled into the binary (Swagger UI works
+//! offline; see `src/http/pages/assets/vendor/swagger-ui/README.md`).
 
 use axum::Router;
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use utoipa::OpenApi;
 
@@ -59,6 +59,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(super::catalog::CatalogApi::openapi());
     doc.merge(super::commerce::CommerceApi::openapi());
     doc.merge(super::ops::OpsApi::openapi());
+    doc.merge(super::pages::PagesApi::openapi());
     doc
 }
 
@@ -73,25 +74,8 @@ async fn api_docs() -> impl IntoResponse {
     axum::Json(document())
 }
 
-async fn swagger_ui() -> Html<&'static str> {
-    Html(
-        r##"<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <title>hotdeal API</title>
-  <link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css">
-</head>
-<body>
-  <div id="swagger-ui"></div>
-  <noscript>The OpenAPI document is at <a href="/v3/api-docs">/v3/api-docs</a>.</noscript>
-  <script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js" crossorigin></script>
-  <script>
-    window.onload = () => {
-      window.ui = SwaggerUIBundle({ url: "/v3/api-docs", dom_id: "#swagger-ui" });
-    };
-  </script>
-</body>
-</html>"##,
-    )
+/// The Swagger UI page: its script and styles are served by this binary (`/assets/vendor/`), so it
+/// works without internet.
+async fn swagger_ui(headers: axum::http::HeaderMap) -> axum::response::Response {
+    super::pages::assets::respond(&super::pages::assets::SWAGGER_UI, &headers)
 }

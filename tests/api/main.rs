@@ -15,6 +15,7 @@ mod load;
 mod ops;
 mod orders;
 mod outage;
+mod pages;
 mod payments;
 mod persistence;
 mod protocol;
