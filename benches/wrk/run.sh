@@ -58,6 +58,10 @@ fi
 TOKENS=$dir/tokens.txt CAMPAIGN=$campaign WRK_THREADS=$THREADS \
   wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s benches/wrk/claims.lua "$url" | tee "$dir/claims.out"
 [ -n "${PERF:-}" ] && wait "$perf_pid"
+curl -fs "$url/metrics" >"$dir/metrics.txt" || true
+awk '/^hotdeal_journal_fsync_seconds_sum/ {s=$2} /^hotdeal_journal_fsync_seconds_count/ {n=$2}
+     /^hotdeal_claims_total\{.*issued/ {c+=$2}
+     END { if (n > 0) printf "== journal: %d fsyncs, mean %.3f ms, %.1f claims per fsync\n", n, 1000*s/n, c/n }' "$dir/metrics.txt"
 h=$(awk '/Requests\/sec/ {print $2}' "$dir/healthz.out")
 c=$(awk '/Requests\/sec/ {print $2}' "$dir/claims.out")
 echo "== claims/s $c vs /healthz $h: $(echo "$c $h" | awk '{printf "%.2f", $1/$2}') x"
