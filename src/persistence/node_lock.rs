@@ -153,16 +153,23 @@ pub enum NodeLockError {
     },
     /// The lease was left unreleased by another node id.
     #[error(
-        "{database} was left held by {}, which did not release it: either it still runs but has \
-         lost its database connection, or it stopped without a clean shutdown (a crash, kill -9) \
-         and its journal, in its data dir, may hold acknowledged decisions the database does not \
-         have yet. Restart that node with its data dir; if it and its data dir are gone for good, \
-         start this node with --node-id {} to take its place (what only that journal held is \
-         then lost). Several nodes on one database need cluster mode (--cluster)",
+        "{database} was left held by {}, which did not release it: {}stopped without a clean \
+         shutdown (a crash, kill -9), and its journal, in its data dir, may hold acknowledged \
+         decisions the database does not have yet. Restart that node with its data dir; if it \
+         and its data dir are gone for good, start this node with --node-id {} to take its place \
+         (what only that journal held is then lost). Several nodes on one database need cluster \
+         mode (--cluster)",
         holder.describe(),
+        if *may_still_run { "either it still runs but has lost its database connection, or it " } else { "it " },
         holder.owner
     )]
-    NotReleased { database: String, holder: Holder },
+    NotReleased {
+        database: String,
+        holder: Holder,
+        /// Whether the holder may be alive (MySQL: its lock connection may just be cut; SQLite:
+        /// a free file lock means its process is gone).
+        may_still_run: bool,
+    },
 }
 
 /// Who this node is, as recorded in the lease row.
@@ -708,6 +715,7 @@ async fn take_lease(
             return Err(NodeLockError::NotReleased {
                 database: database.to_string(),
                 holder: p.clone(),
+                may_still_run: db.dialect == Dialect::Mysql,
             }
             .into());
         }
@@ -932,6 +940,7 @@ mod tests {
         let unreleased = NodeLockError::NotReleased {
             database: "the SQLite database /x.db".into(),
             holder,
+            may_still_run: false,
         }
         .to_string();
         assert!(unreleased.contains("--node-id n1"), "{unreleased}");
