@@ -299,7 +299,6 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-
 /// The MySQL side of the lock: the connection holding `GET_LOCK`, for the process lifetime.
 struct MysqlLock {
     connection: AnyConnection,
@@ -559,11 +558,7 @@ async fn lock_connection(db: &Db, ttl: Duration) -> anyhow::Result<AnyConnection
     Ok(connection)
 }
 
-async fn get_lock(
-    connection: &mut AnyConnection,
-    name: &str,
-    wait_s: u64,
-) -> anyhow::Result<bool> {
+async fn get_lock(connection: &mut AnyConnection, name: &str, wait_s: u64) -> anyhow::Result<bool> {
     let got: Option<i64> = sqlx::query_scalar("SELECT CAST(GET_LOCK(?, ?) AS SIGNED)")
         .bind(name)
         .bind(wait_s as i64)
@@ -764,10 +759,7 @@ impl Renewal {
                 Err(_) => {
                     // A query cut off midway leaves its connection unusable.
                     self.connection = None;
-                    Confirmed::Unconfirmed(format!(
-                        "no answer within {} ms",
-                        every.as_millis()
-                    ))
+                    Confirmed::Unconfirmed(format!("no answer within {} ms", every.as_millis()))
                 }
             };
             match confirmed {
@@ -900,9 +892,18 @@ mod tests {
 
     #[test]
     fn the_idle_timeout_covers_three_lease_lengths() {
-        assert_eq!(lock_connection_idle_timeout_s(Duration::from_millis(3_000)), 9);
-        assert_eq!(lock_connection_idle_timeout_s(Duration::from_millis(300)), 2);
-        assert_eq!(lock_connection_idle_timeout_s(Duration::from_millis(1_001)), 4);
+        assert_eq!(
+            lock_connection_idle_timeout_s(Duration::from_millis(3_000)),
+            9
+        );
+        assert_eq!(
+            lock_connection_idle_timeout_s(Duration::from_millis(300)),
+            2
+        );
+        assert_eq!(
+            lock_connection_idle_timeout_s(Duration::from_millis(1_001)),
+            4
+        );
     }
 
     #[test]
@@ -934,7 +935,14 @@ mod tests {
             holder: Some(holder.clone()),
         }
         .to_string();
-        for part in ["\"n1\"", "host box", "pid 42", "http://box:8080", "1970-01-01T00:00:00Z", "--cluster"] {
+        for part in [
+            "\"n1\"",
+            "host box",
+            "pid 42",
+            "http://box:8080",
+            "1970-01-01T00:00:00Z",
+            "--cluster",
+        ] {
             assert!(in_use.contains(part), "{part} missing from: {in_use}");
         }
         let unreleased = NodeLockError::NotReleased {

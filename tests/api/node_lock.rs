@@ -102,7 +102,9 @@ async fn a_cut_lock_connection_is_taken_back_while_claims_go_on() {
     };
     let campaign = app.open_campaign(1_000).await;
     let before = read_holder(&test_db.db.pool).await.unwrap().unwrap();
-    let cut = before.connection_id.expect("the lock connection is recorded");
+    let cut = before
+        .connection_id
+        .expect("the lock connection is recorded");
     assert_eq!(lock_holder_connection(&test_db).await, Some(cut));
 
     sqlx::query(sqlx::AssertSqlSafe(format!("KILL {cut}")))
@@ -145,10 +147,12 @@ async fn a_node_whose_database_was_taken_over_refuses_claims() {
     assert_eq!(claim(&app, &campaign).await.status, 201);
 
     // Another node took this one's place (as `--node-id` of this node on another machine would).
-    sqlx::query("UPDATE hd_lease SET owner = 'successor', epoch = epoch + 1 WHERE name = 'database'")
-        .execute(&test_db.db.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE hd_lease SET owner = 'successor', epoch = epoch + 1 WHERE name = 'database'",
+    )
+    .execute(&test_db.db.pool)
+    .await
+    .unwrap();
 
     let deadline = Instant::now() + Duration::from_secs(10);
     let refused = loop {

@@ -58,10 +58,7 @@ async fn stop_cleanly(server: &mut Server) {
 fn assert_names_holder(log: &str, holder: &Server, holder_home: &Path) {
     let id = node_id(holder_home);
     assert!(log.contains(&format!("node \"{id}\"")), "{log}");
-    assert!(
-        log.contains(&format!("pid {}", holder.child.id())),
-        "{log}"
-    );
+    assert!(log.contains(&format!("pid {}", holder.child.id())), "{log}");
     assert!(log.contains(&holder.base), "{log}");
     assert!(log.contains("since "), "{log}");
     assert!(log.contains("--cluster"), "{log}");
@@ -83,7 +80,11 @@ async fn a_second_node_on_the_same_sqlite_file_refuses_to_start_and_names_the_ho
     // It stopped before recovery: no journal of its own was opened.
     assert!(!second_home.join("data").join("journal").exists());
     // The first node is unaffected.
-    let ready = client.get(format!("{}/readyz", first.base)).send().await.unwrap();
+    let ready = client
+        .get(format!("{}/readyz", first.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 200);
 }
 
@@ -98,13 +99,17 @@ async fn a_second_process_on_the_same_data_dir_refuses_to_start() {
     std::fs::create_dir_all(&other).unwrap();
     let mut second = start_server(
         &other,
-        &[
-            ("HOTDEAL_DATA_DIR", dir.path().join("data").display().to_string()),
-        ],
+        &[(
+            "HOTDEAL_DATA_DIR",
+            dir.path().join("data").display().to_string(),
+        )],
     );
     let (status, log) = refused(&mut second, &other).await;
     assert!(!status.success(), "{status}");
-    assert!(log.contains("is in use by another hotdeal process"), "{log}");
+    assert!(
+        log.contains("is in use by another hotdeal process"),
+        "{log}"
+    );
     assert!(log.contains(&format!("pid {}", first.child.id())), "{log}");
 }
 
