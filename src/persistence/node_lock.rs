@@ -242,14 +242,15 @@ impl NodeLock {
                 "stopping without the database lease: another node took it over"
             );
         } else if caught_up {
+            let now = now_ms();
             let released = tokio::time::timeout(
                 Duration::from_secs(5),
                 sqlx::query(
                     "UPDATE hd_lease SET released_at = ?, expires_at = ? \
                      WHERE name = ? AND owner = ? AND epoch = ?",
                 )
-                .bind(now_ms())
-                .bind(now_ms())
+                .bind(now)
+                .bind(now)
                 .bind(DATABASE_LEASE)
                 .bind(&self.node_id)
                 .bind(self.epoch)
@@ -341,6 +342,7 @@ pub async fn acquire(config: &Config, db: &Db) -> anyhow::Result<NodeLock> {
     let connection_id = mysql.as_ref().map(|m| m.connection_id);
     let (previous, epoch) = take_lease(db, &me, &database, expires_at, connection_id).await?;
     let status = LockStatus::held();
+    // Publishes the gauge.
     status.set(HELD);
     tracing::info!(
         node_id = %me.node_id,
