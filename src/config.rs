@@ -494,6 +494,27 @@ pub struct Config {
         global = true
     )]
     pub live_stream_max_s: u64,
+    /// This node's id, unique among nodes sharing a database (letters, digits, `.`, `_`, `-`;
+    /// at most 64). Without it one is generated at the first start and kept in the data dir
+    /// (`node_id`). A node refused because another node id left the database unreleased may take
+    /// that node's place by starting with its id.
+    #[arg(long, env = "HOTDEAL_NODE_ID", global = true)]
+    pub node_id: Option<String>,
+
+    /// The URL other nodes and operators reach this node at; recorded with the database lock
+    /// and shown to a node that is refused. Default: `http://<HOTDEAL_HTTP_ADDR>`.
+    #[arg(long, env = "HOTDEAL_ADVERTISE_URL", global = true)]
+    pub advertise_url: Option<String>,
+
+    /// Lease length, in milliseconds. On MySQL the database lock is confirmed every third of it,
+    /// and the server drops a silent holder's lock connection after three of it.
+    #[arg(
+        long,
+        env = "HOTDEAL_LEASE_TTL_MS",
+        default_value_t = 3_000,
+        global = true
+    )]
+    pub lease_ttl_ms: u64,
 }
 
 impl Config {

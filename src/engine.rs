@@ -70,6 +70,9 @@ pub enum EngineError {
     /// Too many decisions are waiting to be written to the database.
     #[error("the database is behind")]
     Backlogged,
+    /// Another node has taken this node's database over: nothing may be decided here any more.
+    #[error("this node no longer holds its database")]
+    NodeLockLost,
     /// Loading an entity from storage failed.
     #[error("storage error: {0:#}")]
     Storage(anyhow::Error),
@@ -145,6 +148,8 @@ struct Inner {
     expired_tx: mpsc::UnboundedSender<ExpiredReservation>,
     expired_rx: Mutex<Option<mpsc::UnboundedReceiver<ExpiredReservation>>>,
     orders: dashmap::DashMap<OrderId, Arc<tokio::sync::Mutex<OrderEntry>>>,
+    /// This node's hold on its database, once startup has it.
+    node_lock: std::sync::OnceLock<crate::persistence::node_lock::LockStatus>,
 }
 
 /// An order in the order book, with the last journal sequence that touched it. Each order is
@@ -187,8 +192,19 @@ impl EngineHandle {
                 expired_tx,
                 expired_rx: Mutex::new(Some(expired_rx)),
                 orders: dashmap::DashMap::new(),
+                node_lock: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Refuse claims (`NodeLockLost`) once `status` says another node took the database over.
+    pub fn watch_node_lock(&self, status: crate::persistence::node_lock::LockStatus) {
+        let _ = self.inner.node_lock.set(status);
+    }
+
+    /// Whether this node's hold on its database is confirmed (true when none is watched).
+    pub fn holds_node_lock(&self) -> bool {
+        self.inner.node_lock.get().is_none_or(|s| s.is_held())
     }
 
     pub fn journal(&self) -> &Arc<Journal> {
@@ -349,6 +365,13 @@ impl EngineHandle {
     }
 
     fn check_backlog(&self) -> Result<(), EngineError> {
+        if let Some(lock) = self.inner.node_lock.get()
+            && lock.is_lost()
+        {
+            metrics::counter!("hotdeal_engine_busy_total", "reason" => "node_lock_lost")
+                .increment(1);
+            return Err(EngineError::NodeLockLost);
+        }
         let journal = &self.inner.journal;
         if journal.is_failed() {
             return Err(EngineError::JournalUnavailable);

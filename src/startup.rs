@@ -26,6 +26,7 @@ pub struct Application {
     port: u16,
     state: AppState,
     writebehind: Option<WriteBehind>,
+    node_lock: Option<crate::persistence::node_lock::NodeLock>,
     _background: Vec<CancelOnDrop>,
 }
 
@@ -46,7 +47,8 @@ impl Application {
         crate::persistence::create_private_dir(&config.snapshot_dir)
             .with_context(|| format!("creating snapshot dir {}", config.snapshot_dir.display()))?;
         let db = connect_db(&config).await?;
-        db.migrate().await?;
+        // One node per database: locked (and migrated under the lock) before recovery.
+        let node_lock = crate::persistence::node_lock::acquire(&config, &db).await?;
         tracing::info!(backend = db.dialect.name(), "database ready");
 
         // Recovery: snapshot, journal replay, invariant check, write-behind backlog.
@@ -83,6 +85,7 @@ impl Application {
             Arc::new(store.clone()),
             clock.clone(),
         )?;
+        engine.watch_node_lock(node_lock.status());
         for (id, ledger, seq) in recovered.campaigns {
             engine.install_campaign(id, ledger, seq);
         }
@@ -199,6 +202,7 @@ impl Application {
             port,
             state,
             writebehind: Some(writebehind),
+            node_lock: Some(node_lock),
             _background: background,
         })
     }
@@ -252,6 +256,9 @@ impl Application {
         }
         state.engine.journal().close();
         state.engine.shutdown();
+        if let Some(lock) = self.node_lock.take() {
+            lock.release(state.engine.journal().backlog() == 0).await;
+        }
         tracing::info!("hotdeal stopped");
         served
     }

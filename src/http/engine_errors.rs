@@ -21,6 +21,11 @@ impl From<EngineError> for ApiError {
                 "cannot record decisions right now",
                 5,
             ),
+            EngineError::NodeLockLost => ApiError::unavailable(
+                "NODE_LOCK_LOST",
+                "this node no longer serves its database; retry on another node",
+                5,
+            ),
             EngineError::Storage(e) => ApiError::from(e.context("loading engine state")),
             EngineError::UnknownCampaign => {
                 ApiError::not_found("CO001", "coupon campaign not found")

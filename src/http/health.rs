@@ -13,12 +13,14 @@ pub async fn healthz() -> impl IntoResponse {
     (StatusCode::OK, axum::Json(json!({"status": "ok"})))
 }
 
-/// Readiness: the engine has recovered and the database answers.
+/// Readiness: the engine has recovered, the database answers and this node's lock on it is
+/// confirmed.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let recovered = state.is_ready();
     let database = state.db.ping().await;
-    let status = if recovered && database {
+    let node_lock = state.engine.holds_node_lock();
+    let status = if recovered && database && node_lock {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -29,6 +31,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             "status": if status == StatusCode::OK { "ready" } else { "not ready" },
             "engineRecovered": recovered,
             "database": database,
+            "nodeLock": node_lock,
         })),
     )
         .into_response();

@@ -14,6 +14,7 @@ use sqlx::{AnyPool, Executor};
 
 pub mod catalog;
 pub mod journal;
+pub mod node_lock;
 pub mod recovery;
 pub mod repo;
 pub mod snapshot;

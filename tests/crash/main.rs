@@ -12,6 +12,8 @@ use hotdeal::http::auth::{JwtKeys, Role};
 use hotdeal::persistence::{Db, DbOptions};
 use serde_json::{Value, json};
 
+mod node_lock;
+
 const SECRET: &str = "crash-test-secret-crash-test-secret";
 
 fn free_port() -> u16 {
