@@ -197,6 +197,18 @@ pub struct Config {
     )]
     pub writebehind_interval_ms: u64,
 
+    /// Scheduling niceness of the write-behind's SQLite worker thread (0 = as the rest, up to
+    /// 19). The write-behind is behind by design: during a burst it yields the CPU to claims and
+    /// catches up afterwards. (With MySQL the work is the database server's.)
+    #[arg(
+        long,
+        env = "HOTDEAL_WRITEBEHIND_NICE",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u8).range(0..=19),
+        global = true
+    )]
+    pub writebehind_nice: u8,
+
     /// Journaled events not yet in the database beyond which new claims get 503.
     #[arg(
         long,

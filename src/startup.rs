@@ -20,6 +20,9 @@ use crate::persistence::repo::SqlStore;
 use crate::persistence::writebehind::{WriteBehind, WriteBehindOptions};
 use crate::persistence::{Db, DbOptions};
 
+/// The name (as the kernel keeps it: 15 bytes) of sqlx's per-connection SQLite threads.
+const SQLITE_WORKER_THREAD: &str = "sqlx-sqlite-wor";
+
 /// A built, not yet serving, hotdeal.
 pub struct Application {
     listener: TcpListener,
@@ -120,6 +123,8 @@ impl Application {
         // connection and drops it when another connection wrote, so a write-behind that took any
         // pooled connection re-read the pages it had just written from the WAL (a fifth of its
         // CPU). One writer, one connection, one warm cache.
+        // Its SQLite worker thread also runs at a lower priority (`writebehind_nice`).
+        let sqlite_workers = crate::persistence::threads_named(SQLITE_WORKER_THREAD);
         let writebehind_db = Db::connect(
             &config.database_url,
             &DbOptions {
@@ -129,6 +134,20 @@ impl Application {
             },
         )
         .await?;
+        if writebehind_db.dialect == crate::persistence::Dialect::Sqlite
+            && config.writebehind_nice > 0
+        {
+            let reniced = crate::persistence::renice_new_threads(
+                &sqlite_workers,
+                SQLITE_WORKER_THREAD,
+                config.writebehind_nice,
+            );
+            tracing::debug!(
+                threads = reniced,
+                nice = config.writebehind_nice,
+                "write-behind worker priority lowered"
+            );
+        }
         let writebehind = WriteBehind::spawn(
             journal.clone(),
             writebehind_db,

@@ -293,3 +293,37 @@ mod url_tests {
         assert_eq!(url_with_database("mysql://db", "s3"), "mysql://db/s3");
     }
 }
+
+/// Thread ids of this process whose name starts with `prefix` (Linux; empty elsewhere).
+pub fn threads_named(prefix: &str) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|t| {
+            let t = t.ok()?;
+            let tid: i32 = t.file_name().to_str()?.parse().ok()?;
+            let name = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            name.starts_with(prefix).then_some(tid)
+        })
+        .collect()
+}
+
+/// Give the threads named `prefix` that are not in `before` the niceness `nice` (Linux sets
+/// it per thread); returns how many were changed. Best effort: a failure is logged.
+pub fn renice_new_threads(before: &[i32], prefix: &str, nice: u8) -> usize {
+    let mut changed = 0;
+    for tid in threads_named(prefix) {
+        if before.contains(&tid) {
+            continue;
+        }
+        let Some(pid) = rustix::process::Pid::from_raw(tid) else {
+            continue;
+        };
+        match rustix::process::setpriority_process(Some(pid), i32::from(nice)) {
+            Ok(()) => changed += 1,
+            Err(err) => tracing::warn!(tid, error = %err, "could not lower a thread's priority"),
+        }
+    }
+    changed
+}
