@@ -85,7 +85,8 @@ const UNCHECKED_CONTENT_TYPE: &[(&str, &str)] = &[("post", "/api/v1/orders")];
 /// the ones its annotation lists (an annotation names only what its handler decides):
 ///
 /// - a bearer token (required, or optional and sent): 401 `UNAUTHORIZED`, `TOKEN_REVOKED`;
-/// - a path parameter: 400 `INVALID_PATH`; a query parameter: 400 `INVALID_QUERY`;
+/// - a path parameter: 400 `INVALID_PATH`; a query parameter: 400 `INVALID_QUERY` (unless the
+///   annotation names its own code for "a query parameter");
 /// - a JSON body: 400 `INVALID_JSON`, `INVALID_VALUE`; 408 `REQUEST_TIMEOUT`;
 ///   413 `PAYLOAD_TOO_LARGE`; 415 `UNSUPPORTED_MEDIA_TYPE`;
 /// - any: 503 `SERVICE_UNAVAILABLE` (the database or Redis is unreachable; `Retry-After`).
@@ -93,6 +94,7 @@ const UNCHECKED_CONTENT_TYPE: &[(&str, &str)] = &[("post", "/api/v1/orders")];
 /// Every error answer gets the envelope's schema, and the operation's description ends with the
 /// list of its error answers and their codes.
 pub fn add_standard_errors(doc: &mut utoipa::openapi::OpenApi) {
+    unique_operation_ids(doc);
     for (path, item) in doc.paths.paths.iter_mut() {
         let operations = [
             ("get", &mut item.get),
@@ -107,6 +109,45 @@ pub fn add_standard_errors(doc: &mut utoipa::openapi::OpenApi) {
                     standard_errors(method, path, operation);
                 }
                 list_errors_in_description(operation);
+            }
+        }
+    }
+}
+
+/// Operation ids are the handlers' names, and several modules have a `list` or a `detail`:
+/// a repeated id gets its tag in front (`baskets_list`), so every id is unique.
+fn unique_operation_ids(doc: &mut utoipa::openapi::OpenApi) {
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    for item in doc.paths.paths.values() {
+        for op in [&item.get, &item.put, &item.post, &item.delete, &item.patch]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(id) = &op.operation_id {
+                *seen.entry(id.clone()).or_default() += 1;
+            }
+        }
+    }
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let Some(id) = op.operation_id.clone() else { continue };
+            if seen.get(&id).copied().unwrap_or(0) > 1 {
+                let tag = op
+                    .tags
+                    .as_ref()
+                    .and_then(|t| t.first())
+                    .map(|t| t.replace(' ', "_"))
+                    .unwrap_or_default();
+                op.operation_id = Some(format!("{tag}_{id}"));
             }
         }
     }
@@ -134,7 +175,8 @@ fn standard_errors(method: &str, path: &str, op: &mut utoipa::openapi::path::Ope
     if has_path {
         add_error(op, 400, "INVALID_PATH", "a path parameter of the wrong type or not UTF-8");
     }
-    if has_query {
+    // A handler that reads its query string itself names its own code for it.
+    if has_query && !answer_mentions(op, 400, "query parameter") {
         add_error(op, 400, "INVALID_QUERY", "a query parameter of the wrong type");
     }
     if json_body {
@@ -172,6 +214,14 @@ fn standard_errors(method: &str, path: &str, op: &mut utoipa::openapi::path::Ope
         "SERVICE_UNAVAILABLE",
         "storage unreachable, retry after `Retry-After`",
     );
+}
+
+/// Whether the `status` answer of `op` already mentions `text`.
+fn answer_mentions(op: &utoipa::openapi::path::Operation, status: u16, text: &str) -> bool {
+    match op.responses.responses.get(&status.to_string()) {
+        Some(utoipa::openapi::RefOr::T(r)) => r.description.contains(text),
+        _ => false,
+    }
 }
 
 /// Add `code` to the `status` answer of `op` (creating it, with the error envelope's schema).
