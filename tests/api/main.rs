@@ -12,6 +12,7 @@ mod engine;
 mod health;
 mod journeys;
 mod load;
+mod openapi;
 mod ops;
 mod orders;
 mod outage;

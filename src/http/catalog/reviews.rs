@@ -195,7 +195,7 @@ pub struct UpdateReview {
     responses((status = 200, description = "updated", body = Envelope<ReviewView>),
         (status = 400, description = "`P003`: not a review id, or a field out of range", body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "P006 not the author", body = ErrorBody),
-        (status = 404, description = "`P015`: no such review", body = ErrorBody), (status = 409, description = "changed meanwhile; retry", body = ErrorBody)))]
+        (status = 404, description = "`P015`: no such review", body = ErrorBody), (status = 409, description = "`CONCURRENT_UPDATE`: changed meanwhile; retry", body = ErrorBody)))]
 pub async fn update_review(
     State(state): State<AppState>,
     user: AuthUser,
@@ -236,7 +236,7 @@ pub async fn update_review(
     responses((status = 200, description = "deleted", body = Envelope<ReviewCreated>),
         (status = 400, description = "`P003`: not a review id", body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "P006 not the author", body = ErrorBody),
-        (status = 404, description = "`P015`: no such review", body = ErrorBody), (status = 409, description = "changed meanwhile; retry", body = ErrorBody)))]
+        (status = 404, description = "`P015`: no such review", body = ErrorBody), (status = 409, description = "`CONCURRENT_UPDATE`: changed meanwhile; retry", body = ErrorBody)))]
 pub async fn delete_review(
     State(state): State<AppState>,
     user: AuthUser,
