@@ -6,8 +6,9 @@ use serde::Serialize;
 
 use super::error::ApiError;
 
-/// `{message, data}`: every successful response. In the OpenAPI document each response type
-/// gets its own instance of this schema (`Envelope_ProductView`, `Envelope_Page_ProductView`, ...).
+/// `{message, data}`: every successful response.
+// In the OpenAPI document each response type gets its own instance of this schema
+// (`Envelope_ProductView`, `Envelope_Page_ProductView`, ...).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Envelope<T> {
     /// A human-readable message (the seed's Korean texts).

@@ -139,7 +139,9 @@ fn unique_operation_ids(doc: &mut utoipa::openapi::OpenApi) {
         .into_iter()
         .flatten()
         {
-            let Some(id) = op.operation_id.clone() else { continue };
+            let Some(id) = op.operation_id.clone() else {
+                continue;
+            };
             if seen.get(&id).copied().unwrap_or(0) > 1 {
                 let tag = op
                     .tags
@@ -173,17 +175,42 @@ fn standard_errors(method: &str, path: &str, op: &mut utoipa::openapi::path::Ope
         .as_ref()
         .is_some_and(|b| b.content.contains_key("application/json"));
     if has_path {
-        add_error(op, 400, "INVALID_PATH", "a path parameter of the wrong type or not UTF-8");
+        add_error(
+            op,
+            400,
+            "INVALID_PATH",
+            "a path parameter of the wrong type or not UTF-8",
+        );
     }
     // A handler that reads its query string itself names its own code for it.
     if has_query && !answer_mentions(op, 400, "query parameter") {
-        add_error(op, 400, "INVALID_QUERY", "a query parameter of the wrong type");
+        add_error(
+            op,
+            400,
+            "INVALID_QUERY",
+            "a query parameter of the wrong type",
+        );
     }
     if json_body {
         add_error(op, 400, "INVALID_JSON", "malformed JSON");
-        add_error(op, 400, "INVALID_VALUE", "a field missing or of the wrong type");
-        add_error(op, 408, "REQUEST_TIMEOUT", "the body did not arrive in time");
-        add_error(op, 413, "PAYLOAD_TOO_LARGE", "the body is over the size limit");
+        add_error(
+            op,
+            400,
+            "INVALID_VALUE",
+            "a field missing or of the wrong type",
+        );
+        add_error(
+            op,
+            408,
+            "REQUEST_TIMEOUT",
+            "the body did not arrive in time",
+        );
+        add_error(
+            op,
+            413,
+            "PAYLOAD_TOO_LARGE",
+            "the body is over the size limit",
+        );
         if !UNCHECKED_CONTENT_TYPE.contains(&(method, path)) {
             add_error(
                 op,
@@ -194,7 +221,11 @@ fn standard_errors(method: &str, path: &str, op: &mut utoipa::openapi::path::Ope
         }
     }
     if bearer {
-        let when = if optional { " (only when a token is sent)" } else { "" };
+        let when = if optional {
+            " (only when a token is sent)"
+        } else {
+            ""
+        };
         add_error(
             op,
             401,
@@ -249,7 +280,10 @@ fn add_error(op: &mut utoipa::openapi::path::Operation, status: u16, code: &str,
     response.description = if response.description.trim().is_empty() {
         line
     } else {
-        format!("{}; {line}", response.description.trim_end_matches(['.', ';']))
+        format!(
+            "{}; {line}",
+            response.description.trim_end_matches(['.', ';'])
+        )
     };
 }
 

@@ -96,7 +96,9 @@ async fn every_operation_has_a_summary_and_a_description_listing_its_error_codes
             if api {
                 let schema = &response["content"]["application/json"]["schema"]["$ref"];
                 if schema != "#/components/schemas/ErrorBody" {
-                    problems.push(format!("{name} {status}: not the error envelope: {response}"));
+                    problems.push(format!(
+                        "{name} {status}: not the error envelope: {response}"
+                    ));
                 }
             }
         }
@@ -107,7 +109,9 @@ async fn every_operation_has_a_summary_and_a_description_listing_its_error_codes
         if api && !responses.contains_key("503") {
             problems.push(format!("{name}: no 503"));
         }
-        let json_body = op["requestBody"]["content"].get("application/json").is_some();
+        let json_body = op["requestBody"]["content"]
+            .get("application/json")
+            .is_some();
         if json_body {
             for status in ["400", "413"] {
                 if !responses.contains_key(status) {
@@ -126,7 +130,9 @@ async fn every_operation_has_a_summary_and_a_description_listing_its_error_codes
             let schema = resolve(&doc, schema);
             let props = &schema["properties"];
             if props.get("message").is_none() || props.get("data").is_none() {
-                problems.push(format!("{name} {status}: not the {{message, data}} envelope"));
+                problems.push(format!(
+                    "{name} {status}: not the {{message, data}} envelope"
+                ));
             }
         }
     }
@@ -136,12 +142,12 @@ async fn every_operation_has_a_summary_and_a_description_listing_its_error_codes
 #[tokio::test]
 async fn the_documented_bodies_are_the_ones_the_handlers_read() {
     let doc = document().await;
-    let confirm = &doc["paths"]["/api/v1/payments/confirm"]["post"]["requestBody"]["content"]
-        ["application/json"]["schema"];
+    let confirm = &doc["paths"]["/api/v1/payments/confirm"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"];
     let confirm = resolve(&doc, confirm);
     assert_eq!(confirm["required"], json!(["pgToken", "tid"]), "{confirm}");
-    let code = &doc["paths"]["/api/v1/auth/email-verification/confirm"]["post"]["requestBody"]
-        ["content"]["application/json"]["schema"];
+    let code = &doc["paths"]["/api/v1/auth/email-verification/confirm"]["post"]["requestBody"]["content"]
+        ["application/json"]["schema"];
     let code = resolve(&doc, code);
     assert_eq!(
         code["required"],

@@ -918,5 +918,10 @@ async fn the_seed_payment_cancel_and_refund_paths_are_served() {
     let res = app
         .post("/api/v1/payments/refund", &json!({}), Some(&s.token))
         .await;
-    assert_eq!((res.status, res.code()), (400, "INVALID_QUERY"), "{:?}", res.body);
+    assert_eq!(
+        (res.status, res.code()),
+        (400, "INVALID_QUERY"),
+        "{:?}",
+        res.body
+    );
 }

@@ -832,9 +832,7 @@ pub async fn cancel_by_order(
     super::orders::cancel_order(&state, &user, &order.to_string()).await?;
     Ok(Reply::ok(
         "결제가 취소되었습니다.",
-        CancelledPayment {
-            order_id: order.0,
-        },
+        CancelledPayment { order_id: order.0 },
     ))
 }
 
