@@ -65,14 +65,15 @@ pub fn parts() -> Vec<(&'static str, utoipa::openapi::OpenApi)> {
     ]
 }
 
-/// The whole document: every module's paths merged, then the answers that follow from an
-/// operation's shape added to it (see [`add_standard_errors`]).
+/// The whole document: every module's paths merged, operation ids made unique, then the answers
+/// that follow from an operation's shape added to it (see [`add_standard_errors`]).
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut parts = parts().into_iter();
     let (_, mut doc) = parts.next().expect("the root part");
     for (_, part) in parts {
         doc.merge(part);
     }
+    unique_operation_ids(&mut doc);
     add_standard_errors(&mut doc);
     doc
 }
@@ -93,8 +94,7 @@ const UNCHECKED_CONTENT_TYPE: &[(&str, &str)] = &[("post", "/api/v1/orders")];
 ///
 /// Every error answer gets the envelope's schema, and the operation's description ends with the
 /// list of its error answers and their codes.
-pub fn add_standard_errors(doc: &mut utoipa::openapi::OpenApi) {
-    unique_operation_ids(doc);
+fn add_standard_errors(doc: &mut utoipa::openapi::OpenApi) {
     for (path, item) in doc.paths.paths.iter_mut() {
         let operations = [
             ("get", &mut item.get),
