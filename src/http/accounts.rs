@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{AuthUser, Role, TokenType};
-use super::envelope::{ApiJson, Reply};
+use super::envelope::{ApiJson, Envelope, NoData, Reply};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::Path;
 use super::ops::ClientIp;
@@ -127,6 +127,7 @@ pub struct EmailBody {
 
 /// `{email, verificationToken}`: the code received by email.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = EmailConfirmBody)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfirmBody {
     pub email: String,
@@ -433,8 +434,8 @@ async fn own_address(state: &AppState, user: &AuthUser, id: Uuid) -> ApiResult<A
 
 /// Whether an email is still free for signup.
 #[utoipa::path(post, path = "/api/v1/auth/check-email", tag = "accounts", request_body = EmailBody,
-    responses((status = 200, description = "the email is free"),
-        (status = 400, body = ErrorBody), (status = 409, description = "DUPLICATED_EMAIL", body = ErrorBody)))]
+    responses((status = 200, description = "the email is free", body = NoData),
+        (status = 400, description = "`INVALID_VALUE`: not an email address", body = ErrorBody), (status = 409, description = "DUPLICATED_EMAIL", body = ErrorBody)))]
 pub async fn check_email(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<EmailBody>,
@@ -451,8 +452,8 @@ pub async fn check_email(
 
 /// Send a verification code (6 characters, valid 30 minutes; a new request replaces it).
 #[utoipa::path(post, path = "/api/v1/auth/email-verification", tag = "accounts", request_body = EmailBody,
-    responses((status = 200, description = "code sent"),
-        (status = 400, body = ErrorBody), (status = 409, description = "DUPLICATED_EMAIL", body = ErrorBody),
+    responses((status = 200, description = "code sent", body = NoData),
+        (status = 400, description = "`INVALID_VALUE`: not an email address", body = ErrorBody), (status = 409, description = "DUPLICATED_EMAIL", body = ErrorBody),
         (status = 503, description = "mail or storage unavailable", body = ErrorBody)))]
 pub async fn send_verification(
     State(state): State<AppState>,
@@ -490,7 +491,7 @@ pub async fn send_verification(
 
 /// Confirm an email with the code it received.
 #[utoipa::path(post, path = "/api/v1/auth/email-verification/confirm", tag = "accounts", request_body = ConfirmBody,
-    responses((status = 200, description = "email verified"),
+    responses((status = 200, description = "email verified", body = NoData),
         (status = 400, description = "INVALID_VALUE, EMAIL_NOT_VERIFIED (no code requested), WRONG_VERIFICATION_CODE (wrong or expired)", body = ErrorBody),
         (status = 429, description = "RATE_LIMITED: too many confirmations for this email or from this address (see Retry-After)", body = ErrorBody)))]
 pub async fn confirm_verification(
@@ -528,7 +529,7 @@ pub async fn confirm_verification(
 
 /// Create an account (CUSTOMER or SELLER) for a verified email.
 #[utoipa::path(post, path = "/api/v1/auth/signup", tag = "accounts", request_body = SignupBody,
-    responses((status = 201, description = "created", body = SignupResult),
+    responses((status = 201, description = "created", body = Envelope<SignupResult>),
         (status = 400, description = "INVALID_VALUE, EMAIL_NOT_VERIFIED", body = ErrorBody),
         (status = 403, description = "NOT_ALLOWED_ROLE", body = ErrorBody),
         (status = 409, description = "DUPLICATED_EMAIL, DUPLICATED_NICKNAME", body = ErrorBody),
@@ -598,8 +599,8 @@ pub async fn signup(
 
 /// Log in: a token pair (the access token with its `Bearer ` prefix).
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginBody,
-    responses((status = 200, description = "logged in", body = TokenPair),
-        (status = 400, body = ErrorBody),
+    responses((status = 200, description = "logged in", body = Envelope<TokenPair>),
+        (status = 400, description = "`INVALID_VALUE`: email or password missing", body = ErrorBody),
         (status = 401, description = "WRONG_EMAIL_OR_PASSWORD", body = ErrorBody),
         (status = 404, description = "USER_NOT_FOUND (account deleted)", body = ErrorBody),
         (status = 429, description = "RATE_LIMITED: too many attempts for this account or from this address (see Retry-After)", body = ErrorBody),
@@ -640,10 +641,12 @@ pub async fn login(
     Ok(Reply::ok("로그인 성공", pair))
 }
 
-/// Exchange the current refresh token for a new pair. The presented token is used up: presenting
-/// it again (or an older one) fails, and also revokes the current one (reuse means it leaked).
+/// Exchange the current refresh token for a new pair.
+///
+/// The presented token is used up: presenting it again (or an older one) fails, and also revokes
+/// the current one (reuse means it leaked).
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "accounts", request_body = RefreshBody,
-    responses((status = 200, description = "new pair", body = TokenPair),
+    responses((status = 200, description = "new pair", body = Envelope<TokenPair>),
         (status = 401, description = "EXPIRED_REFRESH_TOKEN", body = ErrorBody),
         (status = 404, description = "USER_NOT_FOUND", body = ErrorBody)))]
 pub async fn refresh(
@@ -678,7 +681,7 @@ pub async fn refresh(
 
 /// Log out: the refresh token stops working (the access token lives out its short lifetime).
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", security(("bearer" = [])),
-    responses((status = 200, description = "logged out"), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "logged out", body = NoData), (status = 401, body = ErrorBody)))]
 pub async fn logout(State(state): State<AppState>, user: AuthUser) -> ApiResult<Reply<Option<()>>> {
     state.accounts.kv.del(&refresh_key(user.user_id)).await?;
     Ok(Reply::ok("로그아웃 되었습니다.", None))
@@ -689,8 +692,8 @@ pub async fn logout(State(state): State<AppState>, user: AuthUser) -> ApiResult<
 /// A user (self or MASTER).
 #[utoipa::path(get, path = "/api/v1/users/{user_id}", tag = "accounts", security(("bearer" = [])),
     params(("user_id" = Uuid, Path)),
-    responses((status = 200, body = UserView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, description = "USER_NOT_FOUND", body = ErrorBody)))]
+    responses((status = 200, description = "the user", body = Envelope<UserView>), (status = 400, description = "`INVALID_VALUE`: userId is not a UUID", body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: another user's account, without MASTER", body = ErrorBody), (status = 404, description = "USER_NOT_FOUND", body = ErrorBody)))]
 pub async fn get_user(
     State(state): State<AppState>,
     user: AuthUser,
@@ -717,8 +720,8 @@ pub async fn get_user(
 /// Change a nickname (self or MASTER); it must be free.
 #[utoipa::path(patch, path = "/api/v1/users/{user_id}", tag = "accounts", security(("bearer" = [])),
     params(("user_id" = Uuid, Path)), request_body = NicknameBody,
-    responses((status = 200, body = UserIdResult), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "DUPLICATED_NICKNAME", body = ErrorBody)))]
+    responses((status = 200, description = "nickname changed", body = Envelope<UserIdResult>), (status = 400, description = "`INVALID_VALUE`: userId is not a UUID, or the nickname is out of range", body = ErrorBody), (status = 403, description = "`FORBIDDEN`: another user's account, without MASTER", body = ErrorBody),
+        (status = 404, description = "`USER_NOT_FOUND`: no such user", body = ErrorBody), (status = 409, description = "DUPLICATED_NICKNAME", body = ErrorBody)))]
 pub async fn update_user(
     State(state): State<AppState>,
     user: AuthUser,
@@ -749,8 +752,9 @@ pub async fn update_user(
     }
 }
 
-/// Change one's own password, proving the current one (the signup rule applies to the new one).
-/// Every access and refresh token of the account issued before the change stops working at once,
+/// Change one's own password, proving the current one.
+///
+/// The signup rule applies to the new one. Every access and refresh token of the account issued before the change stops working at once,
 /// the caller's included: log in again with the new password.
 ///
 /// Only the account's owner changes its password: a MASTER cannot set another user's (403; there
@@ -759,7 +763,7 @@ pub async fn update_user(
 /// budget (`HOTDEAL_LOGIN_RATE_LIMIT_*`), so a stolen token cannot be used to guess it quickly.
 #[utoipa::path(patch, path = "/api/v1/users/{user_id}/password", tag = "accounts", security(("bearer" = [])),
     params(("user_id" = Uuid, Path)), request_body = PasswordBody,
-    responses((status = 200, body = UserIdResult),
+    responses((status = 200, description = "password changed; log in again", body = Envelope<UserIdResult>),
         (status = 400, description = "CURRENT_PASSWORD_REQUIRED, INVALID_VALUE", body = ErrorBody),
         (status = 401, description = "WRONG_CURRENT_PASSWORD, UNAUTHORIZED, TOKEN_REVOKED", body = ErrorBody),
         (status = 403, description = "FORBIDDEN (not one's own account)", body = ErrorBody),
@@ -832,12 +836,13 @@ pub async fn change_password(
     ))
 }
 
-/// Delete an account (self or MASTER; soft delete); its access and refresh tokens stop working
-/// at once.
+/// Delete an account (self or MASTER; soft delete).
+///
+/// Its access and refresh tokens stop working at once.
 #[utoipa::path(delete, path = "/api/v1/users/{user_id}", tag = "accounts", security(("bearer" = [])),
     params(("user_id" = Uuid, Path)),
-    responses((status = 200, body = UserIdResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "deleted; its tokens stop working", body = Envelope<UserIdResult>), (status = 400, description = "`INVALID_VALUE`: userId is not a UUID", body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: another user's account, without MASTER", body = ErrorBody), (status = 404, description = "`USER_NOT_FOUND`: no such user", body = ErrorBody)))]
 pub async fn delete_user(
     State(state): State<AppState>,
     user: AuthUser,
@@ -867,7 +872,7 @@ pub async fn delete_user(
 
 /// Add an address to one's own book.
 #[utoipa::path(post, path = "/api/v1/address", tag = "accounts", security(("bearer" = [])), request_body = AddressBody,
-    responses((status = 201, body = AddressIdResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 201, description = "added", body = Envelope<AddressIdResult>), (status = 400, description = "`INVALID_VALUE`: a field missing or out of range", body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 409, description = "TOO_MANY_ADDRESSES", body = ErrorBody)))]
 pub async fn create_address(
     State(state): State<AppState>,
@@ -900,7 +905,7 @@ pub async fn create_address(
 /// One of one's own addresses.
 #[utoipa::path(get, path = "/api/v1/address/{address_id}", tag = "accounts", security(("bearer" = [])),
     params(("address_id" = Uuid, Path)),
-    responses((status = 200, body = AddressView), (status = 400, body = ErrorBody),
+    responses((status = 200, description = "the address", body = Envelope<AddressView>), (status = 400, description = "`INVALID_VALUE`: addressId is not a UUID", body = ErrorBody),
         (status = 403, description = "NOT_ALLOWED_CONTENT", body = ErrorBody),
         (status = 404, description = "ADDRESS_NOT_FOUND, DELETED_ADDRESS", body = ErrorBody)))]
 pub async fn get_address(
@@ -913,12 +918,13 @@ pub async fn get_address(
     Ok(Reply::ok("배송지 조회 성공", address.into()))
 }
 
-/// One's own live addresses, a page at a time (`sort` by `createdAt` or `updatedAt`; newest first
-/// by default).
+/// One's own live addresses, a page at a time.
+///
+/// `sort` by `createdAt` or `updatedAt`; newest first by default.
 #[utoipa::path(get, path = "/api/v1/address", tag = "accounts", security(("bearer" = [])),
     params(("page" = Option<i64>, Query, description = "0-based"), ("size" = Option<i64>, Query),
         ("sort" = Option<String>, Query, description = "createdAt|updatedAt, asc|desc")),
-    responses((status = 200, description = "a page of AddressView"), (status = 400, body = ErrorBody)))]
+    responses((status = 200, description = "a page of AddressView", body = Envelope<Page<AddressView>>), (status = 400, description = "`INVALID_VALUE`: a query parameter of the wrong type, or page, size or sort out of range", body = ErrorBody)))]
 pub async fn list_addresses(
     State(state): State<AppState>,
     user: AuthUser,
@@ -942,8 +948,8 @@ pub async fn list_addresses(
 /// Overwrite one of one's own addresses (all six fields).
 #[utoipa::path(patch, path = "/api/v1/address/{address_id}", tag = "accounts", security(("bearer" = [])),
     params(("address_id" = Uuid, Path)), request_body = AddressBody,
-    responses((status = 200, body = AddressIdResult), (status = 400, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "updated", body = Envelope<AddressIdResult>), (status = 400, description = "`INVALID_VALUE`: addressId is not a UUID, or a field missing or out of range", body = ErrorBody),
+        (status = 403, description = "`NOT_ALLOWED_CONTENT`: another user's address", body = ErrorBody), (status = 404, description = "`ADDRESS_NOT_FOUND`, `DELETED_ADDRESS`: no such live address", body = ErrorBody)))]
 pub async fn update_address(
     State(state): State<AppState>,
     user: AuthUser,
@@ -965,12 +971,13 @@ pub async fn update_address(
     ))
 }
 
-/// Delete one of one's own addresses (soft delete); if it was the default, there is no default
-/// any more.
+/// Delete one of one's own addresses (soft delete).
+///
+/// If it was the default, there is no default any more.
 #[utoipa::path(delete, path = "/api/v1/address/{address_id}", tag = "accounts", security(("bearer" = [])),
     params(("address_id" = Uuid, Path)),
-    responses((status = 200, body = AddressIdResult), (status = 400, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "deleted", body = Envelope<AddressIdResult>), (status = 400, description = "`INVALID_VALUE`: addressId is not a UUID", body = ErrorBody),
+        (status = 403, description = "`NOT_ALLOWED_CONTENT`: another user's address", body = ErrorBody), (status = 404, description = "`ADDRESS_NOT_FOUND`, `DELETED_ADDRESS`: no such live address", body = ErrorBody)))]
 pub async fn delete_address(
     State(state): State<AppState>,
     user: AuthUser,
@@ -996,7 +1003,7 @@ pub async fn delete_address(
 
 /// One's default address.
 #[utoipa::path(get, path = "/api/v1/address-default", tag = "accounts", security(("bearer" = [])),
-    responses((status = 200, body = AddressView),
+    responses((status = 200, description = "the default address", body = Envelope<AddressView>),
         (status = 404, description = "NOT_EXISTS_DEFAULT_ADDRESS", body = ErrorBody)))]
 pub async fn get_default_address(
     State(state): State<AppState>,
@@ -1013,8 +1020,8 @@ pub async fn get_default_address(
 /// Make one of one's own addresses the default.
 #[utoipa::path(patch, path = "/api/v1/address-default/{address_id}", tag = "accounts", security(("bearer" = [])),
     params(("address_id" = Uuid, Path)),
-    responses((status = 200, body = AddressIdResult), (status = 400, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, description = "ADDRESS_NOT_FOUND, DELETED_ADDRESS, USER_NOT_FOUND", body = ErrorBody)))]
+    responses((status = 200, description = "made the default", body = Envelope<AddressIdResult>), (status = 400, description = "`INVALID_VALUE`: addressId is not a UUID", body = ErrorBody),
+        (status = 403, description = "`NOT_ALLOWED_CONTENT`: another user's address", body = ErrorBody), (status = 404, description = "ADDRESS_NOT_FOUND, DELETED_ADDRESS, USER_NOT_FOUND", body = ErrorBody)))]
 pub async fn set_default_address(
     State(state): State<AppState>,
     user: AuthUser,

@@ -9,9 +9,23 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::{AuthUser, Role};
-use super::envelope::Reply;
-use super::error::ApiResult;
+use super::envelope::{Envelope, Reply};
+use super::error::{ApiResult, ErrorBody};
 use crate::persistence::snapshot::{SnapshotFile, list_snapshots};
+
+/// The document's schema of a [`SnapshotFile`] (which lives below the HTTP layer).
+#[derive(ToSchema)]
+#[schema(as = SnapshotFile)]
+#[allow(dead_code)]
+pub struct SnapshotFileDoc {
+    /// Where the file is, on the server.
+    pub path: String,
+    /// The last journal sequence number it covers.
+    pub seq: u64,
+    /// When it was taken, epoch milliseconds.
+    pub created_at_ms: i64,
+    pub size_bytes: u64,
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -20,8 +34,14 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/admin/engine", get(engine_status))
 }
 
+/// Write a snapshot of all actor state now (MASTER).
+///
+/// Old snapshots beyond `HOTDEAL_SNAPSHOT_KEEP` are removed.
 #[utoipa::path(post, path = "/api/v1/admin/snapshots", tag = "admin",
-    responses((status = 201, description = "snapshot written"), (status = 403, body = super::error::ErrorBody)))]
+    security(("bearer" = [])),
+    responses((status = 201, description = "snapshot written", body = Envelope<SnapshotFileDoc>),
+        (status = 403, description = "`FORBIDDEN`: not MASTER", body = ErrorBody),
+        (status = 503, description = "`ENGINE_BUSY`: an actor did not answer in time", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -34,8 +54,11 @@ pub async fn create(
     Ok(Reply::created("snapshot written", file))
 }
 
+/// The snapshots on disk, newest first (MASTER).
 #[utoipa::path(get, path = "/api/v1/admin/snapshots", tag = "admin",
-    responses((status = 200, description = "snapshots, newest first")))]
+    security(("bearer" = [])),
+    responses((status = 200, description = "snapshots, newest first", body = Envelope<Vec<SnapshotFileDoc>>),
+        (status = 403, description = "`FORBIDDEN`: not MASTER", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
@@ -70,8 +93,15 @@ pub struct AuditReport {
     pub differences: Vec<AuditDifference>,
 }
 
+/// Compare the engine's state with the database's (MASTER).
+///
+/// Waits up to 10 seconds for the write-behind to catch up, then lists every campaign and item
+/// counter that differs.
 #[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin",
-    responses((status = 200, description = "engine vs database differences")))]
+    security(("bearer" = [])),
+    responses((status = 200, description = "engine vs database differences", body = Envelope<AuditReport>),
+        (status = 403, description = "`FORBIDDEN`: not MASTER", body = ErrorBody),
+        (status = 503, description = "`ENGINE_BUSY`: an actor did not answer in time", body = ErrorBody)))]
 pub async fn audit(State(state): State<AppState>, user: AuthUser) -> ApiResult<Reply<AuditReport>> {
     user.require(&[Role::Master])?;
     let journal = state.engine.journal().clone();
@@ -192,8 +222,11 @@ pub struct EngineStatus {
     pub journal_records: u64,
 }
 
+/// The engine's numbers: actors, journal sequence numbers, write-behind backlog (MASTER).
 #[utoipa::path(get, path = "/api/v1/admin/engine", tag = "admin",
-    responses((status = 200, description = "engine status")))]
+    security(("bearer" = [])),
+    responses((status = 200, description = "engine status", body = Envelope<EngineStatus>),
+        (status = 403, description = "`FORBIDDEN`: not MASTER", body = ErrorBody)))]
 pub async fn engine_status(
     State(state): State<AppState>,
     user: AuthUser,

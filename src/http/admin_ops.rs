@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{AuthUser, Role};
-use super::envelope::{ApiJson, Reply};
-use super::error::{ApiError, ApiResult};
+use super::envelope::{ApiJson, Envelope, Reply};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::Path;
 use super::page::{Page, PageQuery};
 use crate::domain::campaign::CampaignStatus;
@@ -139,12 +139,17 @@ fn validate_reason(reason: &str) -> ApiResult<String> {
     Ok(reason.to_string())
 }
 
-/// Restock or adjust an item's stock through its actor.
+/// Restock or remove units of an item through its actor (MASTER; audited).
+///
+/// Removing more than is available is refused: reserved and sold units stay.
 #[utoipa::path(post, path = "/api/v1/admin/items/{id}/stock", tag = "admin", request_body = StockAdjustBody,
     params(("id" = Uuid, Path, description = "product id")),
-    responses((status = 200, description = "stock adjusted", body = ItemStock),
-        (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody),
-        (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)),
+    responses((status = 200, description = "stock adjusted", body = Envelope<ItemStock>),
+        (status = 400, description = "`INVALID_VALUE`: not a product id, delta 0 or beyond 1,000,000,000 either way, reason empty or over 500 characters", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: not MASTER", body = ErrorBody),
+        (status = 404, description = "`P002`: no such product", body = ErrorBody),
+        (status = 409, description = "`STOCK_BELOW_ZERO`: removing more units than are available", body = ErrorBody),
+        (status = 503, description = "`ENGINE_BUSY`, `ENGINE_BACKLOGGED`, `JOURNAL_UNAVAILABLE`: the engine cannot take the change now", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn adjust_stock(
     State(state): State<AppState>,
@@ -259,11 +264,14 @@ async fn set_campaign(
     ))
 }
 
-/// Open a coupon campaign for issuing (status `ISSUED`).
+/// Open a coupon campaign for issuing (status `ISSUED`; MASTER; audited).
 #[utoipa::path(post, path = "/api/v1/admin/campaigns/{id}/open", tag = "admin",
     params(("id" = Uuid, Path, description = "coupon campaign (coupon info) id")),
-    responses((status = 200, description = "campaign opened", body = CampaignState),
-        (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
+    responses((status = 200, description = "campaign opened (`OUT_OF_STOCK` when nothing is left)", body = Envelope<CampaignState>),
+        (status = 400, description = "`INVALID_VALUE`: not a campaign id", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: not MASTER", body = ErrorBody),
+        (status = 404, description = "`CO001`: no such campaign", body = ErrorBody),
+        (status = 503, description = "`ENGINE_BUSY`, `ENGINE_BACKLOGGED`, `JOURNAL_UNAVAILABLE`: the engine cannot take the change now", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn open_campaign(
     State(state): State<AppState>,
@@ -280,11 +288,14 @@ pub async fn open_campaign(
     .await
 }
 
-/// Close a coupon campaign (status `OUT_OF_STOCK`): no more coupons are issued.
+/// Close a coupon campaign (status `OUT_OF_STOCK`; MASTER; audited): no more coupons are issued.
 #[utoipa::path(post, path = "/api/v1/admin/campaigns/{id}/close", tag = "admin",
     params(("id" = Uuid, Path, description = "coupon campaign (coupon info) id")),
-    responses((status = 200, description = "campaign closed", body = CampaignState),
-        (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
+    responses((status = 200, description = "campaign closed", body = Envelope<CampaignState>),
+        (status = 400, description = "`INVALID_VALUE`: not a campaign id", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: not MASTER", body = ErrorBody),
+        (status = 404, description = "`CO001`: no such campaign", body = ErrorBody),
+        (status = 503, description = "`ENGINE_BUSY`, `ENGINE_BACKLOGGED`, `JOURNAL_UNAVAILABLE`: the engine cannot take the change now", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn close_campaign(
     State(state): State<AppState>,
@@ -326,12 +337,15 @@ fn phase_str(phase: SalePhase) -> &'static str {
     }
 }
 
-/// End an item's time sale now (a sale not yet started is ended before it starts).
+/// End an item's time sale now (MASTER; audited); a sale not yet started ends before it starts.
 #[utoipa::path(post, path = "/api/v1/admin/items/{id}/sale/close", tag = "admin",
     params(("id" = Uuid, Path, description = "product id")),
-    responses((status = 200, description = "sale ended", body = SaleClosed),
-        (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
-        (status = 409, body = super::error::ErrorBody)),
+    responses((status = 200, description = "sale ended", body = Envelope<SaleClosed>),
+        (status = 400, description = "`INVALID_VALUE`: not a product id", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: not MASTER", body = ErrorBody),
+        (status = 404, description = "`P002`: no such product", body = ErrorBody),
+        (status = 409, description = "`NO_SALE`: the product has no time sale", body = ErrorBody),
+        (status = 503, description = "`ENGINE_BUSY`, `ENGINE_BACKLOGGED`, `JOURNAL_UNAVAILABLE`: the engine cannot take the change now", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn close_sale(
     State(state): State<AppState>,
@@ -445,18 +459,19 @@ fn rfc3339(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// The audit log, newest first.
+/// The operators' audit log, newest first (MASTER).
 #[utoipa::path(get, path = "/api/v1/admin/audit-log", tag = "admin",
     params(
         ("page" = Option<i64>, Query, description = "0-based page"),
-        ("size" = Option<i64>, Query, description = "page size"),
+        ("size" = Option<i64>, Query, description = "page size (default 20)"),
         ("sort" = Option<String>, Query, description = "createdAt,desc (default) or createdAt,asc"),
         ("action" = Option<String>, Query, description = "only this action"),
         ("entityType" = Option<String>, Query, description = "only this entity type (item, campaign)"),
         ("entityId" = Option<Uuid>, Query, description = "only this entity"),
     ),
-    responses((status = 200, description = "a page of audit entries"),
-        (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody)),
+    responses((status = 200, description = "a page of audit entries", body = Envelope<Page<AuditEntry>>),
+        (status = 400, description = "`INVALID_VALUE`: a query parameter of the wrong type; `INVALID_SORT`: page, size or sort out of range", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: not MASTER", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn audit_log(
     State(state): State<AppState>,

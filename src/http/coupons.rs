@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::{AuthUser, Role};
 use super::commerce::wait_for_writebehind;
-use super::envelope::{ApiJson, Reply};
-use super::error::{ApiError, ApiResult};
+use super::envelope::{ApiJson, Envelope, NoData, Reply};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Path, Query};
 use crate::domain::campaign::{CampaignConfig, CampaignOutcome, CampaignStatus};
 use crate::domain::ids::{CampaignId, CompanyId, UserId};
@@ -65,8 +65,16 @@ pub struct CampaignCreated {
 
 const MAX_CAMPAIGN_QUANTITY: i64 = 100_000_000;
 
+/// Create a coupon campaign (MASTER, MANAGER); it starts PENDING.
+///
+/// Nobody can claim it until it is opened with `PATCH /api/v1/coupon-infos/{id}/status`
+/// (`ISSUED`). `companyId` limits the discount to that APPROVED company's products.
 #[utoipa::path(post, path = "/api/v1/coupon-infos", tag = "coupons", request_body = CreateCampaign,
-    responses((status = 201, description = "created"), (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody)))]
+    security(("bearer" = [])),
+    responses((status = 201, description = "created", body = Envelope<CampaignCreated>),
+        (status = 400, description = "`CO014`: a field out of range (name 1 to 255 characters, quantity 1 to 100,000,000, amounts, couponType, expirationDate YYYY-MM-DD not in the past, issueStartAt before issueEndAt); `CO015`: the company is not APPROVED", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: not MASTER or MANAGER", body = ErrorBody),
+        (status = 404, description = "`CO018`: no such company", body = ErrorBody)))]
 pub async fn create_campaign(
     State(state): State<AppState>,
     user: AuthUser,
@@ -208,9 +216,15 @@ fn parse_campaign_id(id: &str) -> ApiResult<CampaignId> {
         .map_err(|_| ApiError::bad_request("CO014", "invalid coupon campaign id"))
 }
 
+/// One coupon campaign with its live issued count.
+///
+/// A PENDING (unpublished) campaign is shown only to MASTER and MANAGER.
 #[utoipa::path(get, path = "/api/v1/coupon-infos/{id}", tag = "coupons",
-    responses((status = 200, description = "the campaign (a PENDING one only to MASTER and MANAGER)"),
-        (status = 404, description = "CO001: no such campaign, or one not published yet (PENDING) asked by a customer or seller", body = super::error::ErrorBody)))]
+    params(("id" = Uuid, Path, description = "campaign (coupon info) id")), security(("bearer" = [])),
+    responses((status = 200, description = "the campaign", body = Envelope<CampaignView>),
+        (status = 400, description = "`CO014`: not a campaign id", body = ErrorBody),
+        (status = 404, description = "`CO001`: no such campaign, or one not published yet (PENDING) asked by a customer or seller", body = ErrorBody),
+        (status = 503, description = "`ENGINE_BUSY`: the campaign's actor is at capacity", body = ErrorBody)))]
 pub async fn get_campaign(
     State(state): State<AppState>,
     user: AuthUser,
@@ -256,8 +270,16 @@ pub struct StatusBody {
     pub status: String,
 }
 
+/// Open, close or reset a campaign (MASTER, MANAGER).
+///
+/// `ISSUED` opens it for claims, `OUT_OF_STOCK` closes it, `PENDING` takes it back.
 #[utoipa::path(patch, path = "/api/v1/coupon-infos/{id}/status", tag = "coupons", request_body = StatusBody,
-    responses((status = 200, description = "status set"), (status = 400, body = super::error::ErrorBody)))]
+    params(("id" = Uuid, Path, description = "campaign (coupon info) id")), security(("bearer" = [])),
+    responses((status = 200, description = "status set", body = NoData),
+        (status = 400, description = "`CO014`: not a campaign id, or status not PENDING, ISSUED or OUT_OF_STOCK; `CO003`: the campaign already has this status", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: not MASTER or MANAGER", body = ErrorBody),
+        (status = 404, description = "`CO001`: no such campaign", body = ErrorBody),
+        (status = 503, description = "`ENGINE_BUSY`, `ENGINE_BACKLOGGED`, `JOURNAL_UNAVAILABLE`: the engine cannot take the change now", body = ErrorBody)))]
 pub async fn set_status(
     State(state): State<AppState>,
     user: AuthUser,
@@ -310,9 +332,21 @@ pub fn issue_refusal(outcome: CampaignOutcome) -> ApiError {
     }
 }
 
+/// Claim a coupon of an open campaign, first come first served (one per user).
+///
+/// Decided in memory by the campaign's actor and journaled before the answer. With an
+/// `Idempotency-Key`, a retry gets the first answer. Rate limited per user and per client
+/// address when `HOTDEAL_RATE_LIMIT_USER_PER_S` / `HOTDEAL_RATE_LIMIT_IP_PER_S` are set.
 #[utoipa::path(post, path = "/api/v1/coupons/issue", tag = "coupons", request_body = IssueBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "retries with the same key get the first answer")),
-    responses((status = 201, description = "issued"), (status = 409, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)))]
+    security(("bearer" = [])),
+    responses((status = 201, description = "issued", body = Envelope<Issued>),
+        (status = 400, description = "`INVALID_IDEMPOTENCY_KEY`: not 1 to 255 ASCII characters", body = ErrorBody),
+        (status = 404, description = "`CO001`: no such campaign", body = ErrorBody),
+        (status = 409, description = "`CO004`: not open (PENDING or closed), not started or ended; `CO005`: sold out; `CO006`: already issued to this user; `REQUEST_IN_PROGRESS`: the first request with this Idempotency-Key is still running", body = ErrorBody),
+        (status = 422, description = "`IDEMPOTENCY_KEY_REUSED`: the key was used for another campaign", body = ErrorBody),
+        (status = 429, description = "`RATE_LIMITED`: over the per-user or per-address rate (see Retry-After)", body = ErrorBody),
+        (status = 503, description = "`ENGINE_BUSY`, `ENGINE_BACKLOGGED`, `JOURNAL_UNAVAILABLE`: the engine cannot take the claim now; retry after Retry-After", body = ErrorBody)))]
 pub async fn issue(
     State(state): State<AppState>,
     user: AuthUser,
@@ -423,9 +457,15 @@ fn coupon_view(row: &sqlx::any::AnyRow) -> anyhow::Result<UserCouponView> {
     })
 }
 
+/// One's coupons, newest first (at most 1,000).
+///
+/// `isUsed` filters; `userId` lists another user's coupons (MASTER, MANAGER).
 #[utoipa::path(get, path = "/api/v1/coupons", tag = "coupons",
-    params(("isUsed" = Option<bool>, Query), ("userId" = Option<Uuid>, Query, description = "MASTER only")),
-    responses((status = 200, description = "the caller's coupons")))]
+    params(("isUsed" = Option<bool>, Query, description = "only used (true) or unused (false) coupons"),
+        ("userId" = Option<Uuid>, Query, description = "another user's coupons (MASTER, MANAGER)")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "the coupons", body = Envelope<Vec<UserCouponView>>),
+        (status = 403, description = "`FORBIDDEN`: userId of another user without MASTER or MANAGER", body = ErrorBody)))]
 pub async fn list_mine(
     State(state): State<AppState>,
     user: AuthUser,
@@ -459,8 +499,12 @@ pub async fn list_mine(
     Ok(Reply::ok("쿠폰 목록 조회 성공", list))
 }
 
+/// One of one's coupons (staff: anyone's).
 #[utoipa::path(get, path = "/api/v1/coupons/{id}", tag = "coupons",
-    responses((status = 200, description = "the coupon"), (status = 404, body = super::error::ErrorBody)))]
+    params(("id" = Uuid, Path, description = "coupon id")), security(("bearer" = [])),
+    responses((status = 200, description = "the coupon", body = Envelope<UserCouponView>),
+        (status = 400, description = "`CO014`: not a coupon id", body = ErrorBody),
+        (status = 404, description = "`CO002`: no such coupon of the caller's", body = ErrorBody)))]
 pub async fn get_coupon(
     State(state): State<AppState>,
     user: AuthUser,
@@ -485,10 +529,15 @@ pub async fn get_coupon(
     Ok(Reply::ok("쿠폰 조회 성공", view))
 }
 
+/// Change a PENDING campaign (MASTER, MANAGER); the body is the whole campaign.
 #[utoipa::path(put, path = "/api/v1/coupon-infos/{id}", tag = "coupons", request_body = CreateCampaign,
-    responses((status = 200, description = "updated"), (status = 400, body = super::error::ErrorBody),
-        (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
-        (status = 409, body = super::error::ErrorBody)))]
+    params(("id" = Uuid, Path, description = "campaign (coupon info) id")), security(("bearer" = [])),
+    responses((status = 200, description = "updated", body = NoData),
+        (status = 400, description = "`CO014`: not a campaign id, or a field out of range (as on create); `CO015`: the company is not APPROVED", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: not MASTER or MANAGER", body = ErrorBody),
+        (status = 404, description = "`CO001`: no such campaign; `CO018`: no such company", body = ErrorBody),
+        (status = 409, description = "`CO004`: the campaign is not PENDING any more", body = ErrorBody),
+        (status = 503, description = "`ENGINE_BUSY`, `ENGINE_BACKLOGGED`, `JOURNAL_UNAVAILABLE`: the engine cannot take the change now", body = ErrorBody)))]
 pub async fn update_campaign(
     State(state): State<AppState>,
     user: AuthUser,
@@ -559,13 +608,19 @@ const CAMPAIGN_SORTS: &[(&str, &str)] = &[
     ("discountAmount", "discount_amount"),
 ];
 
+/// Coupon campaigns, a page at a time.
+///
+/// Customers and sellers see only open (ISSUED) campaigns; staff see all. `sort` by
+/// `createdAt` (default, newest first), `updatedAt` or `discountAmount`.
 #[utoipa::path(get, path = "/api/v1/coupon-infos", tag = "coupons",
-    params(("page" = Option<i64>, Query, description = "0-based"), ("size" = Option<i64>, Query),
-        ("sort" = Option<String>, Query, description = "createdAt|updatedAt|discountAmount,asc|desc"),
+    params(("page" = Option<i64>, Query, description = "0-based page"), ("size" = Option<i64>, Query, description = "page size (default 10)"),
+        ("sort" = Option<String>, Query, description = "createdAt|updatedAt|discountAmount, asc|desc"),
         ("search" = Option<String>, Query, description = "name contains"),
         ("couponStatus" = Option<String>, Query, description = "PENDING, ISSUED or OUT_OF_STOCK")),
-    responses((status = 200, description = "a page of campaigns (customers and sellers only see ISSUED ones)"),
-        (status = 400, body = super::error::ErrorBody)))]
+    security(("bearer" = [])),
+    responses((status = 200, description = "a page of campaigns", body = Envelope<super::page::Page<CampaignView>>),
+        (status = 400, description = "`CO014`: page, size, sort or couponStatus out of range", body = ErrorBody),
+        (status = 503, description = "`ENGINE_BUSY`: a campaign's actor is at capacity", body = ErrorBody)))]
 pub async fn list_campaigns(
     State(state): State<AppState>,
     user: AuthUser,
@@ -657,9 +712,13 @@ pub async fn list_campaigns(
     ))
 }
 
+/// Delete a user's coupon (MASTER, MANAGER; soft delete, still counted as issued).
 #[utoipa::path(delete, path = "/api/v1/coupons/{id}", tag = "coupons",
-    responses((status = 200, description = "soft-deleted (still counted as issued)"),
-        (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+    params(("id" = Uuid, Path, description = "coupon id")), security(("bearer" = [])),
+    responses((status = 200, description = "deleted", body = NoData),
+        (status = 400, description = "`CO014`: not a coupon id", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: not MASTER or MANAGER", body = ErrorBody),
+        (status = 404, description = "`CO002`: no such coupon", body = ErrorBody)))]
 pub async fn delete_coupon(
     State(state): State<AppState>,
     user: AuthUser,

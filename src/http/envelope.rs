@@ -7,10 +7,31 @@ use serde::Serialize;
 use super::error::ApiError;
 
 /// `{message, data}`: every successful response.
+// In the OpenAPI document each response type gets its own instance of this schema
+// (`Envelope_ProductView`, `Envelope_Page_ProductView`, ...).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Envelope<T> {
+    /// A human-readable message (the seed's Korean texts).
     pub message: String,
     pub data: T,
+}
+
+/// The document's schema of a success without data, `{message, data: null}` (what a
+/// `Reply<Option<()>>` sends). Only used in `#[utoipa::path]` responses.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct NoData {
+    /// A human-readable message.
+    pub message: String,
+    /// Always `null`.
+    #[schema(schema_with = null_schema)]
+    pub data: Option<()>,
+}
+
+fn null_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Null)
+        .build()
 }
 
 /// A success response with its status.

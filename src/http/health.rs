@@ -8,14 +8,19 @@ use serde_json::json;
 use super::AppState;
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "alive")))]
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "alive: `{\"status\": \"ok\"}`", body = Object)))]
 pub async fn healthz() -> impl IntoResponse {
     (StatusCode::OK, axum::Json(json!({"status": "ok"})))
 }
 
 /// Readiness: the engine has recovered, the database answers and this node's lock on it is
 /// confirmed.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
+///
+/// Not ready: 503 with `Retry-After`, and the body says which part is missing.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "ready", body = Object),
+        (status = 503, description = "not ready: `{status, engineRecovered, database, nodeLock}` (see Retry-After)", body = Object)))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let recovered = state.is_ready();
     let database = state.db.ping().await;

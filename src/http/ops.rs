@@ -32,9 +32,11 @@ pub fn instrument(router: Router) -> Router {
 /// The Prometheus content type of the text exposition format.
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "ops",
-    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain")))]
+/// Prometheus metrics, in the text exposition format.
+///
+/// Every series is listed in `docs/operations.md`.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)))]
 pub async fn metrics_text(State(state): State<AppState>) -> Response {
     let body = state.ops.render_metrics(&state.engine);
     (

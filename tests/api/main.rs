@@ -13,6 +13,7 @@ mod health;
 mod journeys;
 mod load;
 mod node_lock;
+mod openapi;
 mod ops;
 mod orders;
 mod outage;

@@ -805,3 +805,123 @@ async fn a_repeated_confirmation_of_an_approved_payment_answers_the_same_success
     let payments = app.get("/api/v1/payments", Some(&s.token)).await;
     assert_eq!(payments.data()["totalElements"], 2);
 }
+
+/// The seed's client opens the success page (which approves on the server) and then calls
+/// `POST /payments/confirm` itself: that follow-up answers the same approval, not 409.
+#[tokio::test]
+async fn a_seed_style_confirm_after_the_success_page_answers_the_same_success() {
+    let app = spawn_app().await;
+    let s = shopper(&app).await;
+    let item = product(&app, 5, 1_000).await;
+    let (order, url, tid) = readied_order(&app, &s, item).await;
+    let before = app
+        .get(&format!("/api/v1/orders/{order}"), Some(&s.token))
+        .await;
+    assert!(
+        before.data()["expiresAt"].is_string(),
+        "a waiting order shows its deadline: {:?}",
+        before.body
+    );
+    let page = format!("{}?{}", url.path(), url.query().unwrap());
+    assert_eq!(open_page(&app, &page, None).await.0, 200);
+    let body = json!({"pgToken": query_param(&url, "pg_token"), "tid": tid});
+    let confirm = app
+        .post("/api/v1/payments/confirm", &body, Some(&s.token))
+        .await;
+    assert_eq!(confirm.status, 200, "{:?}", confirm.body);
+    assert_eq!(confirm.data()["status"], "COMPLETE");
+    assert_eq!(confirm.data()["orderId"], order.as_str());
+    assert_eq!(confirm.data()["amount"]["total"], 2_000);
+    assert_eq!(levels(&app, item).await, (3, 0, 2), "sold once");
+    let paid = app
+        .get(&format!("/api/v1/orders/{order}"), Some(&s.token))
+        .await;
+    assert_eq!(paid.data()["orderStatus"], "COMPLETE");
+    assert_eq!(
+        paid.data()["expiresAt"],
+        json!(null),
+        "a paid order has no deadline: {:?}",
+        paid.body
+    );
+}
+
+/// `POST /api/v1/payments/cancel?orderId=` and `/payments/refund?orderId=` (the seed's paths)
+/// cancel a pending payment with its order and refund a paid one, with the order's own checks.
+#[tokio::test]
+async fn the_seed_payment_cancel_and_refund_paths_are_served() {
+    let app = spawn_app().await;
+    let s = shopper(&app).await;
+    let (_, stranger) = app.token(Role::Customer);
+    let item = product(&app, 5, 1_000).await;
+    let order_of = |order: &str| {
+        let (app, token) = (&app, s.token.clone());
+        let path = format!("/api/v1/orders/{order}");
+        async move { app.get(&path, Some(&token)).await }
+    };
+
+    // A pending payment: not refundable, cancelled with its order.
+    let (pending, _, _) = readied_order(&app, &s, item).await;
+    let cancel = format!("/api/v1/payments/cancel?orderId={pending}");
+    let refund = format!("/api/v1/payments/refund?orderId={pending}");
+    let res = app.post(&refund, &json!({}), Some(&s.token)).await;
+    assert_eq!((res.status, res.code()), (409, "PA004"), "{:?}", res.body);
+    let res = app.post(&cancel, &json!({}), Some(&stranger)).await;
+    assert_eq!((res.status, res.code()), (404, "O001"), "{:?}", res.body);
+    assert_eq!(levels(&app, item).await, (3, 2, 0), "nothing changed yet");
+    let res = app.post(&cancel, &json!({}), Some(&s.token)).await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert_eq!(res.data(), &json!({"orderId": pending}));
+    let cancelled = order_of(&pending).await;
+    assert_eq!(cancelled.data()["orderStatus"], "CANCEL");
+    assert_eq!(cancelled.data()["expiresAt"], json!(null));
+    assert_eq!(levels(&app, item).await, (5, 0, 0), "stock released");
+    let res = app.post(&cancel, &json!({}), Some(&s.token)).await;
+    assert_eq!((res.status, res.code()), (409, "PA003"), "{:?}", res.body);
+
+    // A paid order: its payment is not cancellable (the answer names the refund path), and it
+    // is refunded through the seed's path like through the order's.
+    let (paid, url, _) = readied_order(&app, &s, item).await;
+    let page = format!("{}?{}", url.path(), url.query().unwrap());
+    assert_eq!(open_page(&app, &page, None).await.0, 200);
+    assert_eq!(levels(&app, item).await, (3, 0, 2));
+    let res = app
+        .post(
+            &format!("/api/v1/payments/cancel?orderId={paid}"),
+            &json!({}),
+            Some(&s.token),
+        )
+        .await;
+    assert_eq!((res.status, res.code()), (409, "PA003"), "{:?}", res.body);
+    assert!(
+        res.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("/api/v1/payments/refund?orderId="),
+        "{:?}",
+        res.body
+    );
+    let refund = format!("/api/v1/payments/refund?orderId={paid}");
+    let res = app.post(&refund, &json!({}), Some(&stranger)).await;
+    assert_eq!((res.status, res.code()), (404, "O001"), "{:?}", res.body);
+    let res = app.post(&refund, &json!({}), Some(&s.token)).await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert_eq!(res.data()["orderId"], paid.as_str());
+    assert_eq!(res.data()["paymentStatus"], "REFUND");
+    assert_eq!(res.data()["refundAmount"], 2_000);
+    let refunded = order_of(&paid).await;
+    assert_eq!(refunded.data()["orderStatus"], "REFUND");
+    assert_eq!(refunded.data()["expiresAt"], json!(null));
+    assert_eq!(levels(&app, item).await, (5, 0, 0), "restocked");
+    let res = app.post(&refund, &json!({}), Some(&s.token)).await;
+    assert_eq!((res.status, res.code()), (409, "PA004"), "{:?}", res.body);
+
+    let res = app
+        .post("/api/v1/payments/refund", &json!({}), Some(&s.token))
+        .await;
+    assert_eq!(
+        (res.status, res.code()),
+        (400, "INVALID_QUERY"),
+        "{:?}",
+        res.body
+    );
+}

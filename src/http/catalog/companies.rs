@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{ListQuery, check_text, parse_id, rfc3339};
 use crate::http::AppState;
 use crate::http::auth::{AuthUser, Role};
-use crate::http::envelope::{ApiJson, Reply};
+use crate::http::envelope::{ApiJson, Envelope, Reply};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::Path;
 use crate::http::page::Page;
@@ -139,8 +139,8 @@ async fn find(state: &AppState, id: Uuid) -> ApiResult<Company> {
 /// Register a company (SELLER; staff may register one for a seller).
 #[utoipa::path(post, path = "/api/v1/companies", tag = "companies", request_body = CreateCompany,
     security(("bearer" = [])),
-    responses((status = 201, description = "registered, status REQUESTED", body = CompanyCreated),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 201, description = "registered, status REQUESTED", body = Envelope<CompanyCreated>),
+        (status = 400, description = "`CA002`: a field missing or out of range (business registration number, phone number, names)", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "`FORBIDDEN`: a CUSTOMER", body = ErrorBody),
         (status = 409, description = "CA006: business registration number taken", body = ErrorBody)))]
 pub async fn create_company(
     State(state): State<AppState>,
@@ -201,10 +201,10 @@ pub struct UpdateCompany {
 /// Edit a company (its manager, or staff).
 #[utoipa::path(patch, path = "/api/v1/companies/{id}", tag = "companies", request_body = UpdateCompany,
     params(("id" = Uuid, Path, description = "company id")), security(("bearer" = [])),
-    responses((status = 200, description = "updated", body = CompanyView),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 200, description = "updated", body = Envelope<CompanyView>),
+        (status = 400, description = "`CA002`: not a company id, or a field out of range", body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "FORBIDDEN (role) or CA005 (not its manager)", body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+        (status = 404, description = "`CA001`: no such company", body = ErrorBody)))]
 pub async fn update_company(
     State(state): State<AppState>,
     user: AuthUser,
@@ -252,9 +252,9 @@ pub struct CompanyStatusBody {
 /// Approve or reject a REQUESTED or PENDING company (MASTER, MANAGER).
 #[utoipa::path(patch, path = "/api/v1/companies/{id}/status", tag = "companies", request_body = CompanyStatusBody,
     params(("id" = Uuid, Path, description = "company id")), security(("bearer" = [])),
-    responses((status = 200, description = "decided", body = CompanyView),
+    responses((status = 200, description = "decided", body = Envelope<CompanyView>),
         (status = 400, description = "CA002: not APPROVED or REJECTED", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, description = "`FORBIDDEN`: not MASTER or MANAGER", body = ErrorBody), (status = 404, description = "`CA001`: no such company", body = ErrorBody),
         (status = 409, description = "CA009: already decided", body = ErrorBody)))]
 pub async fn set_company_status(
     State(state): State<AppState>,
@@ -291,9 +291,9 @@ pub async fn set_company_status(
 /// One company (its manager, or staff).
 #[utoipa::path(get, path = "/api/v1/companies/{id}", tag = "companies",
     params(("id" = Uuid, Path, description = "company id")), security(("bearer" = [])),
-    responses((status = 200, description = "the company", body = CompanyView),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "the company", body = Envelope<CompanyView>),
+        (status = 400, description = "`CA002`: not a company id", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "`FORBIDDEN`: a CUSTOMER; `CA005`: a seller asking for another's company", body = ErrorBody),
+        (status = 404, description = "`CA001`: no such company", body = ErrorBody)))]
 pub async fn get_company(
     State(state): State<AppState>,
     user: AuthUser,
@@ -326,8 +326,8 @@ const COMPANY_SORTS: &[(&str, &str)] = &[
         ("sort" = Option<String>, Query, description = "createdAt|updatedAt|brandName|status,asc|desc"),
         ("status" = Option<String>, Query, description = "REQUESTED|PENDING|APPROVED|REJECTED")),
     security(("bearer" = [])),
-    responses((status = 200, description = "a page of companies", body = Page<CompanyView>),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "a page of companies", body = Envelope<Page<CompanyView>>),
+        (status = 400, description = "`CA002`: a query parameter of the wrong type (status); `CA007`: page, size or sort out of range", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "`FORBIDDEN`: a CUSTOMER", body = ErrorBody)))]
 pub async fn list_companies(
     State(state): State<AppState>,
     user: AuthUser,

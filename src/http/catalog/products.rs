@@ -21,7 +21,7 @@ use crate::domain::ids::{CompanyId, ItemId};
 use crate::domain::item::{ItemConfig, ItemOutcome, SalePhase};
 use crate::http::AppState;
 use crate::http::auth::{AuthUser, Role};
-use crate::http::envelope::{ApiJson, Reply};
+use crate::http::envelope::{ApiJson, Envelope, Reply};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::Path;
 use crate::http::page::Page;
@@ -251,13 +251,14 @@ pub(crate) async fn check_owner(state: &AppState, user: &AuthUser, p: &Product) 
     }
 }
 
-/// Create a product (SELLER for a company they manage; MASTER, MANAGER for any). The company
-/// must be APPROVED. The product starts ON_SALE with all its stock available.
+/// Create a product (SELLER for a company they manage; MASTER, MANAGER for any).
+///
+/// The company must be APPROVED. The product starts ON_SALE with all its stock available.
 #[utoipa::path(post, path = "/api/v1/products", tag = "products", request_body = CreateProduct,
     security(("bearer" = [])),
-    responses((status = 201, description = "created", body = ProductCreated),
+    responses((status = 201, description = "created", body = Envelope<ProductCreated>),
         (status = 400, description = "P003 invalid value, PC016 company not APPROVED", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, description = "`FORBIDDEN`: a CUSTOMER; `P006`: a seller for a company they do not manage", body = ErrorBody),
         (status = 404, description = "PC017 company not found", body = ErrorBody)))]
 pub async fn create_product(
     State(state): State<AppState>,
@@ -404,10 +405,10 @@ pub(crate) async fn live_product(state: &AppState, id: Uuid) -> ApiResult<Produc
 /// Update a product (the seller of its company, or staff).
 #[utoipa::path(put, path = "/api/v1/products/{id}", tag = "products", request_body = UpdateProduct,
     params(("id" = Uuid, Path, description = "product id")), security(("bearer" = [])),
-    responses((status = 200, description = "updated", body = ProductView),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 200, description = "updated", body = Envelope<ProductView>),
+        (status = 400, description = "`P003`: not a product id, or a field out of range", body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "FORBIDDEN (role) or P006 (not the owner)", body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+        (status = 404, description = "`P002`: no such product", body = ErrorBody)))]
 pub async fn update_product(
     State(state): State<AppState>,
     user: AuthUser,
@@ -471,9 +472,9 @@ pub struct ProductStatusBody {
 /// Set a product's status (MASTER).
 #[utoipa::path(patch, path = "/api/v1/products/{id}", tag = "products", request_body = ProductStatusBody,
     params(("id" = Uuid, Path, description = "product id")), security(("bearer" = [])),
-    responses((status = 200, description = "updated", body = ProductView),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "updated", body = Envelope<ProductView>),
+        (status = 400, description = "`P003`: not a product id, or not a product status", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "`FORBIDDEN`: not MASTER", body = ErrorBody),
+        (status = 404, description = "`P002`: no such product", body = ErrorBody)))]
 pub async fn set_product_status(
     State(state): State<AppState>,
     user: AuthUser,
@@ -494,13 +495,14 @@ pub async fn set_product_status(
     ))
 }
 
-/// Delete a product (the seller of its company, or staff): soft delete, and the item stops
-/// taking orders.
+/// Delete a product (the seller of its company, or staff).
+///
+/// A soft delete; the item stops taking orders.
 #[utoipa::path(delete, path = "/api/v1/products/{id}", tag = "products",
     params(("id" = Uuid, Path, description = "product id")), security(("bearer" = [])),
-    responses((status = 200, description = "deleted", body = ProductCreated),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "deleted", body = Envelope<ProductCreated>),
+        (status = 400, description = "`P003`: not a product id", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "`FORBIDDEN`: a CUSTOMER; `P006`: not the product's seller", body = ErrorBody),
+        (status = 404, description = "`P002`: no such product", body = ErrorBody)))]
 pub async fn delete_product(
     State(state): State<AppState>,
     user: AuthUser,
@@ -537,8 +539,8 @@ pub async fn delete_product(
 /// One product with its live stock and sale price (public).
 #[utoipa::path(get, path = "/api/v1/products/{id}", tag = "products",
     params(("id" = Uuid, Path, description = "product id")),
-    responses((status = 200, description = "the product", body = ProductView),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "the product", body = Envelope<ProductView>),
+        (status = 400, description = "`P003`: not a product id", body = ErrorBody), (status = 404, description = "`P002`: no such product", body = ErrorBody)))]
 pub async fn get_product(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -554,7 +556,9 @@ const PRODUCT_SORTS: &[(&str, &str)] = &[
     ("price", "price"),
 ];
 
-/// Products (public): `page`, `size`, `sort` (createdAt, updatedAt, price; newest first by
+/// Products, a page at a time (public).
+///
+/// `page`, `size`, `sort` (createdAt, updatedAt, price; newest first by
 /// default), `search` (name or description contains), `category`, `status`, `productIds`
 /// (comma-separated or repeated), `companyId`.
 #[utoipa::path(get, path = "/api/v1/products", tag = "products",
@@ -566,8 +570,8 @@ const PRODUCT_SORTS: &[(&str, &str)] = &[
         ("status" = Option<String>, Query, description = "a ProductStatusEnum name"),
         ("productIds" = Option<String>, Query, description = "product ids, comma-separated or repeated"),
         ("companyId" = Option<Uuid>, Query, description = "one company's products")),
-    responses((status = 200, description = "a page of products", body = Page<ProductView>),
-        (status = 400, body = ErrorBody)))]
+    responses((status = 200, description = "a page of products", body = Envelope<Page<ProductView>>),
+        (status = 400, description = "`P003`: a query parameter of the wrong type; `P008`: page, size or sort out of range", body = ErrorBody)))]
 pub async fn list_products(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,

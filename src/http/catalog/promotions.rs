@@ -29,7 +29,7 @@ use crate::domain::ids::{ItemId, PromotionId};
 use crate::domain::item::{ItemOutcome, SalePhase};
 use crate::http::AppState;
 use crate::http::auth::{AuthUser, Role};
-use crate::http::envelope::{ApiJson, Reply};
+use crate::http::envelope::{ApiJson, Envelope, Reply};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::Path;
 use crate::http::page::Page;
@@ -317,13 +317,14 @@ async fn check_draft(
     Ok(())
 }
 
-/// Create a time sale (the seller of the product's company, or staff). It starts PENDING and
-/// is installed in the product's item actor when it is the product's next sale.
+/// Create a time sale (the seller of the product's company, or staff).
+///
+/// It starts PENDING and is installed in the product's item actor when it is the product's next sale.
 #[utoipa::path(post, path = "/api/v1/promotions", tag = "promotions", request_body = CreatePromotion,
     security(("bearer" = [])),
-    responses((status = 201, description = "created", body = PromotionCreated),
+    responses((status = 201, description = "created", body = Envelope<PromotionCreated>),
         (status = 400, description = "P003 invalid value, P010 quantity over stock, P011 price not below the product's, P013 overlap, P023 bad window", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, description = "`FORBIDDEN`: a CUSTOMER; `P006`: not the product's seller", body = ErrorBody),
         (status = 404, description = "P002 product not found", body = ErrorBody)))]
 pub async fn create_promotion(
     State(state): State<AppState>,
@@ -414,9 +415,9 @@ fn check_pending(status: &str) -> ApiResult<()> {
 /// Update a PENDING promotion (the seller of the product's company, or staff).
 #[utoipa::path(put, path = "/api/v1/promotions/{id}", tag = "promotions", request_body = UpdatePromotion,
     params(("id" = Uuid, Path, description = "promotion id")), security(("bearer" = [])),
-    responses((status = 200, description = "updated", body = PromotionView),
+    responses((status = 200, description = "updated", body = Envelope<PromotionView>),
         (status = 400, description = "P014 in progress, PROMOTION_COMPLETED, and the create checks", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, description = "`FORBIDDEN`: a CUSTOMER; `P006`: not the product's seller", body = ErrorBody),
         (status = 404, description = "P012 promotion not found", body = ErrorBody)))]
 pub async fn update_promotion(
     State(state): State<AppState>,
@@ -482,9 +483,9 @@ pub async fn update_promotion(
 /// Delete a promotion that is not in progress (the seller of the product's company, or staff).
 #[utoipa::path(delete, path = "/api/v1/promotions/{id}", tag = "promotions",
     params(("id" = Uuid, Path, description = "promotion id")), security(("bearer" = [])),
-    responses((status = 200, description = "deleted", body = PromotionCreated),
+    responses((status = 200, description = "deleted", body = Envelope<PromotionCreated>),
         (status = 400, description = "P014 in progress", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, description = "`FORBIDDEN`: a CUSTOMER; `P006`: not the product's seller", body = ErrorBody),
         (status = 404, description = "P012 promotion not found", body = ErrorBody)))]
 pub async fn delete_promotion(
     State(state): State<AppState>,
@@ -542,8 +543,8 @@ async fn live_for(state: &AppState, product: Uuid) -> ApiResult<Option<ItemView>
 /// One promotion with its live status and remaining units (public).
 #[utoipa::path(get, path = "/api/v1/promotions/{id}", tag = "promotions",
     params(("id" = Uuid, Path, description = "promotion id")),
-    responses((status = 200, description = "the promotion", body = PromotionView),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "the promotion", body = Envelope<PromotionView>),
+        (status = 400, description = "`P003`: not a promotion id", body = ErrorBody), (status = 404, description = "`P012`: no such promotion", body = ErrorBody)))]
 pub async fn get_promotion(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -565,7 +566,9 @@ const PROMOTION_SORTS: &[(&str, &str)] = &[
     ("end", "end_at"),
 ];
 
-/// Promotions (public): `page`, `size`, `sort` (createdAt, updatedAt, start, end; newest first
+/// Time sales, a page at a time (public).
+///
+/// `page`, `size`, `sort` (createdAt, updatedAt, start, end; newest first
 /// by default), `productIds` (comma-separated or repeated), `status` (PENDING, IN_PROGRESS,
 /// COMPLETED at this instant).
 #[utoipa::path(get, path = "/api/v1/promotions", tag = "promotions",
@@ -574,8 +577,8 @@ const PROMOTION_SORTS: &[(&str, &str)] = &[
         ("sort" = Option<String>, Query, description = "createdAt|updatedAt|start|end,asc|desc"),
         ("productIds" = Option<String>, Query, description = "product ids, comma-separated or repeated"),
         ("status" = Option<String>, Query, description = "PENDING|IN_PROGRESS|COMPLETED")),
-    responses((status = 200, description = "a page of promotions", body = Page<PromotionView>),
-        (status = 400, body = ErrorBody)))]
+    responses((status = 200, description = "a page of promotions", body = Envelope<Page<PromotionView>>),
+        (status = 400, description = "`P003`: a query parameter of the wrong type; `P008`: page, size or sort out of range", body = ErrorBody)))]
 pub async fn list_promotions(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,

@@ -14,7 +14,7 @@ use super::products::find_product;
 use super::{ListQuery, check_text, check_urls, parse_id, rfc3339};
 use crate::http::AppState;
 use crate::http::auth::AuthUser;
-use crate::http::envelope::{ApiJson, Reply};
+use crate::http::envelope::{ApiJson, Envelope, Reply};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::Path;
 use crate::http::page::Page;
@@ -114,7 +114,7 @@ async fn find_review(state: &AppState, id: Uuid) -> ApiResult<Review> {
 /// Review a product bought in a COMPLETE order (any signed-in buyer; once per order line).
 #[utoipa::path(post, path = "/api/v1/reviews", tag = "reviews", request_body = CreateReview,
     security(("bearer" = [])),
-    responses((status = 201, description = "created", body = ReviewCreated),
+    responses((status = 201, description = "created", body = Envelope<ReviewCreated>),
         (status = 400, description = "P003 invalid value, ORDER_NOT_COMPLETE, PRODUCT_NOT_IN_ORDER", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, description = "P002 product, O019 order not found", body = ErrorBody),
@@ -192,10 +192,10 @@ pub struct UpdateReview {
 /// Edit a review (its author only).
 #[utoipa::path(put, path = "/api/v1/reviews/{id}", tag = "reviews", request_body = UpdateReview,
     params(("id" = Uuid, Path, description = "review id")), security(("bearer" = [])),
-    responses((status = 200, description = "updated", body = ReviewView),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 200, description = "updated", body = Envelope<ReviewView>),
+        (status = 400, description = "`P003`: not a review id, or a field out of range", body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "P006 not the author", body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "changed meanwhile; retry", body = ErrorBody)))]
+        (status = 404, description = "`P015`: no such review", body = ErrorBody), (status = 409, description = "`CONCURRENT_UPDATE`: changed meanwhile; retry", body = ErrorBody)))]
 pub async fn update_review(
     State(state): State<AppState>,
     user: AuthUser,
@@ -233,10 +233,10 @@ pub async fn update_review(
 /// Delete a review (its author, or staff).
 #[utoipa::path(delete, path = "/api/v1/reviews/{id}", tag = "reviews",
     params(("id" = Uuid, Path, description = "review id")), security(("bearer" = [])),
-    responses((status = 200, description = "deleted", body = ReviewCreated),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 200, description = "deleted", body = Envelope<ReviewCreated>),
+        (status = 400, description = "`P003`: not a review id", body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "P006 not the author", body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "changed meanwhile; retry", body = ErrorBody)))]
+        (status = 404, description = "`P015`: no such review", body = ErrorBody), (status = 409, description = "`CONCURRENT_UPDATE`: changed meanwhile; retry", body = ErrorBody)))]
 pub async fn delete_review(
     State(state): State<AppState>,
     user: AuthUser,
@@ -266,8 +266,8 @@ pub async fn delete_review(
 /// One review (public).
 #[utoipa::path(get, path = "/api/v1/reviews/{id}", tag = "reviews",
     params(("id" = Uuid, Path, description = "review id")),
-    responses((status = 200, description = "the review", body = ReviewView),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "the review", body = Envelope<ReviewView>),
+        (status = 400, description = "`P003`: not a review id", body = ErrorBody), (status = 404, description = "`P015`: no such review", body = ErrorBody)))]
 pub async fn get_review(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -286,15 +286,17 @@ const REVIEW_SORTS: &[(&str, &str)] = &[
     ("rating", "rating"),
 ];
 
-/// Reviews (public; deleted ones left out): `page`, `size`, `sort` (createdAt, updatedAt,
+/// Reviews, a page at a time (public; deleted ones left out).
+///
+/// `page`, `size`, `sort` (createdAt, updatedAt,
 /// rating; newest first by default), `productId`.
 #[utoipa::path(get, path = "/api/v1/reviews", tag = "reviews",
     params(("page" = Option<i64>, Query, description = "0-based page"),
         ("size" = Option<i64>, Query, description = "page size"),
         ("sort" = Option<String>, Query, description = "createdAt|updatedAt|rating,asc|desc"),
         ("productId" = Option<Uuid>, Query, description = "one product's reviews")),
-    responses((status = 200, description = "a page of reviews", body = Page<ReviewView>),
-        (status = 400, body = ErrorBody)))]
+    responses((status = 200, description = "a page of reviews", body = Envelope<Page<ReviewView>>),
+        (status = 400, description = "`P003`: a query parameter of the wrong type; `P008`: page, size or sort out of range", body = ErrorBody)))]
 pub async fn list_reviews(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,

@@ -11,7 +11,8 @@ use crate::domain::ids::ItemId;
 use crate::engine::EngineError;
 use crate::http::AppState;
 use crate::http::auth::AuthUser;
-use crate::http::envelope::{ApiJson, Reply};
+use crate::http::envelope::{ApiJson, Envelope, Reply};
+use crate::http::error::ErrorBody;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Path, Query};
 use crate::http::page::{Page, PageQuery};
@@ -73,8 +74,16 @@ fn check_quantity(q: i64) -> ApiResult<()> {
     }
 }
 
+/// Put a product in one's basket.
+///
+/// Adding a product already in the basket merges the lines (the quantity is capped at 10,000).
+/// Any signed-in user; the basket is the caller's own.
 #[utoipa::path(post, path = "/api/v1/baskets", tag = "baskets", request_body = AddBody,
-    responses((status = 201, description = "added (merged with an existing line)"), (status = 404, body = crate::http::error::ErrorBody)))]
+    security(("bearer" = [])),
+    responses((status = 201, description = "added (merged with an existing line)", body = Envelope<BasketId>),
+        (status = 400, description = "`OB002`: quantity not 1 to 10,000", body = ErrorBody),
+        (status = 404, description = "`OP001`: no such product", body = ErrorBody),
+        (status = 503, description = "`ENGINE_BUSY`: the product's actor is at capacity", body = ErrorBody)))]
 pub async fn add(
     State(state): State<AppState>,
     user: AuthUser,
@@ -180,8 +189,13 @@ async fn own_basket(state: &AppState, user: &AuthUser, id: &str) -> ApiResult<sq
     .ok_or_else(|| ApiError::not_found("OB001", "basket not found"))
 }
 
+/// One line of one's basket, with the product's live stock and price.
 #[utoipa::path(get, path = "/api/v1/baskets/{id}", tag = "baskets",
-    responses((status = 200, description = "the basket line"), (status = 404, body = crate::http::error::ErrorBody)))]
+    params(("id" = Uuid, Path, description = "basket id")), security(("bearer" = [])),
+    responses((status = 200, description = "the basket line", body = Envelope<BasketView>),
+        (status = 400, description = "`OB002`: not a basket id", body = ErrorBody),
+        (status = 404, description = "`OB001`: no such basket line of the caller's", body = ErrorBody),
+        (status = 503, description = "`ENGINE_BUSY`: the product's actor is at capacity", body = ErrorBody)))]
 pub async fn detail(
     State(state): State<AppState>,
     user: AuthUser,
@@ -194,9 +208,16 @@ pub async fn detail(
     ))
 }
 
+/// One's basket, a page at a time.
+///
+/// `sort` by `createdAt` (default, newest first) or `quantity`.
 #[utoipa::path(get, path = "/api/v1/baskets", tag = "baskets",
-    params(("page" = Option<i64>, Query), ("size" = Option<i64>, Query), ("sort" = Option<String>, Query)),
-    responses((status = 200, description = "the caller's basket")))]
+    params(("page" = Option<i64>, Query, description = "0-based page"), ("size" = Option<i64>, Query, description = "page size (default 10)"),
+        ("sort" = Option<String>, Query, description = "createdAt|quantity, asc|desc")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "a page of the caller's basket lines", body = Envelope<Page<BasketView>>),
+        (status = 400, description = "`008`: page, size or sort out of range", body = ErrorBody),
+        (status = 503, description = "`ENGINE_BUSY`: a product's actor is at capacity", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
@@ -231,8 +252,12 @@ pub async fn list(
     ))
 }
 
+/// Change the quantity of a line of one's basket.
 #[utoipa::path(patch, path = "/api/v1/baskets/{id}", tag = "baskets", request_body = QuantityBody,
-    responses((status = 200, description = "quantity changed"), (status = 404, body = crate::http::error::ErrorBody)))]
+    params(("id" = Uuid, Path, description = "basket id")), security(("bearer" = [])),
+    responses((status = 200, description = "quantity changed", body = Envelope<BasketId>),
+        (status = 400, description = "`OB002`: not a basket id, or quantity not 1 to 10,000", body = ErrorBody),
+        (status = 404, description = "`OB001`: no such basket line of the caller's", body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     user: AuthUser,
@@ -255,8 +280,12 @@ pub async fn update(
     ))
 }
 
+/// Remove a line from one's basket.
 #[utoipa::path(delete, path = "/api/v1/baskets/{id}", tag = "baskets",
-    responses((status = 200, description = "removed"), (status = 404, body = crate::http::error::ErrorBody)))]
+    params(("id" = Uuid, Path, description = "basket id")), security(("bearer" = [])),
+    responses((status = 200, description = "removed", body = Envelope<BasketId>),
+        (status = 400, description = "`OB002`: not a basket id", body = ErrorBody),
+        (status = 404, description = "`OB001`: no such basket line of the caller's", body = ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
     user: AuthUser,

@@ -31,6 +31,8 @@ pub fn router() -> Router<AppState> {
             post(payments::ready).get(payments::list),
         )
         .route("/api/v1/payments/confirm", post(payments::confirm))
+        .route("/api/v1/payments/refund", post(payments::refund_by_order))
+        .route("/api/v1/payments/cancel", post(payments::cancel_by_order))
         .route("/api/v1/payments/{id}", get(payments::detail))
         .route("/payment/success", get(payments::success_page))
         .route("/payment/fail", get(payments::fail_page))
@@ -54,6 +56,11 @@ pub fn router() -> Router<AppState> {
     payments::confirm,
     payments::list,
     payments::detail,
+    payments::refund_by_order,
+    payments::cancel_by_order,
+    payments::success_page,
+    payments::fail_page,
+    payments::cancel_page,
 ))]
 pub struct CommerceApi;
 

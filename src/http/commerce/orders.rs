@@ -24,7 +24,8 @@ use crate::domain::order::{
 use crate::engine::{EngineError, LineRequest, OrderEntry, OrderReservation};
 use crate::http::AppState;
 use crate::http::auth::{AuthUser, Role};
-use crate::http::envelope::Reply;
+use crate::http::envelope::{Envelope, NoData, Reply};
+use crate::http::error::ErrorBody;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Bytes, Path, Query};
 use crate::http::lookups::ProductInfo;
@@ -287,11 +288,24 @@ async fn coupon_campaign(
     }
 }
 
+/// Place an order: its stock is reserved until `expiresAt`.
+///
+/// Lines come from one's baskets (`basketList`, the seed's way) or directly (`items`, buy now).
+/// All lines are reserved or none; the time-sale price and the per-user sale limit apply, and a
+/// coupon's discount is really subtracted (`payAmount`). Pay with `POST /api/v1/payments`
+/// before the deadline, or the order is cancelled and its stock released. With an
+/// `Idempotency-Key`, a retry gets the first answer (24 hours). Rate limited per user and per
+/// client address when `HOTDEAL_RATE_LIMIT_USER_PER_S` / `HOTDEAL_RATE_LIMIT_IP_PER_S` are set.
 #[utoipa::path(post, path = "/api/v1/orders", tag = "orders", request_body = CreateOrder,
     params(("Idempotency-Key" = Option<String>, Header, description = "retries with the same key get the first answer")),
-    responses((status = 201, description = "order placed, stock reserved until expiresAt"),
-              (status = 409, description = "sold out, limit exceeded, coupon unusable", body = crate::http::error::ErrorBody),
-              (status = 503, description = "busy; retry", body = crate::http::error::ErrorBody)))]
+    security(("bearer" = [])),
+    responses((status = 201, description = "order placed, stock reserved until expiresAt", body = Envelope<OrderCreated>),
+        (status = 400, description = "`OP005`: not exactly one of basketList and items, 1 to 50 lines, quantities 1 to 10,000, or a total too large; `OB002`: a basket's quantity out of range; `INVALID_IDEMPOTENCY_KEY`: not 1 to 255 ASCII characters", body = ErrorBody),
+        (status = 404, description = "`OP001`: no such product; `OB001`: no such basket of the caller's; `ADDRESS_NOT_FOUND`: no such address of the caller's; `OCO001`: no such coupon of the caller's", body = ErrorBody),
+        (status = 409, description = "`OP004`: not enough stock; `P022`: the time sale is sold out; `LIMIT_EXCEEDED`: over the sale's per-customer limit; `OP003`: not on sale; `OC002`: coupon already used; `OC005`: coupon expired; `OC003`: below the coupon's minimum order; `OC004`: the coupon does not apply to these products; `REQUEST_IN_PROGRESS`: the first request with this Idempotency-Key is still running", body = ErrorBody),
+        (status = 422, description = "`IDEMPOTENCY_KEY_REUSED`: the key was used with another body", body = ErrorBody),
+        (status = 429, description = "`RATE_LIMITED`: over the per-user or per-address rate (see Retry-After)", body = ErrorBody),
+        (status = 503, description = "`ENGINE_BUSY`, `ENGINE_BACKLOGGED`, `JOURNAL_UNAVAILABLE`: the engine cannot take the order now; retry after Retry-After", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -553,14 +567,31 @@ pub async fn visible_order(
     Ok(entry)
 }
 
+/// Cancel an order that waits for its payment.
+///
+/// The buyer (or a MASTER) cancels a CREATE or PENDING order before its payment deadline: its
+/// stock is released, its coupon recovered and its pending payment ended.
 #[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders",
-    responses((status = 200, description = "cancelled: stock released, coupon recovered"), (status = 409, body = crate::http::error::ErrorBody)))]
+    params(("id" = Uuid, Path, description = "order id")), security(("bearer" = [])),
+    responses((status = 200, description = "cancelled: stock released, coupon recovered", body = NoData),
+        (status = 400, description = "`O002`: not an order id", body = ErrorBody),
+        (status = 403, description = "`O005`: staff other than MASTER may see but not cancel another's order", body = ErrorBody),
+        (status = 404, description = "`O001`: no such order of the caller's", body = ErrorBody),
+        (status = 409, description = "`O007`: already paid, cancelled or refunded; `O008`: the payment deadline passed", body = ErrorBody),
+        (status = 503, description = "`ENGINE_BUSY`, `ENGINE_BACKLOGGED`, `JOURNAL_UNAVAILABLE`: the engine cannot take the change now", body = ErrorBody)))]
 pub async fn cancel(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Reply<Option<()>>> {
-    let entry = visible_order(&state, &user, &id).await?;
+    cancel_order(&state, &user, &id).await?;
+    Ok(Reply::ok("주문이 취소되었습니다.", None))
+}
+
+/// Cancel the order `id` for `user` (its buyer or a MASTER): the checks and the change of
+/// `POST /orders/{id}/cancel`.
+pub async fn cancel_order(state: &AppState, user: &AuthUser, id: &str) -> ApiResult<()> {
+    let entry = visible_order(state, user, id).await?;
     let mut guard = entry.lock().await;
     if guard.order.user != user.user_id && !user.is_master() {
         return Err(ApiError::forbidden(
@@ -572,18 +603,35 @@ pub async fn cancel(
         .order
         .check_transition(OrderStatus::Cancel, state.now_ms())
         .map_err(|r| transition_refusal(r, true))?;
-    cancel_locked(&state, &mut guard, ReleaseReason::Cancelled).await?;
-    Ok(Reply::ok("주문이 취소되었습니다.", None))
+    cancel_locked(state, &mut guard, ReleaseReason::Cancelled).await
 }
 
+/// Refund a paid order.
+///
+/// The buyer (or a MASTER) refunds a COMPLETE order within 24 hours of its payment: the payment
+/// is cancelled at the provider, the stock restocked and the coupon recovered (while it is
+/// still valid).
 #[utoipa::path(post, path = "/api/v1/orders/{id}/refund", tag = "orders",
-    responses((status = 200, description = "refunded: payment cancelled, stock restocked, coupon recovered"), (status = 409, body = crate::http::error::ErrorBody)))]
+    params(("id" = Uuid, Path, description = "order id")), security(("bearer" = [])),
+    responses((status = 200, description = "refunded: payment cancelled, stock restocked, coupon recovered", body = NoData),
+        (status = 400, description = "`O002`: not an order id", body = ErrorBody),
+        (status = 403, description = "`O005`: staff other than MASTER may see but not refund another's order", body = ErrorBody),
+        (status = 404, description = "`O001`: no such order of the caller's", body = ErrorBody),
+        (status = 409, description = "`O008`: not paid, already refunded, or past the 24-hour refund window; `PA004`: no completed payment, or the provider refused the refund", body = ErrorBody),
+        (status = 503, description = "`PAYMENT_PROVIDER_UNAVAILABLE`: the provider did not answer (nothing changed); `ENGINE_BUSY`, `ENGINE_BACKLOGGED`, `JOURNAL_UNAVAILABLE`: the engine cannot take the change now", body = ErrorBody)))]
 pub async fn refund(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Reply<Option<()>>> {
-    let entry = visible_order(&state, &user, &id).await?;
+    refund_order(&state, &user, &id).await?;
+    Ok(Reply::ok("주문이 환불되었습니다.", None))
+}
+
+/// Refund the order `id` for `user` (its buyer or a MASTER): the checks and the changes of
+/// `POST /orders/{id}/refund`.
+pub async fn refund_order(state: &AppState, user: &AuthUser, id: &str) -> ApiResult<()> {
+    let entry = visible_order(state, user, id).await?;
     let mut guard = entry.lock().await;
     if guard.order.user != user.user_id && !user.is_master() {
         return Err(ApiError::forbidden(
@@ -596,7 +644,7 @@ pub async fn refund(
         .order
         .check_transition(OrderStatus::Refund, now)
         .map_err(|r| transition_refusal(r, false))?;
-    super::payments::refund_payment(&state, &guard.order).await?;
+    super::payments::refund_payment(state, &guard.order).await?;
     for line in &guard.order.lines {
         let outcome = state
             .engine
@@ -624,7 +672,7 @@ pub async fn refund(
         .engine
         .set_order_status(&mut guard, OrderStatus::Refund)
         .await?;
-    Ok(Reply::ok("주문이 환불되었습니다.", None))
+    Ok(())
 }
 
 /// One order line in views.
@@ -652,7 +700,9 @@ pub struct OrderView {
     pub pay_amount: i64,
     pub coupon_id: Option<Uuid>,
     pub order_status: String,
-    pub expires_at: String,
+    /// The payment deadline (RFC 3339, UTC) while the order waits for its payment (CREATE,
+    /// PENDING); `null` once it is paid, cancelled or refunded.
+    pub expires_at: Option<String>,
     pub product_list: Vec<OrderLineView>,
 }
 
@@ -668,7 +718,7 @@ pub fn order_view(o: &Order) -> OrderView {
         pay_amount: o.pay_amount,
         coupon_id: o.coupon.map(|c| c.coupon.0),
         order_status: o.status.as_str().into(),
-        expires_at: rfc3339(o.deadline_ms),
+        expires_at: o.status.is_active().then(|| rfc3339(o.deadline_ms)),
         product_list: o
             .lines
             .iter()
@@ -682,8 +732,14 @@ pub fn order_view(o: &Order) -> OrderView {
     }
 }
 
+/// One order (its buyer, or MASTER/MANAGER).
+///
+/// `expiresAt` is the payment deadline while the order waits for its payment, `null` after.
 #[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders",
-    responses((status = 200, description = "the order (owner or staff)"), (status = 404, body = crate::http::error::ErrorBody)))]
+    params(("id" = Uuid, Path, description = "order id")), security(("bearer" = [])),
+    responses((status = 200, description = "the order", body = Envelope<OrderView>),
+        (status = 400, description = "`O002`: not an order id", body = ErrorBody),
+        (status = 404, description = "`O001`: no such order of the caller's", body = ErrorBody)))]
 pub async fn detail(
     State(state): State<AppState>,
     user: AuthUser,
@@ -703,9 +759,19 @@ pub struct ListQuery {
     pub status: Option<String>,
 }
 
+/// One's orders, newest first, a page at a time.
+///
+/// `sort` by `createdAt` (default) or `totalAmount`; `status` filters (CREATE, PENDING, COMPLETE,
+/// CANCEL, REFUND); `userId` lists another user's orders (MASTER, MANAGER).
 #[utoipa::path(get, path = "/api/v1/orders", tag = "orders",
-    params(("page" = Option<i64>, Query), ("size" = Option<i64>, Query), ("sort" = Option<String>, Query), ("status" = Option<String>, Query), ("userId" = Option<Uuid>, Query, description = "staff only")),
-    responses((status = 200, description = "the caller's orders, newest first")))]
+    params(("page" = Option<i64>, Query, description = "0-based page"), ("size" = Option<i64>, Query, description = "page size (default 10)"),
+        ("sort" = Option<String>, Query, description = "createdAt|totalAmount, asc|desc"),
+        ("status" = Option<String>, Query, description = "CREATE, PENDING, COMPLETE, CANCEL or REFUND"),
+        ("userId" = Option<Uuid>, Query, description = "another user's orders (MASTER, MANAGER)")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "a page of orders", body = Envelope<Page<OrderView>>),
+        (status = 400, description = "`O002`: unknown status; `008`: page, size or sort out of range", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: userId of another user without MASTER or MANAGER", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,

@@ -24,8 +24,8 @@ use crate::domain::order::{Order, OrderStatus, TransitionRefused};
 use crate::engine::OrderEntry;
 use crate::http::AppState;
 use crate::http::auth::{AuthUser, MaybeAuthUser};
-use crate::http::envelope::{ApiJson, Reply};
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::envelope::{ApiJson, Envelope, Reply};
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Path, Query};
 use crate::http::page::{Page, PageQuery};
 use crate::payments::{
@@ -82,8 +82,19 @@ fn base_url(state: &AppState) -> String {
     state.public_base_url.trim_end_matches('/').to_string()
 }
 
+/// Prepare the payment of one's order (CREATE -> PENDING) and get the provider's page.
+///
+/// Send the shopper to `nextRedirectPcUrl` (or the mobile one). The provider sends the browser
+/// back to `/payment/success`, `/payment/fail` or `/payment/cancel` with the payment's secret
+/// nonce. Preparing an order that is already PENDING hands back the same payment. A provider
+/// that refuses or does not answer ends the order (its stock is released).
 #[utoipa::path(post, path = "/api/v1/payments", tag = "payments", request_body = ReadyBody,
-    responses((status = 201, description = "payment ready; redirect the shopper"), (status = 409, body = crate::http::error::ErrorBody)))]
+    security(("bearer" = [])),
+    responses((status = 201, description = "payment ready; redirect the shopper", body = Envelope<ReadyView>),
+        (status = 403, description = "`PA006`: only the buyer pays for an order", body = ErrorBody),
+        (status = 404, description = "`O001`: no such order of the caller's", body = ErrorBody),
+        (status = 409, description = "`PA002`: the order is not waiting for a payment (paid, cancelled, refunded or past its deadline); `PA005`: the provider declined, timed out or is unavailable, and the order was cancelled", body = ErrorBody),
+        (status = 503, description = "`ENGINE_BUSY`, `ENGINE_BACKLOGGED`, `JOURNAL_UNAVAILABLE`: the engine cannot take the change now", body = ErrorBody)))]
 pub async fn ready(
     State(state): State<AppState>,
     user: AuthUser,
@@ -437,16 +448,26 @@ fn payment_not_found() -> ApiError {
 
 /// `{pgToken, tid}`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = PaymentConfirmBody)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfirmBody {
     pub pg_token: String,
     pub tid: String,
 }
 
+/// Approve a payment with the provider's `pg_token` (the seed's confirm call).
+///
+/// The order becomes COMPLETE and its reserved stock sold. Idempotent: confirming an approved
+/// payment again with the token that approved it answers the same success (the redirect page
+/// `/payment/success` may have approved it already). A declined token changes nothing: the
+/// order keeps waiting for its payment until its deadline.
 #[utoipa::path(post, path = "/api/v1/payments/confirm", tag = "payments", request_body = ConfirmBody,
-    responses((status = 200, description = "approved (or approved before with this pgToken: the same answer); the order is COMPLETE"),
-        (status = 404, body = crate::http::error::ErrorBody),
-        (status = 409, description = "declined (nothing changed), or the order cannot be paid", body = crate::http::error::ErrorBody)))]
+    security(("bearer" = [])),
+    responses((status = 200, description = "approved (or approved before with this pgToken: the same answer); the order is COMPLETE", body = Envelope<ApprovalView>),
+        (status = 400, description = "`PA002`: pgToken or tid blank", body = ErrorBody),
+        (status = 404, description = "`PA001`: no such payment of the caller's", body = ErrorBody),
+        (status = 409, description = "`PA005`: declined (nothing changed), approved before with another token, not pending, or past the deadline (the order was cancelled)", body = ErrorBody),
+        (status = 503, description = "`ENGINE_BUSY`, `ENGINE_BACKLOGGED`, `JOURNAL_UNAVAILABLE`: the engine cannot take the change now", body = ErrorBody)))]
 pub async fn confirm(
     State(state): State<AppState>,
     user: AuthUser,
@@ -524,9 +545,24 @@ fn incomplete_link(title: &str) -> Response {
         .into_response()
 }
 
-/// The provider sends the browser here with `pg_token` (and our `orderId` and `nonce`): approve
-/// on the server. Without the nonce (or the owner's session) nothing happens; a refused token
-/// changes nothing; opening the page again after the approval shows the same success.
+/// The provider's success redirect: approves the payment on the server (an HTML page).
+///
+/// The provider sends the browser here with `pg_token` and the `orderId` and `nonce` this
+/// service put into the URL. Without the payment's nonce (or the session of the order's owner)
+/// nothing happens; a token the provider refuses changes nothing; opening the page again after
+/// the approval shows the same success. A client may still call `POST /api/v1/payments/confirm`
+/// afterwards: it answers the same approval.
+#[utoipa::path(get, path = "/payment/success", tag = "payment pages",
+    params(("orderId" = Option<Uuid>, Query, description = "the order"),
+        ("pg_token" = Option<String>, Query, description = "the provider's approval token"),
+        ("nonce" = Option<String>, Query, description = "the payment's secret, from the redirect URL")),
+    security((), ("bearer" = [])),
+    responses((status = 200, description = "paid", content_type = "text/html", body = String),
+        (status = 400, description = "the link is incomplete (an HTML page); `INVALID_QUERY`: orderId is not a UUID", content((String = "text/html"), (ErrorBody = "application/json"))),
+        (status = 401, description = "`UNAUTHORIZED`, `TOKEN_REVOKED`: a bearer token was sent and is not valid", body = ErrorBody),
+        (status = 404, description = "`PA001`: no such payment, or no proof of it (an HTML page)", content_type = "text/html", body = String),
+        (status = 409, description = "`PA005`: declined (nothing changed), already approved with another token, not pending, or past the deadline (an HTML page)", content_type = "text/html", body = String),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`, `PAYMENT_PROVIDER_UNAVAILABLE`, `ENGINE_BUSY`: retry after Retry-After (an HTML page)", content_type = "text/html", body = String)))]
 pub async fn success_page(
     State(state): State<AppState>,
     caller: MaybeAuthUser,
@@ -639,7 +675,20 @@ async fn end_by_redirect(
     }
 }
 
-/// The shopper cancelled at the provider (needs the payment's nonce or the owner's session).
+/// The provider's cancel redirect: the shopper gave up, the order is cancelled (an HTML page).
+///
+/// Needs the payment's nonce from the redirect URL (or the session of the order's owner);
+/// without it nothing changes. An order that is no longer waiting for its payment is left as it is.
+#[utoipa::path(get, path = "/payment/cancel", tag = "payment pages",
+    params(("orderId" = Option<Uuid>, Query, description = "the order"),
+        ("nonce" = Option<String>, Query, description = "the payment's secret, from the redirect URL")),
+    security((), ("bearer" = [])),
+    responses((status = 200, description = "the order was cancelled and its items released", content_type = "text/html", body = String),
+        (status = 400, description = "the link is incomplete (an HTML page); `INVALID_QUERY`: orderId is not a UUID", content((String = "text/html"), (ErrorBody = "application/json"))),
+        (status = 401, description = "`UNAUTHORIZED`, `TOKEN_REVOKED`: a bearer token was sent and is not valid", body = ErrorBody),
+        (status = 404, description = "`PA001`: no such payment, or no proof of it (an HTML page)", content_type = "text/html", body = String),
+        (status = 409, description = "the order is already paid, cancelled or refunded: nothing changed (an HTML page)", content_type = "text/html", body = String),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`, `ENGINE_BUSY`: retry after Retry-After (an HTML page)", content_type = "text/html", body = String)))]
 pub async fn cancel_page(
     State(state): State<AppState>,
     caller: MaybeAuthUser,
@@ -648,13 +697,143 @@ pub async fn cancel_page(
     end_by_redirect(&state, &q, caller.0.as_ref(), "Payment cancelled").await
 }
 
-/// The provider reported a failure (needs the payment's nonce or the owner's session).
+/// The provider's failure redirect: the payment failed, the order is cancelled (an HTML page).
+///
+/// Needs the payment's nonce from the redirect URL (or the session of the order's owner);
+/// without it nothing changes. An order that is no longer waiting for its payment is left as it is.
+#[utoipa::path(get, path = "/payment/fail", tag = "payment pages",
+    params(("orderId" = Option<Uuid>, Query, description = "the order"),
+        ("nonce" = Option<String>, Query, description = "the payment's secret, from the redirect URL")),
+    security((), ("bearer" = [])),
+    responses((status = 200, description = "the order was cancelled and its items released", content_type = "text/html", body = String),
+        (status = 400, description = "the link is incomplete (an HTML page); `INVALID_QUERY`: orderId is not a UUID", content((String = "text/html"), (ErrorBody = "application/json"))),
+        (status = 401, description = "`UNAUTHORIZED`, `TOKEN_REVOKED`: a bearer token was sent and is not valid", body = ErrorBody),
+        (status = 404, description = "`PA001`: no such payment, or no proof of it (an HTML page)", content_type = "text/html", body = String),
+        (status = 409, description = "the order is already paid, cancelled or refunded: nothing changed (an HTML page)", content_type = "text/html", body = String),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`, `ENGINE_BUSY`: retry after Retry-After (an HTML page)", content_type = "text/html", body = String)))]
 pub async fn fail_page(
     State(state): State<AppState>,
     caller: MaybeAuthUser,
     Query(q): Query<RedirectQuery>,
 ) -> Response {
     end_by_redirect(&state, &q, caller.0.as_ref(), "Payment failed").await
+}
+
+/// `?orderId=` of the seed's payment refund and cancel paths.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderIdQuery {
+    pub order_id: Uuid,
+}
+
+/// `{orderId}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelledPayment {
+    pub order_id: Uuid,
+}
+
+/// 404 unless `user` may see `order`, 403 unless it is its buyer or a MASTER (the checks of
+/// the order's own cancel and refund, made before the payment is looked at).
+async fn buyer_or_master(
+    state: &AppState,
+    user: &AuthUser,
+    order: OrderId,
+    what: &str,
+) -> ApiResult<()> {
+    let entry = visible_order(state, user, &order.to_string()).await?;
+    let buyer = entry.lock().await.order.user;
+    if buyer != user.user_id && !user.is_master() {
+        return Err(ApiError::forbidden(
+            "O005",
+            format!("only the buyer may {what} an order"),
+        ));
+    }
+    Ok(())
+}
+
+/// Refund a paid order by its id (the seed's refund path).
+///
+/// The same as `POST /api/v1/orders/{id}/refund` (the payment is cancelled at the provider, the
+/// stock restocked, the coupon recovered), answered with the payment as it is afterwards.
+#[utoipa::path(post, path = "/api/v1/payments/refund", tag = "payments",
+    params(("orderId" = Uuid, Query, description = "the order to refund")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "refunded; the payment's status is REFUND", body = Envelope<PaymentView>),
+        (status = 403, description = "`O005`: staff other than MASTER may see but not refund another's order", body = ErrorBody),
+        (status = 404, description = "`O001`: no such order of the caller's; `PA001`: the order has no payment", body = ErrorBody),
+        (status = 409, description = "`PA004`: the payment is not completed, or the provider refused the refund; `O008`: already refunded or past the 24-hour refund window", body = ErrorBody),
+        (status = 503, description = "`PAYMENT_PROVIDER_UNAVAILABLE`: the provider did not answer (nothing changed); `ENGINE_BUSY`, `ENGINE_BACKLOGGED`, `JOURNAL_UNAVAILABLE`: the engine cannot take the change now", body = ErrorBody)))]
+pub async fn refund_by_order(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(q): Query<OrderIdQuery>,
+) -> ApiResult<Reply<PaymentView>> {
+    let order = OrderId(q.order_id);
+    buyer_or_master(&state, &user, order, "refund").await?;
+    let payment = payment_of_order(&state, order)
+        .await?
+        .ok_or_else(payment_not_found)?;
+    if payment.status != "COMPLETE" {
+        return Err(ApiError::conflict(
+            "PA004",
+            format!("a payment in status {} cannot be refunded", payment.status),
+        ));
+    }
+    super::orders::refund_order(&state, &user, &order.to_string()).await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{PAYMENT_SELECT} WHERE order_id = ?"
+    )))
+    .bind(order.to_string())
+    .fetch_optional(&state.db.pool)
+    .await?
+    .ok_or_else(payment_not_found)?;
+    Ok(Reply::ok("결제가 환불되었습니다.", payment_view(&row)?))
+}
+
+/// Cancel the pending payment of an order, and so the order (the seed's cancel path).
+///
+/// Only a payment still waiting for its approval (PENDING) is cancelled; the order is cancelled
+/// with it (stock released, coupon recovered), as `POST /api/v1/orders/{id}/cancel` does. A paid
+/// order is refunded with `POST /api/v1/payments/refund?orderId=` instead.
+#[utoipa::path(post, path = "/api/v1/payments/cancel", tag = "payments",
+    params(("orderId" = Uuid, Query, description = "the order whose payment to cancel")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "the payment and its order are cancelled", body = Envelope<CancelledPayment>),
+        (status = 403, description = "`O005`: staff other than MASTER may see but not cancel another's order", body = ErrorBody),
+        (status = 404, description = "`O001`: no such order of the caller's; `PA001`: the order has no payment", body = ErrorBody),
+        (status = 409, description = "`PA003`: the payment is not pending (paid: refund it with POST /api/v1/payments/refund?orderId=; or already cancelled); `O008`: the payment deadline passed", body = ErrorBody),
+        (status = 503, description = "`ENGINE_BUSY`, `ENGINE_BACKLOGGED`, `JOURNAL_UNAVAILABLE`: the engine cannot take the change now", body = ErrorBody)))]
+pub async fn cancel_by_order(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(q): Query<OrderIdQuery>,
+) -> ApiResult<Reply<CancelledPayment>> {
+    let order = OrderId(q.order_id);
+    buyer_or_master(&state, &user, order, "cancel").await?;
+    let payment = payment_of_order(&state, order)
+        .await?
+        .ok_or_else(payment_not_found)?;
+    match payment.status.as_str() {
+        "PENDING" => {}
+        "COMPLETE" => {
+            return Err(ApiError::conflict(
+                "PA003",
+                "the payment is completed: refund it with POST /api/v1/payments/refund?orderId=",
+            ));
+        }
+        other => {
+            return Err(ApiError::conflict(
+                "PA003",
+                format!("a payment in status {other} cannot be cancelled"),
+            ));
+        }
+    }
+    super::orders::cancel_order(&state, &user, &order.to_string()).await?;
+    Ok(Reply::ok(
+        "결제가 취소되었습니다.",
+        CancelledPayment { order_id: order.0 },
+    ))
 }
 
 /// Mark an order's pending payment cancelled (the order was cancelled or expired).
@@ -743,9 +922,15 @@ fn payment_view(r: &sqlx::any::AnyRow) -> anyhow::Result<PaymentView> {
 
 const PAYMENT_SELECT: &str = "SELECT id, order_id, user_id, status, amount, refund_amount, refunded_at, tid, pay_url FROM p_payment";
 
+/// One's payments, a page at a time.
+///
+/// `sort` by `createdAt` (default, newest first) or `amount`.
 #[utoipa::path(get, path = "/api/v1/payments", tag = "payments",
-    params(("page" = Option<i64>, Query), ("size" = Option<i64>, Query), ("sort" = Option<String>, Query)),
-    responses((status = 200, description = "the caller's payments")))]
+    params(("page" = Option<i64>, Query, description = "0-based page"), ("size" = Option<i64>, Query, description = "page size (default 10)"),
+        ("sort" = Option<String>, Query, description = "createdAt|amount, asc|desc")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "a page of the caller's payments", body = Envelope<Page<PaymentView>>),
+        (status = 400, description = "`008`: page, size or sort out of range", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
@@ -778,8 +963,12 @@ pub async fn list(
     ))
 }
 
+/// One payment (its payer, or MASTER/MANAGER).
 #[utoipa::path(get, path = "/api/v1/payments/{id}", tag = "payments",
-    responses((status = 200, description = "the payment (owner)"), (status = 404, body = crate::http::error::ErrorBody)))]
+    params(("id" = Uuid, Path, description = "payment id")), security(("bearer" = [])),
+    responses((status = 200, description = "the payment", body = Envelope<PaymentView>),
+        (status = 400, description = "`PA002`: not a payment id", body = ErrorBody),
+        (status = 404, description = "`PA001`: no such payment of the caller's", body = ErrorBody)))]
 pub async fn detail(
     State(state): State<AppState>,
     user: AuthUser,
