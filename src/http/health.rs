@@ -13,12 +13,14 @@ pub async fn healthz() -> impl IntoResponse {
     (StatusCode::OK, axum::Json(json!({"status": "ok"})))
 }
 
-/// Readiness: the engine has recovered and the database answers.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
+/// Readiness: the engine has recovered, the database answers, and the database matches the
+/// snapshot and journal the engine recovered from (`problems` says how it does not).
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "ready"), (status = 503, description = "not ready: `engineRecovered`, `database` or `problems` say why")))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let recovered = state.is_ready();
     let database = state.db.ping().await;
-    let status = if recovered && database {
+    let problems = state.recovery_problems();
+    let status = if recovered && database && problems.is_empty() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -29,6 +31,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             "status": if status == StatusCode::OK { "ready" } else { "not ready" },
             "engineRecovered": recovered,
             "database": database,
+            "problems": problems,
         })),
     )
         .into_response();
