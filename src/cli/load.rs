@@ -645,15 +645,21 @@ enum Limit {
 
 /// Live progress while the workers run: with a terminal, a bar of the run's time (with
 /// `--duration-s`) or of its requests (with `--requests`), then the time left, the requests
-/// sent, the rate and the errors; without one, the same line on stderr every
-/// [`PLAIN_PROGRESS_EVERY`]. Nothing with `--quiet`.
+/// sent, the rate and the errors; without one, the same line on stderr now and then
+/// ([`plain_interval`]). Nothing with `--quiet`.
 struct Progress {
     bar: ProgressBar,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// How often the progress line is printed when stderr is not a terminal.
-const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// How often the progress line is printed when stderr is not a terminal: a tenth of a timed
+/// run, between 1 and 10 seconds; every 5 seconds for a counted one.
+fn plain_interval(limit: Limit) -> Duration {
+    match limit {
+        Limit::Duration(d) => (d / 10).clamp(Duration::from_secs(1), Duration::from_secs(10)),
+        Limit::Requests(_) => Duration::from_secs(5),
+    }
+}
 
 impl Progress {
     fn start(
@@ -697,7 +703,7 @@ impl Progress {
                         Limit::Requests(_) => n,
                     });
                     shown.set_message(line);
-                } else if last_plain.elapsed() >= PLAIN_PROGRESS_EVERY {
+                } else if last_plain.elapsed() >= plain_interval(limit) {
                     last_plain = Instant::now();
                     eprintln!("hotdeal load: {line}");
                 }
