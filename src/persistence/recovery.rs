@@ -502,3 +502,180 @@ pub async fn check_snapshot(
     };
     mismatches(store, Some(&named), checkpoint, coverage, journal_options).await
 }
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::persistence::repo::{MissingRows, StoredCampaign, StoredItem};
+
+    /// A store that has no row for `missing` campaigns (and every other row).
+    struct Store {
+        missing: Vec<CampaignId>,
+    }
+
+    #[async_trait]
+    impl EngineStore for Store {
+        async fn load_item(&self, _: ItemId) -> anyhow::Result<Option<StoredItem>> {
+            Ok(None)
+        }
+        async fn load_campaign(&self, _: CampaignId) -> anyhow::Result<Option<StoredCampaign>> {
+            Ok(None)
+        }
+        async fn checkpoint(&self) -> anyhow::Result<u64> {
+            Ok(0)
+        }
+        async fn load_order(&self, _: OrderId) -> anyhow::Result<Option<Order>> {
+            Ok(None)
+        }
+        async fn missing_rows(
+            &self,
+            campaigns: &[CampaignId],
+            _: &[ItemId],
+            _: &[OrderId],
+        ) -> anyhow::Result<MissingRows> {
+            Ok(MissingRows {
+                campaigns: campaigns
+                    .iter()
+                    .filter(|c| self.missing.contains(c))
+                    .copied()
+                    .collect(),
+                ..Default::default()
+            })
+        }
+    }
+
+    fn options(mode: Durability) -> JournalOptions {
+        JournalOptions {
+            dir: PathBuf::from("j"),
+            mode,
+            segment_bytes: 1 << 20,
+            async_fsync_interval: std::time::Duration::from_millis(10),
+        }
+    }
+
+    fn snapshot(seq: Seq, campaigns: &[CampaignId]) -> SnapshotEntities {
+        SnapshotEntities {
+            seq,
+            campaigns: campaigns.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    fn journal(first: Option<Seq>, last: Seq) -> JournalCoverage {
+        JournalCoverage {
+            first_after_needed: first,
+            last_seq: last,
+        }
+    }
+
+    /// The problems of a snapshot at `s` (with one campaign) against checkpoint `c`.
+    async fn check(
+        s: Option<Seq>,
+        c: Seq,
+        coverage: JournalCoverage,
+        mode: Durability,
+    ) -> Vec<String> {
+        let store = Store { missing: vec![] };
+        let named = s.map(|s| snapshot(s, &[CampaignId::new()]));
+        mismatches(&store, named.as_ref(), c, coverage, &options(mode))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_journal_that_joins_the_snapshot_and_the_checkpoint_matches() {
+        let sync = Durability::Sync;
+        // Snapshot ahead of the database: events c+1..=s are in the journal.
+        assert!(
+            check(Some(10), 4, journal(Some(5), 12), sync)
+                .await
+                .is_empty()
+        );
+        // Database ahead of the snapshot: events s+1..=c are in the journal.
+        assert!(
+            check(Some(4), 10, journal(Some(5), 12), sync)
+                .await
+                .is_empty()
+        );
+        // Equal, and nothing after them.
+        assert!(check(Some(7), 7, journal(None, 7), sync).await.is_empty());
+        // No snapshot: the journal before the checkpoint may be gone.
+        assert!(check(None, 500, journal(None, 0), sync).await.is_empty());
+        assert!(
+            check(None, 500, journal(Some(501), 600), sync)
+                .await
+                .is_empty()
+        );
+        // Durability none keeps no journal.
+        assert!(
+            check(Some(10), 0, journal(None, 0), Durability::None)
+                .await
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_journal_between_them_is_named() {
+        let sync = Durability::Sync;
+        let behind = check(Some(41), 0, journal(None, 0), sync).await;
+        assert_eq!(behind.len(), 1, "{behind:?}");
+        assert!(
+            behind[0].contains("events 1 to 41") && behind[0].contains("can never be written"),
+            "{behind:?}"
+        );
+        let short = check(Some(41), 10, journal(Some(11), 30), sync).await;
+        assert!(short[0].contains("ends at sequence 30"), "{short:?}");
+        let ahead = check(Some(4), 10, journal(None, 0), sync).await;
+        assert!(ahead[0].contains("past the snapshot at 4"), "{ahead:?}");
+        let gap = check(Some(7), 7, journal(Some(20), 25), sync).await;
+        assert!(
+            gap[0].contains("resumes at sequence 20") && gap[0].contains("events 8 to 19"),
+            "{gap:?}"
+        );
+        let no_snapshot_gap = check(None, 500, journal(Some(600), 700), sync).await;
+        assert!(
+            no_snapshot_gap[0].contains("events 501 to 599"),
+            "{no_snapshot_gap:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_snapshot_behind_the_database_needs_no_journal() {
+        let store = Store { missing: vec![] };
+        let empty = snapshot(0, &[]);
+        let problems = mismatches(
+            &store,
+            Some(&empty),
+            10,
+            journal(None, 0),
+            &options(Durability::Sync),
+        )
+        .await
+        .unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[tokio::test]
+    async fn rows_the_database_lacks_are_counted_and_shown() {
+        let (a, b) = (CampaignId::new(), CampaignId::new());
+        let store = Store { missing: vec![b] };
+        let named = snapshot(3, &[a, b]);
+        let problems = mismatches(
+            &store,
+            Some(&named),
+            3,
+            journal(None, 3),
+            &options(Durability::None),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            problems,
+            vec![format!(
+                "the database has no row for 1 of the snapshot's 2 campaigns (e.g. {b})"
+            )]
+        );
+    }
+}
