@@ -433,9 +433,11 @@ pub fn render(handle: Option<&PrometheusHandle>) -> String {
 mod tests {
     use super::*;
 
-    /// Every `counter!` / `gauge!` / `histogram!` in `src/`: (macro kind, name, literal label
-    /// pairs, file).
-    fn emissions() -> Vec<(Kind, String, Vec<(String, String)>, String)> {
+    /// One recording site: (macro kind, name, literal label pairs, file).
+    type Site = (Kind, String, Vec<(String, String)>, String);
+
+    /// Every `counter!` / `gauge!` / `histogram!` in `src/`.
+    fn emissions() -> Vec<Site> {
         fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
             for entry in std::fs::read_dir(dir).unwrap() {
                 let path = entry.unwrap().path();
