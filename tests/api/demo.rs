@@ -261,3 +261,29 @@ async fn the_demo_images_are_served_by_the_binary() {
     let _ = tx.send(());
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+#[ignore = "needs MariaDB/MySQL: set TEST_MYSQL_URL"]
+async fn the_demo_seeds_mysql_once() {
+    let Some(db) = crate::helpers::TestDb::mysql().await else {
+        eprintln!("TEST_MYSQL_URL not set; skipped");
+        return;
+    };
+    let url = db.url.clone();
+    let app = spawn_app_with(|c| c.database_url = url.clone(), Arc::new(SystemClock)).await;
+    assert!(matches!(
+        demo::seed(&app.state).await.unwrap(),
+        DemoOutcome::Seeded(_)
+    ));
+    let before = row_counts(&app).await;
+    let dir = app.stop().await;
+    let app = spawn_app_in(dir, |c| c.database_url = url).await;
+    assert_eq!(
+        demo::seed(&app.state).await.unwrap(),
+        DemoOutcome::AlreadySeeded
+    );
+    assert_eq!(row_counts(&app).await, before);
+    login(&app, SHOPPER_EMAIL, SHOPPER_PASSWORD)
+        .await
+        .expect("the demo shopper logs in");
+}
