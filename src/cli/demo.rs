@@ -213,7 +213,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<DemoOutcome> {
     )
     .await?;
 
-    let base = state.public_base_url.trim_end_matches('/');
+    let base = reachable_base(state);
     let mut products = Vec::new();
     for (image, name, category, price, quantity, description, _) in PRODUCTS {
         let url = format!("{base}{IMAGE_PATH}/{image}.svg");
@@ -307,7 +307,7 @@ pub async fn seed_and_print(state: &AppState) -> anyhow::Result<DemoOutcome> {
 
 /// The text printed after seeding.
 pub fn banner(state: &AppState, outcome: &DemoOutcome) -> String {
-    let base = state.public_base_url.trim_end_matches('/');
+    let base = reachable_base(state);
     let mut out = String::from("\n== hotdeal demo ==\n");
     match outcome {
         DemoOutcome::LeftAlone => {
@@ -360,6 +360,16 @@ pub fn banner(state: &AppState, outcome: &DemoOutcome) -> String {
          The README's quick-start walks through a whole purchase with curl.\n"
     ));
     out
+}
+
+/// The base URL to print and to put in image URLs: the public one, with a wildcard listen
+/// address (`0.0.0.0`, `[::]`) replaced by loopback, which a browser on this machine reaches.
+fn reachable_base(state: &AppState) -> String {
+    state
+        .public_base_url
+        .trim_end_matches('/')
+        .replacen("://0.0.0.0:", "://127.0.0.1:", 1)
+        .replacen("://[::]:", "://127.0.0.1:", 1)
 }
 
 /// The configured admin's email, when both `HOTDEAL_ADMIN_EMAIL` and `HOTDEAL_ADMIN_PASSWORD`
