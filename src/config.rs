@@ -1,8 +1,9 @@
 //! One typed configuration for the whole service.
 //!
-//! Every field can be set by a command-line flag or by the environment variable named beside it;
-//! the flags are global, so `hotdeal --help` and `hotdeal serve --help` both list them all. Units are
-//! part of the names (`_ms`, `_s`, `_bytes`), and every queue, batch and body has a limit here.
+//! Every field can be set by a flag of `hotdeal serve` (and `hotdeal snapshot restore`) or by the
+//! environment variable named beside it; `hotdeal serve --help` lists them all, and a bare `hotdeal`
+//! serves with the environment alone. Units are part of the names (`_ms`, `_s`, `_bytes`), and
+//! every queue, batch and body has a limit here.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -53,83 +54,48 @@ pub enum PaymentProviderKind {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address the HTTP API listens on (port 0 picks a free port).
-    #[arg(
-        long,
-        env = "HOTDEAL_HTTP_ADDR",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
 
     /// Database URL: `sqlite://path` (embedded, default) or `mysql://user:pass@host:port/db`.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "sqlite://data/hotdeal.db",
-        global = true
-    )]
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/hotdeal.db")]
     pub database_url: String,
 
     /// Maximum connections in the database pool.
-    #[arg(
-        long,
-        env = "HOTDEAL_DB_MAX_CONNECTIONS",
-        default_value_t = 16,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
 
     /// Timeout for acquiring a database connection, in milliseconds (then 503).
-    #[arg(
-        long,
-        env = "HOTDEAL_DB_ACQUIRE_TIMEOUT_MS",
-        default_value_t = 3_000,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3_000)]
     pub db_acquire_timeout_ms: u64,
 
     /// Directory for the journal, the generated JWT secret and uploads.
-    #[arg(long, env = "HOTDEAL_DATA_DIR", default_value = "data", global = true)]
+    #[arg(long, env = "HOTDEAL_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
     /// Directory where snapshots are written and looked for.
-    #[arg(
-        long,
-        env = "HOTDEAL_SNAPSHOT_DIR",
-        default_value = "snapshots",
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_SNAPSHOT_DIR", default_value = "snapshots")]
     pub snapshot_dir: PathBuf,
 
     /// Redis URL for refresh tokens, email codes, rate limits and idempotency shared by several
     /// nodes. Without it those live in memory.
-    #[arg(long, env = "REDIS_URL", global = true)]
+    #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
 
     /// Journal durability: `sync` (answer after fsync), `async` (fsync on an interval), `none`.
-    #[arg(long, env = "HOTDEAL_DURABILITY", value_enum, default_value_t = Durability::Sync, global = true)]
+    #[arg(long, env = "HOTDEAL_DURABILITY", value_enum, default_value_t = Durability::Sync)]
     pub durability: Durability,
 
     /// In `async` durability, the fsync interval in milliseconds.
-    #[arg(
-        long,
-        env = "HOTDEAL_ASYNC_FSYNC_INTERVAL_MS",
-        default_value_t = 10,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_ASYNC_FSYNC_INTERVAL_MS", default_value_t = 10)]
     pub async_fsync_interval_ms: u64,
 
     /// Size at which the journal rolls over to a new segment file, in bytes.
-    #[arg(long, env = "HOTDEAL_JOURNAL_SEGMENT_BYTES", default_value_t = 64 * 1024 * 1024, global = true)]
+    #[arg(long, env = "HOTDEAL_JOURNAL_SEGMENT_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub journal_segment_bytes: u64,
 
     /// Number of actor threads (actix arbiters); 0 means one per core.
-    #[arg(
-        long,
-        env = "HOTDEAL_ARBITER_THREADS",
-        default_value_t = 0,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_ARBITER_THREADS", default_value_t = 0)]
     pub arbiter_threads: usize,
 
     /// Serve HTTP connections on the actor threads (a request and the actor it asks share a
@@ -138,63 +104,32 @@ pub struct Config {
         long,
         env = "HOTDEAL_HTTP_ON_ACTOR_THREADS",
         default_value_t = true,
-        action = clap::ArgAction::Set,
-        global = true
+        action = clap::ArgAction::Set
     )]
     pub http_on_actor_threads: bool,
 
     /// Capacity of each actor's mailbox, in messages. A full mailbox answers 503.
-    #[arg(
-        long,
-        env = "HOTDEAL_MAILBOX_CAPACITY",
-        default_value_t = 1024,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_MAILBOX_CAPACITY", default_value_t = 1024)]
     pub mailbox_capacity: usize,
 
     /// How long a request waits for an actor before answering 503, in milliseconds.
-    #[arg(
-        long,
-        env = "HOTDEAL_SEND_TIMEOUT_MS",
-        default_value_t = 2_000,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_SEND_TIMEOUT_MS", default_value_t = 2_000)]
     pub send_timeout_ms: u64,
 
     /// How long an order's stock stays reserved waiting for payment, in milliseconds.
-    #[arg(
-        long,
-        env = "HOTDEAL_RESERVATION_TTL_MS",
-        default_value_t = 600_000,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_RESERVATION_TTL_MS", default_value_t = 600_000)]
     pub reservation_ttl_ms: u64,
 
     /// Interval of the ticker that expires reservations and opens/closes sales, in milliseconds.
-    #[arg(
-        long,
-        env = "HOTDEAL_TICK_INTERVAL_MS",
-        default_value_t = 500,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_TICK_INTERVAL_MS", default_value_t = 500)]
     pub tick_interval_ms: u64,
 
     /// Maximum journaled events per write-behind transaction.
-    #[arg(
-        long,
-        env = "HOTDEAL_WRITEBEHIND_BATCH_SIZE",
-        default_value_t = 2_000,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_WRITEBEHIND_BATCH_SIZE", default_value_t = 2_000)]
     pub writebehind_batch_size: usize,
 
     /// Longest the write-behind waits to fill a batch, in milliseconds.
-    #[arg(
-        long,
-        env = "HOTDEAL_WRITEBEHIND_INTERVAL_MS",
-        default_value_t = 20,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_WRITEBEHIND_INTERVAL_MS", default_value_t = 20)]
     pub writebehind_interval_ms: u64,
 
     /// Scheduling niceness of the write-behind's SQLite worker thread (0 = as the rest, up to
@@ -204,8 +139,7 @@ pub struct Config {
         long,
         env = "HOTDEAL_WRITEBEHIND_NICE",
         default_value_t = 10,
-        value_parser = clap::value_parser!(u8).range(0..=19),
-        global = true
+        value_parser = clap::value_parser!(u8).range(0..=19)
     )]
     pub writebehind_nice: u8,
 
@@ -213,82 +147,50 @@ pub struct Config {
     #[arg(
         long,
         env = "HOTDEAL_MAX_UNAPPLIED_EVENTS",
-        default_value_t = 1_000_000,
-        global = true
+        default_value_t = 1_000_000
     )]
     pub max_unapplied_events: u64,
 
     /// Interval between automatic snapshots, in seconds (0 disables them).
-    #[arg(
-        long,
-        env = "HOTDEAL_SNAPSHOT_INTERVAL_S",
-        default_value_t = 300,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_SNAPSHOT_INTERVAL_S", default_value_t = 300)]
     pub snapshot_interval_s: u64,
 
     /// Start from this snapshot file instead of the newest one in the snapshot dir.
-    #[arg(long, env = "HOTDEAL_RESTORE_FROM", global = true)]
+    #[arg(long, env = "HOTDEAL_RESTORE_FROM")]
     pub restore_from: Option<PathBuf>,
 
     /// Number of newest snapshots kept on disk.
-    #[arg(
-        long,
-        env = "HOTDEAL_SNAPSHOT_KEEP",
-        default_value_t = 5,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_SNAPSHOT_KEEP", default_value_t = 5)]
     pub snapshot_keep: usize,
 
     /// Largest accepted request body, in bytes.
-    #[arg(long, env = "HOTDEAL_REQUEST_BODY_LIMIT_BYTES", default_value_t = 256 * 1024, global = true)]
+    #[arg(long, env = "HOTDEAL_REQUEST_BODY_LIMIT_BYTES", default_value_t = 256 * 1024)]
     pub request_body_limit_bytes: usize,
 
     /// Longest a client may take to send a request's headers, from its first byte, in
     /// milliseconds (then the connection is closed). 0 disables the limit.
-    #[arg(
-        long,
-        env = "HOTDEAL_HTTP_HEADER_TIMEOUT_MS",
-        default_value_t = 10_000,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_HTTP_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
     pub http_header_timeout_ms: u64,
 
     /// Longest a client may take to send a request body once the handler reads it, in
     /// milliseconds (then 408 and the connection is closed). 0 disables the limit.
-    #[arg(
-        long,
-        env = "HOTDEAL_HTTP_BODY_TIMEOUT_MS",
-        default_value_t = 30_000,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_HTTP_BODY_TIMEOUT_MS", default_value_t = 30_000)]
     pub http_body_timeout_ms: u64,
 
     /// Longest a connection may stay open between requests (or before its first one), in
     /// milliseconds. 0 disables the limit.
-    #[arg(
-        long,
-        env = "HOTDEAL_HTTP_IDLE_TIMEOUT_MS",
-        default_value_t = 60_000,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_HTTP_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
     pub http_idle_timeout_ms: u64,
 
     /// Most HTTP connections open at once; connections beyond it are accepted and closed at once.
-    #[arg(
-        long,
-        env = "HOTDEAL_HTTP_MAX_CONNECTIONS",
-        default_value_t = 4_096,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_HTTP_MAX_CONNECTIONS", default_value_t = 4_096)]
     pub http_max_connections: usize,
 
     /// Longest accepted request target (path and query), in bytes (then 414).
     #[arg(
         long,
         env = "HOTDEAL_HTTP_MAX_URI_BYTES",
-        default_value_t = 8 * 1024,
-        global = true
+        default_value_t = 8 * 1024
     )]
     pub http_max_uri_bytes: usize,
 
@@ -296,74 +198,38 @@ pub struct Config {
     #[arg(
         long,
         env = "HOTDEAL_HTTP_MAX_HEADER_BYTES",
-        default_value_t = 32 * 1024,
-        global = true
+        default_value_t = 32 * 1024
     )]
     pub http_max_header_bytes: usize,
 
     /// Largest page size for list endpoints.
-    #[arg(
-        long,
-        env = "HOTDEAL_MAX_PAGE_SIZE",
-        default_value_t = 100,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_MAX_PAGE_SIZE", default_value_t = 100)]
     pub max_page_size: u32,
 
     /// Highest (0-based) page number list endpoints accept; beyond it they answer 400.
-    #[arg(
-        long,
-        env = "HOTDEAL_MAX_PAGE_NUMBER",
-        default_value_t = 10_000,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_MAX_PAGE_NUMBER", default_value_t = 10_000)]
     pub max_page_number: u32,
 
     /// HS256 secret for JWTs. Without it a random one is created once in the data dir.
-    #[arg(
-        long,
-        env = "HOTDEAL_JWT_SECRET",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
 
     /// Access token lifetime, in seconds.
-    #[arg(
-        long,
-        env = "HOTDEAL_ACCESS_TOKEN_TTL_S",
-        default_value_t = 600,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_ACCESS_TOKEN_TTL_S", default_value_t = 600)]
     pub access_token_ttl_s: u64,
 
     /// Refresh token lifetime, in seconds.
-    #[arg(
-        long,
-        env = "HOTDEAL_REFRESH_TOKEN_TTL_S",
-        default_value_t = 604_800,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_REFRESH_TOKEN_TTL_S", default_value_t = 604_800)]
     pub refresh_token_ttl_s: u64,
 
     /// Password hashes and verifications (argon2id, 19 MiB each) running at once; 0 means one
     /// per core. Signup, login, password change and the admin bootstrap share this bound.
-    #[arg(
-        long,
-        env = "HOTDEAL_PASSWORD_HASH_CONCURRENCY",
-        default_value_t = 0,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_PASSWORD_HASH_CONCURRENCY", default_value_t = 0)]
     pub password_hash_concurrency: usize,
 
     /// Password hashing attempts that may wait for a free worker; beyond them an attempt gets
     /// 503 `PASSWORD_HASHING_BUSY` with `Retry-After` at once.
-    #[arg(
-        long,
-        env = "HOTDEAL_PASSWORD_HASH_QUEUE",
-        default_value_t = 16,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_PASSWORD_HASH_QUEUE", default_value_t = 16)]
     pub password_hash_queue: usize,
 
     /// Login (and password change) attempts per account per minute, counted whether they
@@ -371,8 +237,7 @@ pub struct Config {
     #[arg(
         long,
         env = "HOTDEAL_LOGIN_RATE_LIMIT_ACCOUNT_PER_MIN",
-        default_value_t = 10,
-        global = true
+        default_value_t = 10
     )]
     pub login_rate_limit_account_per_min: u32,
 
@@ -381,110 +246,72 @@ pub struct Config {
     #[arg(
         long,
         env = "HOTDEAL_LOGIN_RATE_LIMIT_IP_PER_MIN",
-        default_value_t = 30,
-        global = true
+        default_value_t = 30
     )]
     pub login_rate_limit_ip_per_min: u32,
 
     /// With Redis, how often a node reads the revocations other nodes made, in milliseconds
     /// (the longest a revoked access token can still pass on another node).
-    #[arg(
-        long,
-        env = "HOTDEAL_TOKEN_REVOCATION_POLL_MS",
-        default_value_t = 250,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_TOKEN_REVOCATION_POLL_MS", default_value_t = 250)]
     pub token_revocation_poll_ms: u64,
 
     /// Email of a MASTER account created at start (with `HOTDEAL_ADMIN_PASSWORD`).
-    #[arg(long, env = "HOTDEAL_ADMIN_EMAIL", global = true)]
+    #[arg(long, env = "HOTDEAL_ADMIN_EMAIL")]
     pub admin_email: Option<String>,
 
     /// Password of the MASTER account created at start.
-    #[arg(
-        long,
-        env = "HOTDEAL_ADMIN_PASSWORD",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
 
     /// Log format: `text` or `json`.
-    #[arg(long, env = "HOTDEAL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    #[arg(long, env = "HOTDEAL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
     /// Payment provider: `fake` (built in) or `kakaopay`.
-    #[arg(long, env = "HOTDEAL_PAYMENT_PROVIDER", value_enum, default_value_t = PaymentProviderKind::Fake, global = true)]
+    #[arg(long, env = "HOTDEAL_PAYMENT_PROVIDER", value_enum, default_value_t = PaymentProviderKind::Fake)]
     pub payment_provider: PaymentProviderKind,
 
     /// Public base URL of this service, used in payment redirect URLs.
-    #[arg(long, env = "HOTDEAL_PUBLIC_BASE_URL", global = true)]
+    #[arg(long, env = "HOTDEAL_PUBLIC_BASE_URL")]
     pub public_base_url: Option<String>,
 
     /// KakaoPay API base URL.
     #[arg(
         long,
         env = "KAKAOPAY_BASE_URL",
-        default_value = "https://open-api.kakaopay.com/online/v1/payment",
-        global = true
+        default_value = "https://open-api.kakaopay.com/online/v1/payment"
     )]
     pub kakaopay_base_url: String,
 
     /// KakaoPay secret key, sent verbatim as the `Authorization` header.
-    #[arg(
-        long,
-        env = "KAKAOPAY_SECRET_KEY",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "KAKAOPAY_SECRET_KEY", hide_env_values = true)]
     pub kakaopay_secret_key: Option<String>,
 
     /// KakaoPay merchant code (cid).
-    #[arg(
-        long,
-        env = "KAKAOPAY_CID",
-        default_value = "TC0ONETIME",
-        global = true
-    )]
+    #[arg(long, env = "KAKAOPAY_CID", default_value = "TC0ONETIME")]
     pub kakaopay_cid: String,
 
     /// Timeout of one payment provider call, in milliseconds.
-    #[arg(
-        long,
-        env = "HOTDEAL_PAYMENT_TIMEOUT_MS",
-        default_value_t = 5_000,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_PAYMENT_TIMEOUT_MS", default_value_t = 5_000)]
     pub payment_timeout_ms: u64,
 
     /// SMTP URL for verification emails (`smtps://user:pass@host`). Without it codes are logged.
-    #[arg(long, env = "SMTP_URL", hide_env_values = true, global = true)]
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
 
     /// Coupon issues per user per second (token bucket refill), 0 disables the limit.
-    #[arg(
-        long,
-        env = "HOTDEAL_RATE_LIMIT_USER_PER_S",
-        default_value_t = 0,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_RATE_LIMIT_USER_PER_S", default_value_t = 0)]
     pub rate_limit_user_per_s: u32,
 
     /// Coupon issues and orders per client IP per second, 0 disables the limit.
-    #[arg(
-        long,
-        env = "HOTDEAL_RATE_LIMIT_IP_PER_S",
-        default_value_t = 0,
-        global = true
-    )]
+    #[arg(long, env = "HOTDEAL_RATE_LIMIT_IP_PER_S", default_value_t = 0)]
     pub rate_limit_ip_per_s: u32,
 
     /// Most live-stock event streams (`GET /api/v1/live`) open at once; more get 503.
     #[arg(
         long,
         env = "HOTDEAL_LIVE_MAX_STREAMS",
-        default_value_t = 1_000,
-        global = true
+        default_value_t = 1_000
     )]
     pub live_max_streams: usize,
 
@@ -492,8 +319,7 @@ pub struct Config {
     #[arg(
         long,
         env = "HOTDEAL_LIVE_INTERVAL_MS",
-        default_value_t = 250,
-        global = true
+        default_value_t = 250
     )]
     pub live_interval_ms: u64,
 
@@ -502,20 +328,20 @@ pub struct Config {
     #[arg(
         long,
         env = "HOTDEAL_LIVE_STREAM_MAX_S",
-        default_value_t = 20,
-        global = true
+        default_value_t = 20
     )]
     pub live_stream_max_s: u64,
+
     /// This node's id, unique among nodes sharing a database (letters, digits, `.`, `_`, `-`;
     /// at most 64). Without it one is generated at the first start and kept in the data dir
     /// (`node_id`). A node refused because another node id left the database unreleased may take
     /// that node's place by starting with its id.
-    #[arg(long, env = "HOTDEAL_NODE_ID", global = true)]
+    #[arg(long, env = "HOTDEAL_NODE_ID")]
     pub node_id: Option<String>,
 
     /// The URL other nodes and operators reach this node at; recorded with the database lock
     /// and shown to a node that is refused. Default: `http://<HOTDEAL_HTTP_ADDR>`.
-    #[arg(long, env = "HOTDEAL_ADVERTISE_URL", global = true)]
+    #[arg(long, env = "HOTDEAL_ADVERTISE_URL")]
     pub advertise_url: Option<String>,
 
     /// Lease length, in milliseconds. On MySQL the database lock is confirmed every third of it,
@@ -523,10 +349,15 @@ pub struct Config {
     #[arg(
         long,
         env = "HOTDEAL_LEASE_TTL_MS",
-        default_value_t = 3_000,
-        global = true
+        default_value_t = 3_000
     )]
     pub lease_ttl_ms: u64,
+
+    /// Seed a demo store into an empty database at start (an approved company, products, a time
+    /// sale, an open coupon campaign, a shopper, a seller and, without `HOTDEAL_ADMIN_EMAIL`, a
+    /// MASTER) and print where to look. A database that holds any data is left alone.
+    #[arg(long, env = "HOTDEAL_DEMO")]
+    pub demo: bool,
 }
 
 impl Config {
@@ -584,16 +415,22 @@ impl Config {
         }
     }
 
-    /// A configuration for tests: port 0, everything under `dir`, SQLite in `dir`.
-    pub fn for_tests(dir: &std::path::Path) -> Config {
+    /// The configuration from the environment and the defaults alone (a bare `hotdeal`, without
+    /// a subcommand, serves with it).
+    pub fn from_env() -> Result<Config, clap::Error> {
         use clap::Parser;
         #[derive(Parser)]
         struct Wrapper {
             #[command(flatten)]
             config: Config,
         }
-        // Parse an empty command line so defaults stay in one place; then point at the temp dir.
-        let mut config = Wrapper::parse_from(["hotdeal"]).config;
+        // Parse an empty command line so defaults stay in one place.
+        Wrapper::try_parse_from(["hotdeal"]).map(|w| w.config)
+    }
+
+    /// A configuration for tests: port 0, everything under `dir`, SQLite in `dir`.
+    pub fn for_tests(dir: &std::path::Path) -> Config {
+        let mut config = Config::from_env().expect("the defaults parse");
         config.http_addr = "127.0.0.1:0".parse().expect("valid addr");
         config.data_dir = dir.join("data");
         config.snapshot_dir = dir.join("snapshots");
@@ -602,6 +439,7 @@ impl Config {
         config.jwt_secret = Some("test-secret-test-secret-test-secret".into());
         config.smtp_url = None;
         config.snapshot_interval_s = 0;
+        config.demo = false;
         config
     }
 }

@@ -81,6 +81,14 @@ impl Application {
             "recovery finished"
         );
         metrics::gauge!("hotdeal_recovery_seconds").set(report.elapsed_ms as f64 / 1000.0);
+        metrics::gauge!("hotdeal_recovery_problems").set(report.problems.len() as f64);
+        for problem in &report.problems {
+            tracing::error!(
+                problem = %problem,
+                "the database does not match the snapshot or journal: /readyz answers 503 until it does"
+            );
+        }
+        let recovery_problems = report.problems.clone();
         let journal = recovered.journal.clone();
         let engine = EngineHandle::start(
             EngineOptions::from_config(&config),
@@ -201,6 +209,7 @@ impl Application {
             public_base_url,
         );
 
+        state.set_recovery_problems(recovery_problems);
         background.push(crate::http::commerce::orders::spawn_sweeper(
             state.clone(),
             Duration::from_millis(config.tick_interval_ms),

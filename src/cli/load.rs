@@ -13,14 +13,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{HumanCount, ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::config::Config;
+use super::client::{Secret, ServerArgs, signature_mismatch};
 use crate::domain::ids::UserId;
-use crate::http::auth::{JwtKeys, Role};
+use crate::http::auth::Role;
 
 use super::plot::{PlotSummary, Sample, SampleBuffer, Samples};
 
@@ -49,9 +49,9 @@ impl Scenario {
 #[derive(Debug, Clone, clap::Args)]
 #[command(group(clap::ArgGroup::new("limit").required(true).args(["duration_s", "requests"])))]
 pub struct LoadArgs {
-    /// The server's base URL (default: http://<HOTDEAL_HTTP_ADDR>).
-    #[arg(long)]
-    pub url: Option<String>,
+    /// The server, and the secret its tokens are signed with.
+    #[command(flatten)]
+    pub server: ServerArgs,
     /// coupon, order or mixed.
     #[arg(long, value_enum, default_value = "coupon")]
     pub scenario: Scenario,
@@ -287,10 +287,10 @@ const NOTE: &str = "the server's counters include any other client's traffic on 
 
 /// `hotdeal load`: run (drawing `--plot`), print the table, write the report; fails when the
 /// verdict is FAIL, after both files are written.
-pub async fn run(args: LoadArgs, config: &Config) -> anyhow::Result<()> {
+pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let quiet = args.quiet;
     let path = args.report.clone();
-    let report = run_load(args, config).await?;
+    let report = run_load(args).await?;
     if !quiet {
         print_table(&report);
     }
@@ -303,7 +303,7 @@ pub async fn run(args: LoadArgs, config: &Config) -> anyhow::Result<()> {
 }
 
 /// Set up (optionally), run the load, read the verdict from the server, and draw `--plot`.
-pub async fn run_load(args: LoadArgs, config: &Config) -> anyhow::Result<LoadReport> {
+pub async fn run_load(args: LoadArgs) -> anyhow::Result<LoadReport> {
     anyhow::ensure!(args.users > 0, "--users must be at least 1");
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
     anyhow::ensure!(
@@ -319,16 +319,10 @@ pub async fn run_load(args: LoadArgs, config: &Config) -> anyhow::Result<LoadRep
             plot.display()
         );
     }
-    let base = args
-        .url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", config.http_addr))
-        .trim_end_matches('/')
-        .to_string();
-    let keys = JwtKeys::new(&config.load_or_create_jwt_secret()?);
-    let ttl_s = config
-        .access_token_ttl_s
-        .max(args.duration_s.unwrap_or(0) + 3600);
+    let base = args.server.base_url();
+    let secret = args.server.secret.load()?;
+    let keys = secret.keys();
+    let ttl_s = args.duration_s.unwrap_or(0) + 3600;
     let now = chrono::Utc::now().timestamp_millis();
     let master_id = UserId::new();
     let master = keys.mint_access(
@@ -345,6 +339,7 @@ pub async fn run_load(args: LoadArgs, config: &Config) -> anyhow::Result<LoadRep
     let api = Api {
         client: client.clone(),
         base: base.clone(),
+        secret,
     };
 
     let mut users = Vec::with_capacity(args.users);
@@ -428,20 +423,21 @@ pub async fn run_load(args: LoadArgs, config: &Config) -> anyhow::Result<LoadRep
         campaign,
         product,
     };
-    let bar = progress_bar(&args);
     let seq = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = args.duration_s.map(|d| started + Duration::from_secs(d));
+    let progress = Progress::start(&args, started, done.clone(), errors.clone());
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency {
-        let (client, users, target, seq, errors, bar) = (
+        let (client, users, target, seq, done, errors) = (
             client.clone(),
             users.clone(),
             target.clone(),
             seq.clone(),
+            done.clone(),
             errors.clone(),
-            bar.clone(),
         );
         let (limit, scenario) = (args.requests, args.scenario);
         let mut samples = args
@@ -480,10 +476,9 @@ pub async fn run_load(args: LoadArgs, config: &Config) -> anyhow::Result<LoadRep
                     s.record(Sample::new(t0 - started, took));
                 }
                 tally.add(coupon, outcome);
-                bar.inc(1);
+                done.fetch_add(1, Ordering::Relaxed);
                 if outcome.is_error() {
-                    let e = errors.fetch_add(1, Ordering::Relaxed) + 1;
-                    bar.set_message(format!("errors {e}"));
+                    errors.fetch_add(1, Ordering::Relaxed);
                 }
             }
             (hist, tally, samples)
@@ -499,7 +494,7 @@ pub async fn run_load(args: LoadArgs, config: &Config) -> anyhow::Result<LoadRep
         buffers.extend(s);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    bar.finish_and_clear();
+    progress.finish();
 
     // The verdict, from the server's own counters.
     let mut verdicts = Vec::new();
@@ -641,32 +636,123 @@ async fn sale_counts(api: &Api, master: &str, promotion: Uuid) -> anyhow::Result
     Ok((quantity, quantity - int_at(&v, "remaining")?))
 }
 
-fn progress_bar(args: &LoadArgs) -> ProgressBar {
-    if args.quiet {
-        return ProgressBar::hidden();
+/// What bounds a run, for the progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limit {
+    Duration(Duration),
+    Requests(u64),
+}
+
+/// Live progress while the workers run: with a terminal, a bar of the run's time (with
+/// `--duration-s`) or of its requests (with `--requests`), then the time left, the requests
+/// sent, the rate and the errors; without one, the same line on stderr now and then
+/// ([`plain_interval`]). Nothing with `--quiet`.
+struct Progress {
+    bar: ProgressBar,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// How often the progress line is printed when stderr is not a terminal: a tenth of a timed
+/// run, between 1 and 10 seconds; every 5 seconds for a counted one.
+fn plain_interval(limit: Limit) -> Duration {
+    match limit {
+        Limit::Duration(d) => (d / 10).clamp(Duration::from_secs(1), Duration::from_secs(10)),
+        Limit::Requests(_) => Duration::from_secs(5),
     }
-    let (bar, template) = match args.requests {
-        Some(n) if args.duration_s.is_none() => (
-            ProgressBar::new(n),
-            "{bar:40} {pos}/{len} {per_sec} elapsed {elapsed} {msg}",
-        ),
-        _ => (
-            ProgressBar::new_spinner(),
-            "{spinner} {pos} requests {per_sec} elapsed {elapsed} {msg}",
-        ),
+}
+
+impl Progress {
+    fn start(
+        args: &LoadArgs,
+        started: Instant,
+        done: Arc<AtomicU64>,
+        errors: Arc<AtomicU64>,
+    ) -> Progress {
+        let limit = match (args.duration_s, args.requests) {
+            (Some(s), _) => Limit::Duration(Duration::from_secs(s)),
+            (None, Some(n)) => Limit::Requests(n),
+            (None, None) => Limit::Requests(0),
+        };
+        if args.quiet {
+            return Progress {
+                bar: ProgressBar::hidden(),
+                task: None,
+            };
+        }
+        use std::io::IsTerminal;
+        let terminal = std::io::stderr().is_terminal();
+        let bar = match limit {
+            Limit::Duration(d) => ProgressBar::new(d.as_millis() as u64),
+            Limit::Requests(n) => ProgressBar::new(n),
+        };
+        if let Ok(style) = ProgressStyle::with_template("{bar:40} {msg}") {
+            bar.set_style(style);
+        }
+        let shown = bar.clone();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            let mut last_plain = Instant::now();
+            loop {
+                tick.tick().await;
+                let elapsed = started.elapsed();
+                let n = done.load(Ordering::Relaxed);
+                let line = progress_line(limit, elapsed, n, errors.load(Ordering::Relaxed));
+                if terminal {
+                    shown.set_position(match limit {
+                        Limit::Duration(_) => elapsed.as_millis() as u64,
+                        Limit::Requests(_) => n,
+                    });
+                    shown.set_message(line);
+                } else if last_plain.elapsed() >= plain_interval(limit) {
+                    last_plain = Instant::now();
+                    eprintln!("hotdeal load: {line}");
+                }
+            }
+        });
+        Progress {
+            bar,
+            task: Some(task),
+        }
+    }
+
+    fn finish(self) {
+        if let Some(task) = self.task {
+            task.abort();
+        }
+        self.bar.finish_and_clear();
+    }
+}
+
+/// `12 s left · 336,408 requests · 28,034 req/s · 0 errors`.
+fn progress_line(limit: Limit, elapsed: Duration, done: u64, errors: u64) -> String {
+    let secs = elapsed.as_secs_f64();
+    let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+    let left = match limit {
+        Limit::Duration(d) => format!("{} s left", d.saturating_sub(elapsed).as_secs_f64().ceil()),
+        Limit::Requests(n) if rate > 0.0 => {
+            format!("~{} s left", (n.saturating_sub(done) as f64 / rate).ceil())
+        }
+        Limit::Requests(_) => "starting".to_string(),
     };
-    if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style);
-    }
-    bar.set_message("errors 0");
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
+    format!(
+        "{left} · {} requests · {} · {} errors",
+        HumanCount(done),
+        per_second(rate, "req/s"),
+        HumanCount(errors)
+    )
+}
+
+/// A rate as a whole number with thousands separators and its unit: `28,034 req/s`.
+pub fn per_second(rate: f64, unit: &str) -> String {
+    format!("{} {unit}", HumanCount(rate.max(0.0).round() as u64))
 }
 
 /// A thin JSON client for setup and counters (fails on any non-2xx).
 struct Api {
     client: reqwest::Client,
     base: String,
+    /// The secret the tokens were signed with (named when the server refuses them).
+    secret: Secret,
 }
 
 impl Api {
@@ -678,6 +764,9 @@ impl Api {
         token: &str,
     ) -> anyhow::Result<Value> {
         let (status, v) = self.try_call(method.clone(), path, body, token).await?;
+        if let Some(err) = signature_mismatch(status, &v, &self.base, &self.secret) {
+            return Err(err);
+        }
         anyhow::ensure!(
             status.is_success(),
             "{method} {path}: server answered {status}: {v}"
@@ -699,10 +788,12 @@ impl Api {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let res = req
-            .send()
-            .await
-            .with_context(|| format!("{method} {}{path}", self.base))?;
+        let res = req.send().await.with_context(|| {
+            format!(
+                "{method} {}{path} (give the server's address with --url)",
+                self.base
+            )
+        })?;
         let status = res.status();
         let v: Value = res.json().await.unwrap_or_default();
         Ok((status, v))
@@ -941,8 +1032,12 @@ async fn order(client: &reqwest::Client, t: &Target, user: &VUser) -> Outcome {
 fn print_table(r: &LoadReport) {
     println!("hotdeal load: {:?} against {}", r.scenario, r.url);
     println!(
-        "  users {}  concurrency {}  requests {}  elapsed {:.2} s  throughput {:.1} req/s",
-        r.users, r.concurrency, r.requests, r.elapsed_s, r.throughput_rps
+        "  users {}  concurrency {}  requests {}  elapsed {:.1} s  throughput {}",
+        HumanCount(r.users as u64),
+        r.concurrency,
+        HumanCount(r.requests),
+        r.elapsed_s,
+        per_second(r.throughput_rps, "req/s")
     );
     let l = &r.latency;
     println!(
@@ -981,4 +1076,32 @@ fn print_table(r: &LoadReport) {
     }
     println!("  verdict: {}", r.verdict);
     println!("  note: {}", r.note);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_whole_numbers_with_separators_and_units() {
+        assert_eq!(per_second(28_034.129_1, "req/s"), "28,034 req/s");
+        assert_eq!(per_second(0.4, "req/s"), "0 req/s");
+        assert_eq!(per_second(1_234_567.5, "req/s"), "1,234,568 req/s");
+    }
+
+    #[test]
+    fn a_timed_run_shows_the_time_left() {
+        let line = progress_line(
+            Limit::Duration(Duration::from_secs(30)),
+            Duration::from_millis(17_500),
+            350_680,
+            2,
+        );
+        assert_eq!(
+            line,
+            "13 s left · 350,680 requests · 20,039 req/s · 2 errors"
+        );
+        let line = progress_line(Limit::Requests(1000), Duration::from_secs(2), 500, 0);
+        assert_eq!(line, "~2 s left · 500 requests · 250 req/s · 0 errors");
+    }
 }

@@ -212,8 +212,13 @@ fn font(size: u32) -> TextStyle<'static> {
 fn draw_header(area: &Area<'_>, samples: &Samples, s: &PlotSummary) -> anyhow::Result<()> {
     let title = format!("hotdeal load: {} scenario", s.scenario);
     let mut line = format!(
-        "concurrency {}, {} requests in {:.2} s, {:.1} req/s, p50 {:.2} ms, p99 {:.2} ms",
-        s.concurrency, s.requests, s.elapsed_s, s.throughput_rps, s.p50_ms, s.p99_ms
+        "concurrency {}, {} requests in {:.2} s, {}, p50 {:.2} ms, p99 {:.2} ms",
+        s.concurrency,
+        indicatif::HumanCount(s.requests),
+        s.elapsed_s,
+        super::load::per_second(s.throughput_rps, "req/s"),
+        s.p50_ms,
+        s.p99_ms
     );
     if samples.weight > 1 {
         line.push_str(&format!(
@@ -628,7 +633,7 @@ mod tests {
         assert!(svg.trim_end().ends_with("</svg>"));
         for text in [
             "hotdeal load: coupon scenario",
-            "concurrency 8, 2000 requests in 2.00 s, 1000.0 req/s, p50 1.00 ms, p99 9.00 ms",
+            "concurrency 8, 2,000 requests in 2.00 s, 1,000 req/s, p50 1.00 ms, p99 9.00 ms",
             "Latency over time (per 20 ms bucket)",
             "time since start (s)",
             "latency (ms, log scale)",

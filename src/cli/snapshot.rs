@@ -1,20 +1,25 @@
-//! `hotdeal snapshot create|list|inspect`.
+//! `hotdeal snapshot create|list|inspect`, and the check `restore` makes before it serves.
+
+use std::path::Path;
 
 use anyhow::Context;
 use serde_json::json;
 
-use super::SnapshotCommand;
+use super::client::signature_mismatch;
+use super::{SnapshotCommand, SnapshotDirArgs};
 use crate::config::Config;
 use crate::domain::ids::UserId;
-use crate::http::auth::{JwtKeys, Role};
+use crate::http::auth::Role;
+use crate::persistence::recovery::check_snapshot;
+use crate::persistence::repo::SqlStore;
 use crate::persistence::snapshot::{list_snapshots, read_snapshot};
 
-pub async fn run(config: &Config, cmd: SnapshotCommand) -> anyhow::Result<()> {
+pub async fn run(cmd: SnapshotCommand) -> anyhow::Result<()> {
     match cmd {
-        SnapshotCommand::Create { url } => {
-            let url = url.unwrap_or_else(|| format!("http://{}", config.http_addr));
-            let keys = JwtKeys::new(&config.load_or_create_jwt_secret()?);
-            let token = keys.mint_access(
+        SnapshotCommand::Create(server) => {
+            let url = server.base_url();
+            let secret = server.secret.load()?;
+            let token = secret.keys().mint_access(
                 UserId(uuid::Uuid::nil()),
                 "cli@hotdeal.local",
                 Role::Master,
@@ -22,24 +27,26 @@ pub async fn run(config: &Config, cmd: SnapshotCommand) -> anyhow::Result<()> {
                 60,
             )?;
             let res = reqwest::Client::new()
-                .post(format!(
-                    "{}/api/v1/admin/snapshots",
-                    url.trim_end_matches('/')
-                ))
+                .post(format!("{url}/api/v1/admin/snapshots"))
                 .bearer_auth(token)
                 .send()
                 .await
-                .with_context(|| format!("reaching the server at {url}"))?;
+                .with_context(|| {
+                    format!("reaching the server at {url} (give its address with --url)")
+                })?;
             let status = res.status();
             let body: serde_json::Value = res.json().await.unwrap_or_default();
+            if let Some(err) = signature_mismatch(status, &body, &url, &secret) {
+                return Err(err);
+            }
             anyhow::ensure!(status.is_success(), "server answered {status}: {body}");
             println!("{}", serde_json::to_string_pretty(&body["data"])?);
             Ok(())
         }
-        SnapshotCommand::List => {
-            let files = list_snapshots(&config.snapshot_dir)?;
+        SnapshotCommand::List(SnapshotDirArgs { snapshot_dir }) => {
+            let files = list_snapshots(&snapshot_dir)?;
             if files.is_empty() {
-                println!("no snapshots in {}", config.snapshot_dir.display());
+                println!("no snapshots in {}", snapshot_dir.display());
             }
             println!(
                 "{:>20}  {:<24}  {:>12}  path",
@@ -59,10 +66,10 @@ pub async fn run(config: &Config, cmd: SnapshotCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        SnapshotCommand::Inspect { file } => {
+        SnapshotCommand::Inspect { file, dir } => {
             let path = match file {
                 Some(p) => p,
-                None => list_snapshots(&config.snapshot_dir)?
+                None => list_snapshots(&dir.snapshot_dir)?
                     .into_iter()
                     .next()
                     .map(|f| f.path)
@@ -115,6 +122,70 @@ pub async fn run(config: &Config, cmd: SnapshotCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }
-        SnapshotCommand::Restore { .. } => unreachable!("handled by the caller"),
+        SnapshotCommand::Restore(_) => unreachable!("handled by the caller"),
+    }
+}
+
+/// Before `hotdeal snapshot restore` serves: refuse (unless `force`) when the database does not
+/// hold what the snapshot at `file` needs, saying what is missing and what to do.
+pub async fn check_restore(config: &Config, file: &Path, force: bool) -> anyhow::Result<()> {
+    let db = crate::startup::connect_db(config).await?;
+    db.migrate().await?;
+    let store = SqlStore::new(db);
+    let problems = check_snapshot(&store, &config.journal_options(), file).await?;
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let list: String = problems.iter().map(|p| format!("\n  - {p}")).collect();
+    let database = redact(&config.database_url);
+    if force {
+        tracing::error!(
+            snapshot = %file.display(),
+            database = %database,
+            "restoring with --force although the database does not match the snapshot:{list}"
+        );
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to restore {}: the database {database} does not match it:{list}\n\
+         Point --database-url (DATABASE_URL) at the database this snapshot was taken from, and \
+         --data-dir (HOTDEAL_DATA_DIR) at the data dir holding its journal; or pass --force to \
+         serve anyway (/readyz then answers 503 with these reasons).",
+        file.display()
+    )
+}
+
+/// A database URL without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_passwords_are_not_shown() {
+        assert_eq!(
+            super::redact("mysql://root:secret@db:3306/x"),
+            "mysql://root:***@db:3306/x"
+        );
+        assert_eq!(super::redact("mysql://root@db/x"), "mysql://root@db/x");
+        assert_eq!(
+            super::redact("sqlite://data/hotdeal.db"),
+            "sqlite://data/hotdeal.db"
+        );
     }
 }

@@ -14,18 +14,20 @@ pub async fn healthz() -> impl IntoResponse {
     (StatusCode::OK, axum::Json(json!({"status": "ok"})))
 }
 
-/// Readiness: the engine has recovered, the database answers and this node's lock on it is
-/// confirmed.
+/// Readiness: the engine has recovered, the database answers, this node's lock on it is
+/// confirmed, and the database matches the snapshot and journal the engine recovered from
+/// (`problems` says how it does not).
 ///
 /// Not ready: 503 with `Retry-After`, and the body says which part is missing.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "ready", body = Object),
-        (status = 503, description = "not ready: `{status, engineRecovered, database, nodeLock}` (see Retry-After)", body = Object)))]
+        (status = 503, description = "not ready: `{status, engineRecovered, database, nodeLock, problems}` (see Retry-After)", body = Object)))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let recovered = state.is_ready();
     let database = state.db.ping().await;
     let node_lock = state.engine.holds_node_lock();
-    let status = if recovered && database && node_lock {
+    let problems = state.recovery_problems();
+    let status = if recovered && database && node_lock && problems.is_empty() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -37,6 +39,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             "engineRecovered": recovered,
             "database": database,
             "nodeLock": node_lock,
+            "problems": problems,
         })),
     )
         .into_response();

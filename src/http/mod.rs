@@ -62,6 +62,9 @@ pub struct AppState {
     /// Cached product and address rows for the order path.
     pub lookups: Arc<lookups::Lookups>,
     ready: Arc<AtomicBool>,
+    /// Why the database does not match the snapshot or journal recovery started from (set once
+    /// at start; `/readyz` answers 503 with them while there are any).
+    recovery_problems: Arc<std::sync::OnceLock<Vec<String>>>,
 }
 
 impl axum::extract::FromRef<AppState> for auth::JwtKeys {
@@ -97,6 +100,7 @@ impl AppState {
             public_base_url,
             lookups: Arc::default(),
             ready: Arc::new(AtomicBool::new(false)),
+            recovery_problems: Arc::default(),
         }
     }
 
@@ -111,6 +115,16 @@ impl AppState {
 
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Release);
+    }
+
+    /// Record what recovery found the database does not match (first call only).
+    pub fn set_recovery_problems(&self, problems: Vec<String>) {
+        let _ = self.recovery_problems.set(problems);
+    }
+
+    /// What recovery found the database does not match (empty when it matches).
+    pub fn recovery_problems(&self) -> &[String] {
+        self.recovery_problems.get().map_or(&[], Vec::as_slice)
     }
 }
 

@@ -48,6 +48,7 @@ pub fn install() -> Option<PrometheusHandle> {
             match built {
                 Ok(handle) => {
                     describe();
+                    register();
                     let upkeep = handle.clone();
                     let spawned = std::thread::Builder::new()
                         .name("metrics-upkeep".into())
@@ -71,120 +72,322 @@ pub fn install() -> Option<PrometheusHandle> {
         .clone()
 }
 
-/// Help texts for the series this crate emits (shown as `# HELP` lines).
-fn describe() {
-    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(
+/// What kind of series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// One exported series: its name, kind, unit, help text, and the values of its labels known in
+/// advance (every combination is registered at zero at start).
+#[derive(Debug, Clone, Copy)]
+pub struct Series {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub unit: Option<metrics::Unit>,
+    pub help: &'static str,
+    pub labels: &'static [(&'static str, &'static [&'static str])],
+}
+
+const fn series(name: &'static str, kind: Kind, help: &'static str) -> Series {
+    Series {
+        name,
+        kind,
+        unit: None,
+        help,
+        labels: &[],
+    }
+}
+
+const fn labelled(
+    name: &'static str,
+    kind: Kind,
+    help: &'static str,
+    labels: &'static [(&'static str, &'static [&'static str])],
+) -> Series {
+    Series {
+        name,
+        kind,
+        unit: None,
+        help,
+        labels,
+    }
+}
+
+const fn with_unit(mut s: Series, unit: metrics::Unit) -> Series {
+    s.unit = Some(unit);
+    s
+}
+
+use Kind::{Counter, Gauge, Histogram};
+use metrics::Unit;
+
+/// Every series this crate exports. All are registered at start with zero values (see
+/// [`register`]), so a dashboard shows 0 rather than "No data" before the first event; the two
+/// HTTP series are keyed by route and status and appear with a route's first request (the
+/// first scrape is one). `docs/operations.md` lists them all, and a test keeps this table, the
+/// code that records them and that page in step.
+pub const SERIES: &[Series] = &[
+    series(
         "hotdeal_http_requests_total",
-        "HTTP requests by method, route template and status"
-    );
-    describe_histogram!(
-        "hotdeal_http_request_duration_seconds",
+        Counter,
+        "HTTP requests by method, route template and status",
+    ),
+    with_unit(
+        series(
+            "hotdeal_http_request_duration_seconds",
+            Histogram,
+            "HTTP request latency by method and route template",
+        ),
         Unit::Seconds,
-        "HTTP request latency by method and route template"
-    );
-    describe_counter!("hotdeal_claims_total", "Coupon issue attempts by outcome");
-    describe_counter!(
+    ),
+    series(
+        "hotdeal_http_connections_open",
+        Gauge,
+        "HTTP connections open now",
+    ),
+    series(
+        "hotdeal_http_connections_refused_total",
+        Counter,
+        "Connections closed at once because HOTDEAL_HTTP_MAX_CONNECTIONS were open",
+    ),
+    labelled(
+        "hotdeal_http_connections_timed_out_total",
+        Counter,
+        "Connections closed by a timeout, by phase (idle, header, body)",
+        &[("phase", &["idle", "header", "body"])],
+    ),
+    labelled(
+        "hotdeal_claims_total",
+        Counter,
+        "Coupon issue attempts by outcome",
+        &[(
+            "outcome",
+            &["issued", "sold_out", "already_issued", "not_open", "other"],
+        )],
+    ),
+    labelled(
+        "hotdeal_orders_total",
+        Counter,
+        "Orders by outcome: placed, paid, cancelled (by the shopper or a failed payment), expired (payment deadline passed), refunded",
+        &[(
+            "outcome",
+            &["placed", "paid", "cancelled", "expired", "refunded"],
+        )],
+    ),
+    labelled(
         "hotdeal_engine_busy_total",
-        "Requests refused with 503 because an actor was busy, by reason"
-    );
-    describe_counter!(
+        Counter,
+        "Requests refused with 503 because an actor was busy or the backlog full, by reason",
+        &[("reason", &["mailbox_full", "timeout", "backlog"])],
+    ),
+    labelled(
         "hotdeal_engine_fast_rejects_total",
-        "Claims answered from published actor state without a message hop, by kind"
-    );
-    describe_histogram!(
-        "hotdeal_journal_fsync_seconds",
+        Counter,
+        "Claims answered from published actor state without a message hop, by kind",
+        &[("kind", &["campaign", "item"])],
+    ),
+    labelled(
+        "hotdeal_engine_actors",
+        Gauge,
+        "Live actors by kind",
+        &[("kind", &["campaign", "item"])],
+    ),
+    with_unit(
+        series(
+            "hotdeal_journal_fsync_seconds",
+            Histogram,
+            "Journal group-commit fsync latency",
+        ),
         Unit::Seconds,
-        "Journal group-commit fsync latency"
-    );
-    describe_counter!("hotdeal_journal_fsyncs_total", "Journal fsyncs");
-    describe_counter!(
+    ),
+    series("hotdeal_journal_fsyncs_total", Counter, "Journal fsyncs"),
+    series(
         "hotdeal_journal_records_total",
-        "Journal records written (refreshed at scrape time)"
-    );
-    describe_counter!(
-        "hotdeal_journal_bytes_total",
+        Counter,
+        "Journal records written (refreshed at scrape time)",
+    ),
+    with_unit(
+        series(
+            "hotdeal_journal_bytes_total",
+            Counter,
+            "Journal bytes written (refreshed at scrape time)",
+        ),
         Unit::Bytes,
-        "Journal bytes written (refreshed at scrape time)"
-    );
-    describe_gauge!(
+    ),
+    series(
         "hotdeal_journal_records_per_fsync",
-        "Average journal records per fsync since start (group-commit batching)"
-    );
-    describe_gauge!(
+        Gauge,
+        "Average journal records per fsync since start (group-commit batching)",
+    ),
+    series(
         "hotdeal_journal_appended_seq",
-        "Last journal sequence appended"
-    );
-    describe_gauge!(
+        Gauge,
+        "Last journal sequence appended",
+    ),
+    series(
         "hotdeal_journal_durable_seq",
-        "Last journal sequence known durable (fsynced)"
-    );
-    describe_gauge!(
+        Gauge,
+        "Last journal sequence known durable (fsynced)",
+    ),
+    series(
         "hotdeal_journal_applied_seq",
-        "Last journal sequence written behind to the database"
-    );
-    describe_gauge!(
+        Gauge,
+        "Last journal sequence written behind to the database",
+    ),
+    series(
         "hotdeal_journal_backlog_events",
-        "Journaled events not yet written behind to the database"
-    );
-    describe_gauge!(
+        Gauge,
+        "Journaled events not yet written behind to the database",
+    ),
+    series(
         "hotdeal_journal_failed",
-        "1 when the journal cannot make decisions durable (claims get 503)"
-    );
-    describe_gauge!("hotdeal_engine_actors", "Live actors by kind");
-    describe_histogram!(
+        Gauge,
+        "1 when the journal cannot make decisions durable (claims get 503)",
+    ),
+    series(
         "hotdeal_writebehind_batch_size",
-        "Events per write-behind transaction"
-    );
-    describe_histogram!(
-        "hotdeal_writebehind_batch_seconds",
+        Histogram,
+        "Events per write-behind transaction",
+    ),
+    with_unit(
+        series(
+            "hotdeal_writebehind_batch_seconds",
+            Histogram,
+            "Write-behind transaction latency",
+        ),
         Unit::Seconds,
-        "Write-behind transaction latency"
-    );
-    describe_counter!(
+    ),
+    series(
         "hotdeal_writebehind_events_total",
-        "Events written behind to the database"
-    );
-    describe_gauge!(
-        "hotdeal_writebehind_lag_ms",
+        Counter,
+        "Events written behind to the database",
+    ),
+    with_unit(
+        series(
+            "hotdeal_writebehind_lag_ms",
+            Gauge,
+            "Age of the newest event in the last write-behind batch",
+        ),
         Unit::Milliseconds,
-        "Age of the newest event in the last write-behind batch"
-    );
-    describe_gauge!(
+    ),
+    series(
         "hotdeal_writebehind_lag_events",
-        "Journaled events waiting for the write-behind"
-    );
-    describe_counter!(
+        Gauge,
+        "Journaled events waiting for the write-behind",
+    ),
+    series(
         "hotdeal_writebehind_retries_total",
-        "Write-behind batches retried after a database error"
-    );
-    describe_histogram!(
-        "hotdeal_snapshot_seconds",
+        Counter,
+        "Write-behind batches retried after a database error",
+    ),
+    with_unit(
+        series(
+            "hotdeal_snapshot_seconds",
+            Histogram,
+            "Time to write a snapshot",
+        ),
         Unit::Seconds,
-        "Time to write a snapshot"
-    );
-    describe_gauge!(
-        "hotdeal_snapshot_bytes",
+    ),
+    with_unit(
+        series("hotdeal_snapshot_bytes", Gauge, "Size of the last snapshot"),
         Unit::Bytes,
-        "Size of the last snapshot"
-    );
-    describe_gauge!(
-        "hotdeal_recovery_seconds",
+    ),
+    with_unit(
+        series(
+            "hotdeal_recovery_seconds",
+            Gauge,
+            "Time the last start spent recovering (snapshot load and journal replay)",
+        ),
         Unit::Seconds,
-        "Time the last start spent recovering (snapshot load and journal replay)"
-    );
-    describe_counter!(
+    ),
+    series(
+        "hotdeal_recovery_problems",
+        Gauge,
+        "Ways the database did not match the snapshot or journal at start (0 = consistent; /readyz lists them)",
+    ),
+    series(
         "hotdeal_reservations_expired_total",
-        "Order reservations released because payment did not arrive in time"
-    );
-    describe_counter!(
+        Counter,
+        "Reservations released by the items' own expiry tick (a safety net: the order sweeper normally expires orders first, counted in hotdeal_orders_total{outcome=\"expired\"})",
+    ),
+    labelled(
         "hotdeal_rate_limited_total",
-        "Requests refused with 429 by the rate limiter, by scope (user, ip)"
-    );
-    describe_counter!(
+        Counter,
+        "Coupon issues and orders refused with 429 by the rate limiter, by scope (user, ip)",
+        &[("scope", &["user", "ip"])],
+    ),
+    series(
         "hotdeal_rate_limit_errors_total",
-        "Rate-limit checks that failed open because Redis was unreachable"
-    );
+        Counter,
+        "Rate-limit checks that failed open because Redis was unreachable",
+    ),
+    labelled(
+        "hotdeal_guess_rate_limited_total",
+        Counter,
+        "Password and email-code guesses refused with 429, by guess (password, email_code) and scope (account, ip)",
+        &[
+            ("guess", &["password", "email_code"]),
+            ("scope", &["account", "ip"]),
+        ],
+    ),
+    series(
+        "hotdeal_password_hashing_busy_total",
+        Counter,
+        "Password hashing attempts refused with 503 because the hashing queue was full",
+    ),
+];
+
+/// Help texts for every series (shown as `# HELP` lines).
+fn describe() {
+    for s in SERIES {
+        match (s.kind, s.unit) {
+            (Kind::Counter, Some(u)) => metrics::describe_counter!(s.name, u, s.help),
+            (Kind::Counter, None) => metrics::describe_counter!(s.name, s.help),
+            (Kind::Gauge, Some(u)) => metrics::describe_gauge!(s.name, u, s.help),
+            (Kind::Gauge, None) => metrics::describe_gauge!(s.name, s.help),
+            (Kind::Histogram, Some(u)) => metrics::describe_histogram!(s.name, u, s.help),
+            (Kind::Histogram, None) => metrics::describe_histogram!(s.name, s.help),
+        }
+    }
+}
+
+/// Register every series of [`SERIES`] with every combination of its known label values, at
+/// zero (counters and gauges unchanged if already there; histograms with no observation). The
+/// HTTP series, keyed by route, are left to their first request.
+fn register() {
+    for s in SERIES {
+        if s.name.starts_with("hotdeal_http_request") {
+            continue;
+        }
+        for labels in combinations(s.labels) {
+            match s.kind {
+                Kind::Counter => metrics::counter!(s.name, labels).increment(0),
+                Kind::Gauge => metrics::gauge!(s.name, labels).increment(0.0),
+                Kind::Histogram => drop(metrics::histogram!(s.name, labels)),
+            }
+        }
+    }
+}
+
+/// Every combination of the label values (one empty set without labels).
+fn combinations(labels: &[(&'static str, &'static [&'static str])]) -> Vec<Vec<metrics::Label>> {
+    let mut out = vec![Vec::new()];
+    for (key, values) in labels {
+        out = out
+            .into_iter()
+            .flat_map(|set: Vec<metrics::Label>| {
+                values.iter().map(move |v| {
+                    let mut set = set.clone();
+                    set.push(metrics::Label::new(*key, *v));
+                    set
+                })
+            })
+            .collect();
+    }
+    out
 }
 
 /// Refresh the gauges that describe the engine's current state (called at scrape time).
@@ -229,6 +432,129 @@ pub fn render(handle: Option<&PrometheusHandle>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One recording site: (macro kind, name, literal label pairs, file).
+    type Site = (Kind, String, Vec<(String, String)>, String);
+
+    /// Every `counter!` / `gauge!` / `histogram!` in `src/`.
+    fn emissions() -> Vec<Site> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let mut found = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for (mac, kind) in [
+                ("counter!(", Kind::Counter),
+                ("gauge!(", Kind::Gauge),
+                ("histogram!(", Kind::Histogram),
+            ] {
+                for (at, _) in text.match_indices(mac) {
+                    let call = &text[at + mac.len()..];
+                    let call = &call[..call.find(')').unwrap_or(call.len())];
+                    // A name held in a variable (this table's own loops) is not a site.
+                    let Some(name) = call.trim_start().strip_prefix("\"hotdeal_") else {
+                        continue;
+                    };
+                    let name = format!("hotdeal_{}", &name[..name.find('"').unwrap()]);
+                    // `"key" => "value"` pairs written as literals.
+                    let mut labels = Vec::new();
+                    for part in call.split(',').skip(1) {
+                        if let Some((k, v)) = part.split_once("=>") {
+                            let (k, v) = (k.trim(), v.trim());
+                            if k.starts_with('"') && v.starts_with('"') {
+                                labels
+                                    .push((k.trim_matches('"').into(), v.trim_matches('"').into()));
+                            }
+                        }
+                    }
+                    found.push((kind, name, labels, file.display().to_string()));
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn every_recorded_series_is_in_the_table_with_its_kind_and_label_values() {
+        let found = emissions();
+        assert!(
+            found.len() > 20,
+            "the scan finds the recording sites: {found:?}"
+        );
+        for (kind, name, labels, file) in &found {
+            let s = SERIES
+                .iter()
+                .find(|s| s.name == name)
+                .unwrap_or_else(|| panic!("{name} ({file}) is not in SERIES"));
+            assert_eq!(s.kind, *kind, "{name} ({file})");
+            if s.name.starts_with("hotdeal_http_request") {
+                continue;
+            }
+            for (k, v) in labels {
+                let known = s.labels.iter().find(|(key, _)| key == k);
+                assert!(
+                    known.is_some_and(|(_, values)| values.contains(&v.as_str())),
+                    "{name}{{{k}=\"{v}\"}} ({file}) is not registered at start"
+                );
+            }
+        }
+        for s in SERIES {
+            assert!(
+                found.iter().any(|(_, name, _, _)| name == s.name),
+                "{} is in SERIES but nothing records it",
+                s.name
+            );
+        }
+    }
+
+    #[test]
+    fn the_operations_page_and_the_dashboard_name_only_real_series() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let docs = std::fs::read_to_string(root.join("docs/operations.md")).unwrap();
+        for s in SERIES {
+            assert!(
+                docs.contains(&format!("`{}`", s.name)) || docs.contains(&format!("`{}{{", s.name)),
+                "docs/operations.md does not list `{}`",
+                s.name
+            );
+        }
+        let dashboard =
+            std::fs::read_to_string(root.join("deploy/grafana/dashboards/hotdeal.json")).unwrap();
+        for (at, _) in dashboard.match_indices("hotdeal_") {
+            let word: String = dashboard[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| word.strip_suffix(suffix))
+                .unwrap_or(&word);
+            assert!(
+                SERIES.iter().any(|s| s.name == word || s.name == base),
+                "the dashboard reads {word}, which hotdeal does not export"
+            );
+        }
+    }
+
+    #[test]
+    fn label_combinations_cover_every_value() {
+        let sets = combinations(&[("a", &["1", "2"]), ("b", &["x", "y", "z"])]);
+        assert_eq!(sets.len(), 6);
+        assert_eq!(combinations(&[]).len(), 1);
+    }
 
     #[test]
     fn records_per_fsync_is_zero_before_the_first_fsync() {

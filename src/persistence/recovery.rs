@@ -2,6 +2,13 @@
 //! after it, the invariant check, then the write-behind's backlog (everything after the database
 //! checkpoint) queued again. With neither snapshot nor journal, actors load from the database on
 //! first use.
+//!
+//! Recovery also checks that the database belongs with the snapshot and the journal
+//! ([`mismatches`]): that it has a row for every campaign, item and order the snapshot names, and
+//! that its checkpoint and the snapshot's sequence are joined by the journal. A mismatch does not
+//! stop the start (operators need the admin endpoints to look), but it is logged at ERROR, shown
+//! by `/readyz` (503) and counted by `hotdeal_recovery_problems`; `hotdeal snapshot restore`
+//! refuses one before serving ([`check_snapshot`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +20,7 @@ use serde::Serialize;
 
 use super::journal::{Journal, JournalOptions, ReadReport, Seq, read_journal};
 use super::repo::EngineStore;
-use super::snapshot::{SnapshotFile, latest_valid, read_snapshot};
+use super::snapshot::{SnapshotBody, SnapshotFile, latest_valid, read_snapshot};
 use crate::config::Durability;
 use crate::domain::campaign::CampaignLedger;
 use crate::domain::event::{EntityRef, Event, apply_to_campaign, apply_to_item, apply_to_orders};
@@ -40,6 +47,9 @@ pub struct RecoveryReport {
     pub campaigns: usize,
     pub items: usize,
     pub elapsed_ms: u64,
+    /// Why the database does not match the snapshot and the journal, one sentence each (empty
+    /// when they match). See [`mismatches`].
+    pub problems: Vec<String>,
 }
 
 /// Recovered state, ready to be installed into a new engine.
@@ -93,6 +103,9 @@ pub async fn recover(
     let mut orders: HashMap<OrderId, Order> = HashMap::new();
     let mut order_seqs: HashMap<OrderId, Seq> = HashMap::new();
     let mut coupon_uses: Vec<(CampaignId, UserId, OrderId)> = Vec::new();
+    let named = snapshot
+        .as_ref()
+        .map(|(_, body, seq)| SnapshotEntities::of(body, *seq, report.checkpoint));
     if let Some((file, body, seq)) = snapshot {
         report.snapshot = Some(file.path.clone());
         report.snapshot_seq = seq;
@@ -121,6 +134,14 @@ pub async fn recover(
     report.journal_last_seq = journal_report.last_seq;
     report.journal_truncated_bytes = journal_report.truncated_bytes;
     report.journal_skipped_segments = journal_report.skipped_segments.clone();
+    let coverage = {
+        let after = needed_from(named.as_ref().map(|n| n.seq), report.checkpoint);
+        let i = events.partition_point(|(seq, _)| *seq <= after);
+        JournalCoverage {
+            first_after_needed: events.get(i).map(|(seq, _)| *seq),
+            last_seq: journal_report.last_seq,
+        }
+    };
 
     for (seq, event) in &events {
         let seq = *seq;
@@ -264,6 +285,21 @@ pub async fn recover(
         }
     }
 
+    report.problems = mismatches(
+        store,
+        named.as_ref(),
+        report.checkpoint,
+        coverage,
+        journal_options,
+    )
+    .await?;
+    if report.replay_mismatches > 0 {
+        report.problems.push(format!(
+            "{} journaled events name campaigns, items or orders the database does not have, or \
+             did not reproduce their recorded decision on replay (see the errors logged above)",
+            report.replay_mismatches
+        ));
+    }
     report.campaigns = campaigns.len();
     report.items = items.len();
     report.elapsed_ms = started.elapsed().as_millis() as u64;
@@ -285,4 +321,361 @@ pub async fn recover(
         orphan_reservations,
         report,
     })
+}
+
+/// What a snapshot names, for [`mismatches`].
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotEntities {
+    /// The snapshot's sequence.
+    pub seq: Seq,
+    pub campaigns: Vec<CampaignId>,
+    pub items: Vec<ItemId>,
+    /// Orders whose last event the database checkpoint covers: the database must have them.
+    pub orders_in_database: Vec<OrderId>,
+}
+
+impl SnapshotEntities {
+    /// The entities of `body` (a snapshot at `seq`), against a database at `checkpoint`.
+    pub fn of(body: &SnapshotBody, seq: Seq, checkpoint: Seq) -> SnapshotEntities {
+        SnapshotEntities {
+            seq,
+            campaigns: body.campaigns.iter().map(|c| c.id).collect(),
+            items: body.items.iter().map(|i| i.id).collect(),
+            orders_in_database: body
+                .orders
+                .iter()
+                .filter(|o| o.last_seq <= checkpoint)
+                .map(|o| o.order.id)
+                .collect(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.campaigns.is_empty() && self.items.is_empty() && self.orders_in_database.is_empty()
+    }
+}
+
+/// The journal records that follow what recovery needs: the first one after
+/// [`needed_from`] and the last one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JournalCoverage {
+    pub first_after_needed: Option<Seq>,
+    pub last_seq: Seq,
+}
+
+/// The sequence after which every journal record is needed: the older of the snapshot and the
+/// checkpoint, or the checkpoint alone without a snapshot (the actors then load from the
+/// database, which reflects everything up to it).
+pub fn needed_from(snapshot_seq: Option<Seq>, checkpoint: Seq) -> Seq {
+    snapshot_seq.map_or(checkpoint, |s| s.min(checkpoint))
+}
+
+/// Why the database does not match the snapshot (if any) and the journal, one sentence each;
+/// empty when they match:
+/// - a campaign, item or order of the snapshot has no row in the database (a snapshot of
+///   another database: its products would answer 404 and its events could never be written);
+/// - the database checkpoint is behind the snapshot and the journal does not hold the events in
+///   between (they can never reach the database), or ahead of it and the journal does not hold
+///   them either (the snapshot's actors would start behind the database);
+/// - the journal resumes later than the first sequence needed (events are missing).
+///
+/// With durability `none` there is no journal, and only the rows are checked.
+pub async fn mismatches(
+    store: &dyn EngineStore,
+    snapshot: Option<&SnapshotEntities>,
+    checkpoint: Seq,
+    journal: JournalCoverage,
+    journal_options: &JournalOptions,
+) -> anyhow::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    if let Some(named) = snapshot {
+        let missing = store
+            .missing_rows(&named.campaigns, &named.items, &named.orders_in_database)
+            .await
+            .context("looking up the snapshot's campaigns, items and orders")?;
+        lacks(
+            &mut problems,
+            "campaigns",
+            &missing.campaigns,
+            named.campaigns.len(),
+        );
+        lacks(
+            &mut problems,
+            "items (products)",
+            &missing.items,
+            named.items.len(),
+        );
+        lacks(
+            &mut problems,
+            "orders",
+            &missing.orders,
+            named.orders_in_database.len(),
+        );
+    }
+    if journal_options.mode == Durability::None {
+        return Ok(problems);
+    }
+    let dir = journal_options.dir.display();
+    let from = needed_from(snapshot.map(|n| n.seq), checkpoint);
+    // The highest sequence the journal must reach: the snapshot when the database is behind
+    // it; the checkpoint when the snapshot's actors are behind the database.
+    let need = match snapshot {
+        Some(n) if n.seq > checkpoint => n.seq,
+        Some(n) if n.seq < checkpoint && !n.is_empty() => checkpoint,
+        _ => from,
+    };
+    let gap = journal
+        .first_after_needed
+        .filter(|first| *first != from + 1);
+    let short = need > from && (journal.first_after_needed.is_none() || journal.last_seq < need);
+    let holds = match (journal.first_after_needed, gap) {
+        (None, _) => format!("holds no event after sequence {from}"),
+        (Some(_), Some(first)) => format!("resumes at sequence {first}"),
+        (Some(_), None) => format!("ends at sequence {}", journal.last_seq),
+    };
+    let broken = short || gap.is_some();
+    match snapshot {
+        Some(n) if broken && n.seq > checkpoint => problems.push(format!(
+            "the database has applied events up to sequence {checkpoint} and the snapshot is at \
+             {}, but the journal in {dir} {holds}: events {} to {}, which the snapshot includes, \
+             can never be written to the database",
+            n.seq,
+            checkpoint + 1,
+            n.seq
+        )),
+        Some(n) if broken && n.seq < checkpoint && need > from => problems.push(format!(
+            "the database has applied events up to sequence {checkpoint}, past the snapshot at \
+             {}, but the journal in {dir} {holds}: the snapshot's campaigns and items would start \
+             behind the database",
+            n.seq
+        )),
+        _ => {
+            if let Some(first) = gap {
+                problems.push(format!(
+                    "the journal in {dir} resumes at sequence {first} after sequence {from}: \
+                     events {} to {} are missing",
+                    from + 1,
+                    first - 1
+                ));
+            }
+        }
+    }
+    Ok(problems)
+}
+
+fn lacks(problems: &mut Vec<String>, kind: &str, missing: &[impl std::fmt::Display], total: usize) {
+    if !missing.is_empty() {
+        let shown: Vec<String> = missing.iter().take(3).map(|id| id.to_string()).collect();
+        problems.push(format!(
+            "the database has no row for {} of the snapshot's {total} {kind} (e.g. {})",
+            missing.len(),
+            shown.join(", ")
+        ));
+    }
+}
+
+/// The [`mismatches`] of the snapshot at `path` against the database behind `store` and the
+/// journal of `journal_options` (for `hotdeal snapshot restore`, before it serves). Reads the
+/// journal the way a start does, cutting a torn tail.
+pub async fn check_snapshot(
+    store: &dyn EngineStore,
+    journal_options: &JournalOptions,
+    path: &Path,
+) -> anyhow::Result<Vec<String>> {
+    let (header, body) =
+        read_snapshot(path).with_context(|| format!("reading the snapshot {}", path.display()))?;
+    let checkpoint = store.checkpoint().await.context("reading the checkpoint")?;
+    let named = SnapshotEntities::of(&body, header.seq, checkpoint);
+    drop(body);
+    let after = needed_from(Some(header.seq), checkpoint);
+    let mut first_after_needed = None;
+    let journal_report = if journal_options.mode == Durability::None {
+        ReadReport::default()
+    } else {
+        read_journal(&journal_options.dir, after, |seq, _| {
+            first_after_needed.get_or_insert(seq);
+        })?
+    };
+    let coverage = JournalCoverage {
+        first_after_needed,
+        last_seq: journal_report.last_seq,
+    };
+    mismatches(store, Some(&named), checkpoint, coverage, journal_options).await
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::persistence::repo::{MissingRows, StoredCampaign, StoredItem};
+
+    /// A store that has no row for `missing` campaigns (and every other row).
+    struct Store {
+        missing: Vec<CampaignId>,
+    }
+
+    #[async_trait]
+    impl EngineStore for Store {
+        async fn load_item(&self, _: ItemId) -> anyhow::Result<Option<StoredItem>> {
+            Ok(None)
+        }
+        async fn load_campaign(&self, _: CampaignId) -> anyhow::Result<Option<StoredCampaign>> {
+            Ok(None)
+        }
+        async fn checkpoint(&self) -> anyhow::Result<u64> {
+            Ok(0)
+        }
+        async fn load_order(&self, _: OrderId) -> anyhow::Result<Option<Order>> {
+            Ok(None)
+        }
+        async fn missing_rows(
+            &self,
+            campaigns: &[CampaignId],
+            _: &[ItemId],
+            _: &[OrderId],
+        ) -> anyhow::Result<MissingRows> {
+            Ok(MissingRows {
+                campaigns: campaigns
+                    .iter()
+                    .filter(|c| self.missing.contains(c))
+                    .copied()
+                    .collect(),
+                ..Default::default()
+            })
+        }
+    }
+
+    fn options(mode: Durability) -> JournalOptions {
+        JournalOptions {
+            dir: PathBuf::from("j"),
+            mode,
+            segment_bytes: 1 << 20,
+            async_fsync_interval: std::time::Duration::from_millis(10),
+        }
+    }
+
+    fn snapshot(seq: Seq, campaigns: &[CampaignId]) -> SnapshotEntities {
+        SnapshotEntities {
+            seq,
+            campaigns: campaigns.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    fn journal(first: Option<Seq>, last: Seq) -> JournalCoverage {
+        JournalCoverage {
+            first_after_needed: first,
+            last_seq: last,
+        }
+    }
+
+    /// The problems of a snapshot at `s` (with one campaign) against checkpoint `c`.
+    async fn check(
+        s: Option<Seq>,
+        c: Seq,
+        coverage: JournalCoverage,
+        mode: Durability,
+    ) -> Vec<String> {
+        let store = Store { missing: vec![] };
+        let named = s.map(|s| snapshot(s, &[CampaignId::new()]));
+        mismatches(&store, named.as_ref(), c, coverage, &options(mode))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_journal_that_joins_the_snapshot_and_the_checkpoint_matches() {
+        let sync = Durability::Sync;
+        // Snapshot ahead of the database: events c+1..=s are in the journal.
+        assert!(
+            check(Some(10), 4, journal(Some(5), 12), sync)
+                .await
+                .is_empty()
+        );
+        // Database ahead of the snapshot: events s+1..=c are in the journal.
+        assert!(
+            check(Some(4), 10, journal(Some(5), 12), sync)
+                .await
+                .is_empty()
+        );
+        // Equal, and nothing after them.
+        assert!(check(Some(7), 7, journal(None, 7), sync).await.is_empty());
+        // No snapshot: the journal before the checkpoint may be gone.
+        assert!(check(None, 500, journal(None, 0), sync).await.is_empty());
+        assert!(
+            check(None, 500, journal(Some(501), 600), sync)
+                .await
+                .is_empty()
+        );
+        // Durability none keeps no journal.
+        assert!(
+            check(Some(10), 0, journal(None, 0), Durability::None)
+                .await
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_journal_between_them_is_named() {
+        let sync = Durability::Sync;
+        let behind = check(Some(41), 0, journal(None, 0), sync).await;
+        assert_eq!(behind.len(), 1, "{behind:?}");
+        assert!(
+            behind[0].contains("events 1 to 41") && behind[0].contains("can never be written"),
+            "{behind:?}"
+        );
+        let short = check(Some(41), 10, journal(Some(11), 30), sync).await;
+        assert!(short[0].contains("ends at sequence 30"), "{short:?}");
+        let ahead = check(Some(4), 10, journal(None, 0), sync).await;
+        assert!(ahead[0].contains("past the snapshot at 4"), "{ahead:?}");
+        let gap = check(Some(7), 7, journal(Some(20), 25), sync).await;
+        assert!(
+            gap[0].contains("resumes at sequence 20") && gap[0].contains("events 8 to 19"),
+            "{gap:?}"
+        );
+        let no_snapshot_gap = check(None, 500, journal(Some(600), 700), sync).await;
+        assert!(
+            no_snapshot_gap[0].contains("events 501 to 599"),
+            "{no_snapshot_gap:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_snapshot_behind_the_database_needs_no_journal() {
+        let store = Store { missing: vec![] };
+        let empty = snapshot(0, &[]);
+        let problems = mismatches(
+            &store,
+            Some(&empty),
+            10,
+            journal(None, 0),
+            &options(Durability::Sync),
+        )
+        .await
+        .unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[tokio::test]
+    async fn rows_the_database_lacks_are_counted_and_shown() {
+        let (a, b) = (CampaignId::new(), CampaignId::new());
+        let store = Store { missing: vec![b] };
+        let named = snapshot(3, &[a, b]);
+        let problems = mismatches(
+            &store,
+            Some(&named),
+            3,
+            journal(None, 3),
+            &options(Durability::None),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            problems,
+            vec![format!(
+                "the database has no row for 1 of the snapshot's 2 campaigns (e.g. {b})"
+            )]
+        );
+    }
 }

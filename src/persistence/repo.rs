@@ -82,6 +82,31 @@ pub trait EngineStore: Send + Sync + 'static {
     async fn make_durable(&self) -> anyhow::Result<()> {
         Ok(())
     }
+    /// Of these ids, the ones without a row at all (a deleted row counts as present: snapshots
+    /// keep the actors of deleted products). Recovery uses it to tell a snapshot or journal
+    /// that belongs to another database. The default finds nothing missing.
+    async fn missing_rows(
+        &self,
+        _campaigns: &[CampaignId],
+        _items: &[ItemId],
+        _orders: &[OrderId],
+    ) -> anyhow::Result<MissingRows> {
+        Ok(MissingRows::default())
+    }
+}
+
+/// Ids named by a snapshot (or journal) that the database has no row for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MissingRows {
+    pub campaigns: Vec<CampaignId>,
+    pub items: Vec<ItemId>,
+    pub orders: Vec<OrderId>,
+}
+
+impl MissingRows {
+    pub fn is_empty(&self) -> bool {
+        self.campaigns.is_empty() && self.items.is_empty() && self.orders.is_empty()
+    }
 }
 
 /// [`EngineStore`] over SQL.
@@ -173,6 +198,30 @@ impl EngineStore for SqlStore {
                 .await?;
         }
         Ok(())
+    }
+
+    async fn missing_rows(
+        &self,
+        campaigns: &[CampaignId],
+        items: &[ItemId],
+        orders: &[OrderId],
+    ) -> anyhow::Result<MissingRows> {
+        fn strings<T: std::fmt::Display>(ids: &[T]) -> Vec<String> {
+            ids.iter().map(T::to_string).collect()
+        }
+        fn uuids(v: Vec<String>) -> anyhow::Result<Vec<Uuid>> {
+            v.iter().map(|s| Ok(Uuid::parse_str(s)?)).collect()
+        }
+        let campaigns = self
+            .absent_ids("p_coupon_info", "coupon_info_id", strings(campaigns))
+            .await?;
+        let items = self.absent_ids("p_product", "id", strings(items)).await?;
+        let orders = self.absent_ids("p_order", "id", strings(orders)).await?;
+        Ok(MissingRows {
+            campaigns: uuids(campaigns)?.into_iter().map(CampaignId).collect(),
+            items: uuids(items)?.into_iter().map(ItemId).collect(),
+            orders: uuids(orders)?.into_iter().map(OrderId).collect(),
+        })
     }
 
     async fn load_item(&self, id: ItemId) -> anyhow::Result<Option<StoredItem>> {
@@ -467,5 +516,55 @@ impl SqlStore {
         .execute(&self.db.pool)
         .await?;
         Ok(())
+    }
+
+    /// Of `wanted` (ids of `table`.`column`), the ones with no row, in the given order.
+    async fn absent_ids(
+        &self,
+        table: &'static str,
+        column: &'static str,
+        wanted: Vec<String>,
+    ) -> anyhow::Result<Vec<String>> {
+        const CHUNK: usize = 500;
+        let mut present = std::collections::HashSet::new();
+        for chunk in wanted.chunks(CHUNK) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            // Table and column are this file's constants; the ids are bound.
+            let sql = format!("SELECT {column} FROM {table} WHERE {column} IN ({marks})");
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id.as_str());
+            }
+            for row in q.fetch_all(&self.db.pool).await? {
+                let id: String = row.try_get(0)?;
+                present.insert(id.trim().to_ascii_lowercase());
+            }
+        }
+        Ok(wanted
+            .into_iter()
+            .filter(|id| !present.contains(&id.to_ascii_lowercase()))
+            .collect())
+    }
+
+    /// Whether the database holds anything a person made: a company, product, campaign or
+    /// order, or a user other than `except_email` (the configured admin, created at every start).
+    /// `hotdeal serve --demo` seeds only a database without any.
+    pub async fn holds_data(&self, except_email: Option<&str>) -> anyhow::Result<bool> {
+        for table in ["p_companies", "p_product", "p_coupon_info", "p_order"] {
+            let sql = format!("SELECT COUNT(*) FROM {table}");
+            let n: i64 = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&self.db.pool)
+                .await?
+                .try_get(0)?;
+            if n > 0 {
+                return Ok(true);
+            }
+        }
+        let users: i64 = sqlx::query("SELECT COUNT(*) FROM p_user WHERE LOWER(email) <> LOWER(?)")
+            .bind(except_email.unwrap_or(""))
+            .fetch_one(&self.db.pool)
+            .await?
+            .try_get(0)?;
+        Ok(users > 0)
     }
 }

@@ -1,13 +1,24 @@
 //! `hotdeal load` in-process against `spawn_app()`: setup, run, outcome counts, the verdict and
 //! the `--plot` SVG.
 
-use hotdeal::cli::load::{LoadArgs, LoadReport, Scenario, run_load};
+use hotdeal::cli::client::{SecretArgs, ServerArgs};
+use hotdeal::cli::load::{LoadArgs, LoadReport, Scenario, per_second, run_load};
 
 use crate::helpers::spawn_app;
 
+/// The secret `Config::for_tests` gives the server.
+const SECRET: &str = "test-secret-test-secret-test-secret";
+
 fn args(url: String, scenario: Scenario, users: usize, quantity: i64, requests: u64) -> LoadArgs {
     LoadArgs {
-        url: Some(url),
+        server: ServerArgs {
+            url: Some(url),
+            http_addr: None,
+            secret: SecretArgs {
+                data_dir: "unused".into(),
+                jwt_secret: Some(SECRET.into()),
+            },
+        },
         scenario,
         users,
         concurrency: 16,
@@ -27,12 +38,9 @@ fn args(url: String, scenario: Scenario, users: usize, quantity: i64, requests: 
 #[tokio::test]
 async fn coupon_load_issues_exactly_the_quantity_and_passes() {
     let app = spawn_app().await;
-    let report = run_load(
-        args(app.address.clone(), Scenario::Coupon, 100, 50, 200),
-        &app.state.config,
-    )
-    .await
-    .expect("load runs");
+    let report = run_load(args(app.address.clone(), Scenario::Coupon, 100, 50, 200))
+        .await
+        .expect("load runs");
 
     assert_eq!(report.requests, 200);
     let c = report.coupon.as_ref().expect("coupon outcomes");
@@ -59,7 +67,7 @@ async fn coupon_load_issues_exactly_the_quantity_and_passes() {
     let mut again = args(app.address.clone(), Scenario::Coupon, 10, 0, 20);
     again.setup = false;
     again.campaign_id = report.campaign_id;
-    let second = run_load(again, &app.state.config).await.expect("load runs");
+    let second = run_load(again).await.expect("load runs");
     let c = second.coupon.as_ref().expect("coupon outcomes");
     assert_eq!(c.issued, 0, "{second:#?}");
     assert_eq!(c.sold_out + c.already_issued, 20, "{second:#?}");
@@ -70,12 +78,9 @@ async fn coupon_load_issues_exactly_the_quantity_and_passes() {
 #[tokio::test]
 async fn order_load_sells_at_most_the_sale_and_passes() {
     let app = spawn_app().await;
-    let report = run_load(
-        args(app.address.clone(), Scenario::Order, 20, 10, 40),
-        &app.state.config,
-    )
-    .await
-    .expect("load runs");
+    let report = run_load(args(app.address.clone(), Scenario::Order, 20, 10, 40))
+        .await
+        .expect("load runs");
 
     let o = report.order.as_ref().expect("order outcomes");
     assert_eq!(o.placed, 10, "{report:#?}");
@@ -92,15 +97,18 @@ async fn coupon_load_with_plot_writes_an_svg_with_both_panels_and_the_summary() 
     let mut a = args(app.address.clone(), Scenario::Coupon, 50, 20, 120);
     a.concurrency = 4;
     a.plot = Some(path.clone());
-    let report = run_load(a, &app.state.config).await.expect("load runs");
+    let report = run_load(a).await.expect("load runs");
     assert_eq!(report.requests, 120);
 
     let svg = std::fs::read_to_string(&path).expect("the plot is written");
     assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
     assert!(svg.trim_end().ends_with("</svg>"));
     let caption = format!(
-        "concurrency 4, 120 requests in {:.2} s, {:.1} req/s, p50 {:.2} ms, p99 {:.2} ms",
-        report.elapsed_s, report.throughput_rps, report.latency.p50_ms, report.latency.p99_ms
+        "concurrency 4, 120 requests in {:.2} s, {}, p50 {:.2} ms, p99 {:.2} ms",
+        report.elapsed_s,
+        per_second(report.throughput_rps, "req/s"),
+        report.latency.p50_ms,
+        report.latency.p99_ms
     );
     // plotters writes each <text>'s contents on a line of its own.
     let texts: Vec<&str> = svg
@@ -141,7 +149,7 @@ async fn a_plot_path_in_a_missing_directory_fails_before_the_run_and_names_it() 
     let path = app.dir.path().join("missing").join("load.svg");
     let mut a = args(app.address.clone(), Scenario::Coupon, 10, 10, 10);
     a.plot = Some(path.clone());
-    let err = run_load(a, &app.state.config).await.unwrap_err();
+    let err = run_load(a).await.unwrap_err();
     assert!(
         format!("{err:#}").contains(&path.display().to_string()),
         "{err:#}"

@@ -7,7 +7,9 @@ mod helpers;
 
 mod accounts;
 mod catalog;
+mod consistency;
 mod coupons;
+mod demo;
 mod engine;
 mod health;
 mod journeys;

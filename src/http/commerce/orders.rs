@@ -524,6 +524,11 @@ pub async fn cancel_locked(
         .set_order_status(entry, OrderStatus::Cancel)
         .await?;
     super::payments::end_pending_payment(state, entry.order.id).await;
+    let outcome = match reason {
+        ReleaseReason::Expired => "expired",
+        ReleaseReason::Cancelled | ReleaseReason::PaymentFailed => "cancelled",
+    };
+    metrics::counter!("hotdeal_orders_total", "outcome" => outcome).increment(1);
     Ok(())
 }
 
@@ -672,6 +677,7 @@ pub async fn refund_order(state: &AppState, user: &AuthUser, id: &str) -> ApiRes
         .engine
         .set_order_status(&mut guard, OrderStatus::Refund)
         .await?;
+    metrics::counter!("hotdeal_orders_total", "outcome" => "refunded").increment(1);
     Ok(())
 }
 
@@ -847,7 +853,6 @@ pub fn spawn_sweeper(state: AppState, every: Duration) -> crate::actors::ticker:
                             let id = guard.order.id;
                             match cancel_locked(&state, &mut guard, ReleaseReason::Expired).await {
                                 Ok(()) => {
-                                    metrics::counter!("hotdeal_orders_total", "outcome" => "expired").increment(1);
                                     tracing::info!(order = %id, "order cancelled: payment deadline passed");
                                 }
                                 Err(e) => tracing::warn!(order = %id, error = %e, "could not expire an order; retrying next tick"),

@@ -429,7 +429,7 @@ async fn approve(
     .bind(&payment.tid)
     .execute(&state.db.pool)
     .await?;
-    metrics::counter!("hotdeal_orders_total", "outcome" => "completed").increment(1);
+    metrics::counter!("hotdeal_orders_total", "outcome" => "paid").increment(1);
     Ok(view)
 }
 
