@@ -308,28 +308,16 @@ pub struct Config {
     pub rate_limit_ip_per_s: u32,
 
     /// Most live-stock event streams (`GET /api/v1/live`) open at once; more get 503.
-    #[arg(
-        long,
-        env = "HOTDEAL_LIVE_MAX_STREAMS",
-        default_value_t = 1_000
-    )]
+    #[arg(long, env = "HOTDEAL_LIVE_MAX_STREAMS", default_value_t = 1_000)]
     pub live_max_streams: usize,
 
     /// How often the live-stock feed reads the watched items and campaigns, in milliseconds.
-    #[arg(
-        long,
-        env = "HOTDEAL_LIVE_INTERVAL_MS",
-        default_value_t = 250
-    )]
+    #[arg(long, env = "HOTDEAL_LIVE_INTERVAL_MS", default_value_t = 250)]
     pub live_interval_ms: u64,
 
     /// Longest life of one live-stock stream, in seconds (the browser reconnects); also bounds
     /// how long a graceful shutdown waits for open streams.
-    #[arg(
-        long,
-        env = "HOTDEAL_LIVE_STREAM_MAX_S",
-        default_value_t = 20
-    )]
+    #[arg(long, env = "HOTDEAL_LIVE_STREAM_MAX_S", default_value_t = 20)]
     pub live_stream_max_s: u64,
 
     /// This node's id, unique among nodes sharing a database (letters, digits, `.`, `_`, `-`;
@@ -346,11 +334,7 @@ pub struct Config {
 
     /// Lease length, in milliseconds. On MySQL the database lock is confirmed every third of it,
     /// and the server drops a silent holder's lock connection after three of it.
-    #[arg(
-        long,
-        env = "HOTDEAL_LEASE_TTL_MS",
-        default_value_t = 3_000
-    )]
+    #[arg(long, env = "HOTDEAL_LEASE_TTL_MS", default_value_t = 3_000)]
     pub lease_ttl_ms: u64,
 
     /// Seed a demo store into an empty database at start (an approved company, products, a time

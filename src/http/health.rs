@@ -14,11 +14,11 @@ pub async fn healthz() -> impl IntoResponse {
     (StatusCode::OK, axum::Json(json!({"status": "ok"})))
 }
 
-/// Readiness: the engine has recovered, the database answers, this node's lock on it is
-/// confirmed, and the database matches the snapshot and journal the engine recovered from
-/// (`problems` says how it does not).
+/// Readiness: whether this node may take traffic.
 ///
-/// Not ready: 503 with `Retry-After`, and the body says which part is missing.
+/// Ready when the engine has recovered, the database answers, this node's lock on it is
+/// confirmed, and the database matches the snapshot and journal the engine recovered from
+/// (`problems` says how it does not). Not ready: 503 with `Retry-After`, and the body says which part is missing.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "ready", body = Object),
         (status = 503, description = "not ready: `{status, engineRecovered, database, nodeLock, problems}` (see Retry-After)", body = Object)))]

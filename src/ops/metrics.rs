@@ -144,6 +144,21 @@ pub const SERIES: &[Series] = &[
         Unit::Seconds,
     ),
     series(
+        "hotdeal_node_lock_held",
+        Gauge,
+        "1 while this node's lock on its database is confirmed",
+    ),
+    series(
+        "hotdeal_node_lock_reacquired_total",
+        Counter,
+        "Database lock connections taken back after a loss",
+    ),
+    series(
+        "hotdeal_node_lock_lost_total",
+        Counter,
+        "Times this node's database was taken over by another node",
+    ),
+    series(
         "hotdeal_http_connections_open",
         Gauge,
         "HTTP connections open now",
@@ -181,7 +196,10 @@ pub const SERIES: &[Series] = &[
         "hotdeal_engine_busy_total",
         Counter,
         "Requests refused with 503 because an actor was busy or the backlog full, by reason",
-        &[("reason", &["mailbox_full", "timeout", "backlog"])],
+        &[(
+            "reason",
+            &["mailbox_full", "timeout", "backlog", "node_lock_lost"],
+        )],
     ),
     labelled(
         "hotdeal_engine_fast_rejects_total",

@@ -123,6 +123,10 @@ async fn every_operation_has_a_summary_and_a_description_listing_its_error_codes
             if !status.starts_with('2') || !api {
                 continue;
             }
+            if response["content"].get("text/event-stream").is_some() {
+                // A server-sent event stream: no JSON body to wrap.
+                continue;
+            }
             let Some(schema) = response["content"]["application/json"].get("schema") else {
                 problems.push(format!("{name} {status}: no JSON schema"));
                 continue;

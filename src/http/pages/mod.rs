@@ -81,7 +81,7 @@ pub struct ServerTime {
 
 /// The server's clock (public): pages count down to a sale's start by it, not by the browser's.
 #[utoipa::path(get, path = "/api/v1/time", tag = "pages",
-    responses((status = 200, description = "the server's clock", body = ServerTime)))]
+    responses((status = 200, description = "the server's clock", body = crate::http::envelope::Envelope<ServerTime>)))]
 pub async fn server_time(State(state): State<AppState>) -> Response {
     let mut res = Reply::ok(
         "server time",
