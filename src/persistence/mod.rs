@@ -276,24 +276,6 @@ impl ScratchDatabase {
     }
 }
 
-#[cfg(test)]
-mod url_tests {
-    use super::url_with_database;
-
-    #[test]
-    fn the_database_is_replaced_and_the_query_kept() {
-        assert_eq!(
-            url_with_database("mysql://root@127.0.0.1:3306/test", "s1"),
-            "mysql://root@127.0.0.1:3306/s1"
-        );
-        assert_eq!(
-            url_with_database("mysql://u:p@db:3306/test?ssl-mode=disabled", "s2"),
-            "mysql://u:p@db:3306/s2?ssl-mode=disabled"
-        );
-        assert_eq!(url_with_database("mysql://db", "s3"), "mysql://db/s3");
-    }
-}
-
 /// Thread ids of this process whose name starts with `prefix` (Linux; empty elsewhere).
 pub fn threads_named(prefix: &str) -> Vec<i32> {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
@@ -326,4 +308,22 @@ pub fn renice_new_threads(before: &[i32], prefix: &str, nice: u8) -> usize {
         }
     }
     changed
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::url_with_database;
+
+    #[test]
+    fn the_database_is_replaced_and_the_query_kept() {
+        assert_eq!(
+            url_with_database("mysql://root@127.0.0.1:3306/test", "s1"),
+            "mysql://root@127.0.0.1:3306/s1"
+        );
+        assert_eq!(
+            url_with_database("mysql://u:p@db:3306/test?ssl-mode=disabled", "s2"),
+            "mysql://u:p@db:3306/s2?ssl-mode=disabled"
+        );
+        assert_eq!(url_with_database("mysql://db", "s3"), "mysql://db/s3");
+    }
 }
