@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod engine;
+pub mod error_code;
 pub mod http;
 pub mod kv;
 pub mod ops;

@@ -2,15 +2,12 @@
 
 use super::error::ApiError;
 use crate::engine::EngineError;
+use crate::error_code::ErrorCode;
 
 impl From<EngineError> for ApiError {
     fn from(err: EngineError) -> Self {
         match err {
-            EngineError::Busy => ApiError::unavailable(
-                "ENGINE_BUSY",
-                "too many requests for this item right now, retry shortly",
-                1,
-            ),
+            EngineError::Busy => ErrorCode::EngineBusy.into(),
             EngineError::Backlogged => ApiError::unavailable(
                 "ENGINE_BACKLOGGED",
                 "the database is behind; retry shortly",
@@ -27,9 +24,7 @@ impl From<EngineError> for ApiError {
                 5,
             ),
             EngineError::Storage(e) => ApiError::from(e.context("loading engine state")),
-            EngineError::UnknownCampaign => {
-                ApiError::not_found("CO001", "coupon campaign not found")
-            }
+            EngineError::UnknownCampaign => ErrorCode::CampaignNotFound.into(),
             EngineError::UnknownItem => ApiError::not_found("P002", "product not found"),
         }
     }

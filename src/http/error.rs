@@ -29,7 +29,34 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+impl From<crate::error_code::ErrorCode> for ApiError {
+    fn from(code: crate::error_code::ErrorCode) -> Self {
+        ApiError::coded(code, code.message())
+    }
+}
+
 impl ApiError {
+    /// A code from the table with a message of its own (naming what is wrong). Infrastructure
+    /// codes (503) carry `Retry-After: 1`.
+    pub fn coded(code: crate::error_code::ErrorCode, message: impl Into<String>) -> Self {
+        let status = code.status();
+        let err = Self::new(status, code.as_str(), message);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            Self {
+                retry_after_s: Some(1),
+                ..err
+            }
+        } else {
+            err
+        }
+    }
+
+    /// The same error with another `Retry-After` (seconds, at least 1).
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_s = Some(seconds.max(1));
+        self
+    }
+
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
