@@ -1,17 +1,28 @@
 //! hotdeal: a hot-deal commerce engine.
 //!
-//! Module map (dependency direction `domain <- actors <- engine <- http`):
+//! Module map (dependency direction `domain <- actors <- engine <- services <- http`;
+//! `persistence` is used from below `http` only):
 //! - [`domain`]: pure rules: item and campaign ledgers, coupon math, journal events, ids, clock.
 //! - [`actors`]: actix shells around the ledgers, the registry, the actor runtime, the ticker.
-//! - [`engine`]: [`engine::EngineHandle`], the only engine type the HTTP layer sees.
-//! - [`persistence`]: the SQL pool (SQLite or MySQL), repositories, journal, write-behind, snapshots.
+//! - [`engine`]: [`engine::EngineHandle`], the only engine type the layers above see.
+//! - services, the flows below HTTP: [`catalog`] (companies, products, time sales and their
+//!   rotator, reviews), [`accounts`] (email verification, signup, login, tokens, users,
+//!   addresses, password hashing, token revocation) and `commerce` (baskets, orders,
+//!   payments; its flows still live in `http::commerce`).
+//! - [`error_code`]: every error code the API answers with (status, code, default message).
+//! - [`persistence`]: the SQL pool (SQLite or MySQL), repositories, paging, journal,
+//!   write-behind, snapshots, the node lock.
+//! - [`kv`]: the key-value store (Redis, or memory) for short-lived secrets shared by nodes.
+//! - [`ops`]: metrics and rate limits.
 //! - [`http`]: axum routers, one per resource, the error envelope, auth.
 //! - [`payments`]: payment providers (fake, KakaoPay).
+//! - [`config`]: the one typed configuration (CLI flags and environment).
 //! - [`cli`]: the `hotdeal` subcommands.
 //! - [`startup`]: building and running the service; [`telemetry`]: logging.
 
 pub mod accounts;
 pub mod actors;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -214,8 +214,8 @@ impl Application {
             state.clone(),
             Duration::from_millis(config.tick_interval_ms),
         ));
-        background.push(crate::http::catalog::promotions::spawn_sale_rotator(
-            state.clone(),
+        background.push(crate::catalog::rotator::spawn_sale_rotator(
+            state.catalog.clone(),
             Duration::from_millis(config.tick_interval_ms),
         ));
         state.set_ready(true);

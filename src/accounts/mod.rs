@@ -6,8 +6,8 @@
 //! [`KvStore`] (Redis when configured, so several nodes share them). Password hashing runs on a
 //! bounded pool ([`password`]); password and code guesses are rate limited per account and per
 //! client IP ([`AccountsState::check_guess_rate`]); deleting an account or changing its password
-//! or role voids its tokens at once ([`revocation`]). The HTTP handlers are in
-//! `crate::http::accounts`.
+//! or role voids its tokens at once ([`revocation`]). The flows are in [`service`] (errors in
+//! [`error`]); the HTTP handlers that call them are in `crate::http::accounts`.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -23,11 +23,13 @@ use crate::kv::KvStore;
 use crate::ops::ratelimit::{BucketSpec, RateLimiter, Refusal};
 use crate::persistence::Db;
 
+pub mod error;
 pub mod mailer;
 pub mod password;
 pub mod repo;
 pub mod revocation;
 pub mod rules;
+pub mod service;
 
 pub use mailer::{LogMailer, Mailer, SmtpMailer};
 use password::PasswordPool;

@@ -6,8 +6,8 @@ use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use crate::domain::Millis;
-use crate::http::page::PageRequest;
 use crate::persistence::Db;
+use crate::persistence::page::PageRequest;
 use crate::persistence::repo::{opt_uuid_col, uuid_col};
 
 /// A `p_user` row (the password is the argon2 PHC string).

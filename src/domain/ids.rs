@@ -10,6 +10,9 @@ macro_rules! id_type {
         #[serde(transparent)]
         pub struct $name(pub Uuid);
 
+        // No `Default`: a default value would be a random id, which no caller means by
+        // "default" (a derived `Default` on a struct holding one would invent ids silently).
+        #[allow(clippy::new_without_default)]
         impl $name {
             /// A fresh, time-ordered id.
             pub fn new() -> Self {
@@ -19,12 +22,6 @@ macro_rules! id_type {
             /// The id as a 128-bit integer (compact set keys).
             pub fn as_u128(self) -> u128 {
                 self.0.as_u128()
-            }
-        }
-
-        impl Default for $name {
-            fn default() -> Self {
-                Self::new()
             }
         }
 
@@ -77,6 +74,24 @@ id_type!(
     /// A company (`p_companies.id`).
     CompanyId
 );
+
+/// A random id as `Default`, kept only for the two types whose callers still rely on it (a CLI
+/// token for a random user, a company id an order line falls back to); every other id type has
+/// no `Default`, so a derived one cannot invent ids silently.
+macro_rules! random_default {
+    ($($name:ident),*) => {
+        $(
+            impl Default for $name {
+                /// A fresh random id (the same as `new()`), not a neutral value.
+                fn default() -> Self {
+                    Self::new()
+                }
+            }
+        )*
+    };
+}
+
+random_default!(UserId, CompanyId);
 
 /// The coupon id of `user`'s coupon from `campaign`.
 ///

@@ -28,13 +28,16 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::Path;
 use super::ops::ClientIp;
 use super::page::{Page, PageQuery};
-use crate::accounts::password::HashingBusy;
-use crate::accounts::repo::{self, AddressFields, AddressRow, UserRow};
-use crate::accounts::{Guess, VERIFICATION_CODE_TTL, code_key, refresh_key, rules};
+use crate::accounts::error::AccountsError;
+use crate::accounts::repo::{AddressFields, AddressRow, UserRow};
+use crate::accounts::rules;
+use crate::accounts::service::{self, Accounts, Caller, IssuedTokens, NewAccount, TokenIssuer};
+use crate::domain::Millis;
 use crate::domain::ids::UserId;
+use crate::error_code::ErrorCode;
 
 /// Most live addresses one user may keep.
-pub const MAX_ADDRESSES_PER_USER: i64 = 100;
+pub use crate::accounts::service::MAX_ADDRESSES_PER_USER;
 /// Default page size of the address list.
 pub const ADDRESS_PAGE_SIZE: i64 = 10;
 /// Sortable address properties (the first is the default, newest first).
@@ -261,42 +264,75 @@ impl From<AddressRow> for AddressView {
 
 // ---------------------------------------------------------------------------------- helpers
 
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("INVALID_VALUE", message)
-}
-
-fn user_not_found() -> ApiError {
-    ApiError::not_found("USER_NOT_FOUND", "user not found")
-}
-
-/// A failure of the password pool: 503 `PASSWORD_HASHING_BUSY` with `Retry-After` when it is at
-/// capacity, the usual mapping otherwise.
-fn hashing_error(err: anyhow::Error) -> ApiError {
-    match err.downcast_ref::<HashingBusy>() {
-        Some(busy) => ApiError::unavailable(
-            "PASSWORD_HASHING_BUSY",
-            "too many password checks in progress, retry shortly",
-            busy.retry_after_s,
-        ),
-        None => err.into(),
+impl From<AccountsError> for ApiError {
+    fn from(err: AccountsError) -> Self {
+        match err {
+            AccountsError::Refused {
+                code,
+                message,
+                retry_after_s,
+            } => {
+                let api = ApiError::coded(code, message);
+                match retry_after_s {
+                    Some(s) => api.retry_after(s),
+                    None => api,
+                }
+            }
+            AccountsError::Storage(e) => e.into(),
+        }
     }
 }
 
-/// One guess at `account`'s password or email code from `ip`: 429 `RATE_LIMITED` with
-/// `Retry-After` once the account's or the address's budget is spent.
-async fn check_guess(state: &AppState, guess: Guess, account: &str, ip: ClientIp) -> ApiResult<()> {
-    state
-        .accounts
-        .check_guess_rate(guess, account, ip.0)
-        .await
-        .map_err(|refusal| ApiError::too_many_requests(refusal.retry_after_s()))
+fn accounts(state: &AppState) -> Accounts<'_> {
+    Accounts {
+        state: &state.accounts,
+        db: &state.db,
+        clock: &state.clock,
+    }
 }
 
-fn expired_refresh() -> ApiError {
-    ApiError::unauthorized(
-        "EXPIRED_REFRESH_TOKEN",
-        "the refresh token is invalid, expired or already used; log in again",
-    )
+fn caller(user: &AuthUser) -> Caller<'_> {
+    Caller {
+        user_id: user.user_id,
+        email: &user.email,
+        master: user.is_master(),
+    }
+}
+
+/// The JWT keys minting and checking an account's tokens.
+struct Jwt<'a>(&'a AppState);
+
+impl TokenIssuer for Jwt<'_> {
+    fn mint(&self, user: &UserRow, now_ms: Millis) -> anyhow::Result<(String, String)> {
+        let AppState { keys, config, .. } = self.0;
+        let role = role_of(user)?;
+        let id = UserId(user.user_id);
+        let access = keys.mint_access(id, &user.email, role, now_ms, config.access_token_ttl_s)?;
+        let refresh = keys.mint_refresh(id, now_ms, config.refresh_token_ttl_s)?;
+        Ok((access, refresh))
+    }
+
+    fn refresh_owner(&self, token: &str) -> Option<UserId> {
+        let keys = &self.0.keys;
+        let claims = keys.verify(token).ok()?;
+        (claims.token_type == TokenType::Refresh && !keys.is_revoked(&claims))
+            .then_some(claims.user_id)
+    }
+
+    fn refresh_ttl(&self) -> Duration {
+        Duration::from_secs(self.0.config.refresh_token_ttl_s)
+    }
+}
+
+fn token_pair(issued: IssuedTokens) -> TokenPair {
+    TokenPair {
+        access_token: format!("Bearer {}", issued.access),
+        refresh_token: issued.refresh,
+    }
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::coded(ErrorCode::InvalidValue, message)
 }
 
 /// A trimmed email that follows the seed's rule.
@@ -309,26 +345,6 @@ fn valid_email(email: &str) -> ApiResult<&str> {
     }
 }
 
-fn check_password_rule(password: &str) -> ApiResult<()> {
-    if rules::is_valid_password(password) {
-        Ok(())
-    } else {
-        Err(invalid(
-            "password must be 8 to 15 characters of letters, digits and !@#$%^&*()_+-=",
-        ))
-    }
-}
-
-fn check_nickname_rule(nickname: &str) -> ApiResult<()> {
-    if rules::is_valid_nickname(nickname) {
-        Ok(())
-    } else {
-        Err(invalid(
-            "nickname must be 4 to 10 lowercase letters or digits",
-        ))
-    }
-}
-
 fn parse_user_id(id: &str) -> ApiResult<Uuid> {
     Uuid::parse_str(id.trim()).map_err(|_| invalid("userId must be a UUID"))
 }
@@ -337,97 +353,21 @@ fn parse_address_id(id: &str) -> ApiResult<Uuid> {
     Uuid::parse_str(id.trim()).map_err(|_| invalid("addressId must be a UUID"))
 }
 
-/// The caller is the user `id` or a MASTER.
-fn self_or_master(user: &AuthUser, id: Uuid) -> ApiResult<()> {
-    if user.user_id.0 == id || user.is_master() {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "FORBIDDEN",
-            "only the user themself or a MASTER may do this",
-        ))
-    }
-}
-
-fn role_of(user: &UserRow) -> ApiResult<Role> {
-    Role::parse(&user.role).ok_or_else(|| {
-        ApiError::internal(anyhow::anyhow!(
-            "user {} has an unknown role in the database",
-            user.user_id
-        ))
-    })
-}
-
-/// Mint a token pair for `user` and make its refresh token the only one that refreshes.
-async fn issue_tokens(state: &AppState, user: &UserRow) -> ApiResult<TokenPair> {
-    let role = role_of(user)?;
-    let now = state.now_ms();
-    let id = UserId(user.user_id);
-    let access =
-        state
-            .keys
-            .mint_access(id, &user.email, role, now, state.config.access_token_ttl_s)?;
-    let refresh = state
-        .keys
-        .mint_refresh(id, now, state.config.refresh_token_ttl_s)?;
-    state
-        .accounts
-        .kv
-        .set_ex(
-            &refresh_key(id),
-            &refresh,
-            Duration::from_secs(state.config.refresh_token_ttl_s.max(1)),
-        )
-        .await?;
-    Ok(TokenPair {
-        access_token: format!("Bearer {access}"),
-        refresh_token: refresh,
-    })
+fn role_of(user: &UserRow) -> anyhow::Result<Role> {
+    Role::parse(&user.role)
+        .ok_or_else(|| anyhow::anyhow!("user {} has an unknown role in the database", user.user_id))
 }
 
 fn address_fields(body: AddressBody) -> ApiResult<AddressFields> {
-    let field = |name: &str, value: String| -> ApiResult<String> {
-        let v = value.trim();
-        if v.is_empty() {
-            return Err(invalid(format!("{name} must not be blank")));
-        }
-        if v.chars().count() > rules::ADDRESS_FIELD_MAX_CHARS {
-            return Err(invalid(format!(
-                "{name} must be at most {} characters",
-                rules::ADDRESS_FIELD_MAX_CHARS
-            )));
-        }
-        Ok(v.to_string())
-    };
+    let field = service::address_field;
     Ok(AddressFields {
-        zip_num: field("zipNum", body.zip_num)?,
-        city: field("city", body.city)?,
-        district: field("district", body.district)?,
-        street_name: field("streetName", body.street_name)?,
-        street_num: field("streetNum", body.street_num)?,
-        detail_addr: field("detailAddr", body.detail_addr)?,
+        zip_num: field("zipNum", &body.zip_num)?,
+        city: field("city", &body.city)?,
+        district: field("district", &body.district)?,
+        street_name: field("streetName", &body.street_name)?,
+        street_num: field("streetNum", &body.street_num)?,
+        detail_addr: field("detailAddr", &body.detail_addr)?,
     })
-}
-
-/// The live address `id` of the caller: 404 ADDRESS_NOT_FOUND, 403 NOT_ALLOWED_CONTENT,
-/// 404 DELETED_ADDRESS.
-async fn own_address(state: &AppState, user: &AuthUser, id: Uuid) -> ApiResult<AddressRow> {
-    let address = repo::find_address(&state.db, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("ADDRESS_NOT_FOUND", "address not found"))?;
-    if address.user_id != user.user_id.0 {
-        return Err(ApiError::forbidden(
-            "NOT_ALLOWED_CONTENT",
-            "this address belongs to another user",
-        ));
-    }
-    if address.deleted {
-        return Err(ApiError::not_found(
-            "DELETED_ADDRESS",
-            "this address was deleted",
-        ));
-    }
-    Ok(address)
 }
 
 // ------------------------------------------------------------------------------------- auth
@@ -441,12 +381,7 @@ pub async fn check_email(
     ApiJson(body): ApiJson<EmailBody>,
 ) -> ApiResult<Reply<Option<()>>> {
     let email = valid_email(&body.email)?;
-    if repo::email_registered(&state.db, email).await? {
-        return Err(ApiError::conflict(
-            "DUPLICATED_EMAIL",
-            "this email is already registered",
-        ));
-    }
+    service::check_email(accounts(&state), email).await?;
     Ok(Reply::ok("사용 가능한 이메일입니다.", None))
 }
 
@@ -460,32 +395,7 @@ pub async fn send_verification(
     ApiJson(body): ApiJson<EmailBody>,
 ) -> ApiResult<Reply<Option<()>>> {
     let email = valid_email(&body.email)?;
-    if repo::email_registered(&state.db, email).await? {
-        return Err(ApiError::conflict(
-            "DUPLICATED_EMAIL",
-            "this email is already registered",
-        ));
-    }
-    repo::record_email(&state.db, email).await?;
-    let code = rules::new_verification_code();
-    state
-        .accounts
-        .kv
-        .set_ex(&code_key(email), &code, VERIFICATION_CODE_TTL)
-        .await?;
-    if let Err(err) = state
-        .accounts
-        .mailer
-        .send_verification_code(email, &code)
-        .await
-    {
-        tracing::warn!(error = %format!("{err:#}"), "sending a verification email failed");
-        return Err(ApiError::unavailable(
-            "SEND_EMAIL_ERROR",
-            "the verification email could not be sent, retry shortly",
-            5,
-        ));
-    }
+    service::send_verification(accounts(&state), email).await?;
     Ok(Reply::ok("인증번호가 발송되었습니다.", None))
 }
 
@@ -504,26 +414,7 @@ pub async fn confirm_verification(
     if code.is_empty() || code.len() > 64 {
         return Err(invalid("verificationToken must be the code received"));
     }
-    check_guess(&state, Guess::EmailCode, email, ip).await?;
-    if repo::email_verified(&state.db, email).await?.is_none() {
-        return Err(ApiError::bad_request(
-            "EMAIL_NOT_VERIFIED",
-            "no verification code was requested for this email",
-        ));
-    }
-    let key = code_key(email);
-    let stored = state.accounts.kv.get(&key).await?;
-    match stored {
-        Some(stored) if rules::constant_time_eq(&stored, code) => {}
-        _ => {
-            return Err(ApiError::bad_request(
-                "WRONG_VERIFICATION_CODE",
-                "the verification code is wrong or expired",
-            ));
-        }
-    }
-    repo::mark_email_verified(&state.db, email).await?;
-    state.accounts.kv.del(&key).await?;
+    service::confirm_verification(accounts(&state), email, code, ip.0).await?;
     Ok(Reply::ok("이메일 인증이 완료되었습니다.", None))
 }
 
@@ -539,61 +430,19 @@ pub async fn signup(
     ApiJson(body): ApiJson<SignupBody>,
 ) -> ApiResult<Reply<SignupResult>> {
     let email = valid_email(&body.email)?;
-    check_password_rule(&body.password)?;
-    check_nickname_rule(&body.nickname)?;
+    service::check_password_rule(&body.password)?;
+    service::check_nickname_rule(&body.nickname)?;
     let role = Role::parse(&body.role).ok_or_else(|| invalid("role must be CUSTOMER or SELLER"))?;
     if role.is_staff() {
-        return Err(ApiError::forbidden(
-            "NOT_ALLOWED_ROLE",
-            "only CUSTOMER or SELLER accounts can sign up",
-        ));
+        return Err(ErrorCode::NotAllowedRole.into());
     }
-    if repo::email_verified(&state.db, email).await? != Some(true) {
-        return Err(ApiError::bad_request(
-            "EMAIL_NOT_VERIFIED",
-            "verify this email before signing up",
-        ));
-    }
-    if repo::email_registered(&state.db, email).await? {
-        return Err(ApiError::conflict(
-            "DUPLICATED_EMAIL",
-            "this email is already registered",
-        ));
-    }
-    if repo::nickname_taken(&state.db, &body.nickname, None).await? {
-        return Err(ApiError::conflict(
-            "DUPLICATED_NICKNAME",
-            "this nickname is taken",
-        ));
-    }
-    let hash = state
-        .accounts
-        .passwords
-        .hash(&body.password)
-        .await
-        .map_err(hashing_error)?;
-    let user_id = UserId::new().0;
-    let inserted = repo::insert_user(
-        &state.db,
-        &repo::NewUser {
-            user_id,
-            email,
-            password_hash: &hash,
-            nickname: &body.nickname,
-            role: role.as_str(),
-        },
-        state.now_ms(),
-    )
-    .await;
-    if let Err(err) = inserted {
-        // Two signups raced past the checks: the unique keys decide.
-        return Err(match repo::unique_violation(&err) {
-            Some("nickname") => ApiError::conflict("DUPLICATED_NICKNAME", "this nickname is taken"),
-            Some(_) => ApiError::conflict("DUPLICATED_EMAIL", "this email is already registered"),
-            None => err.into(),
-        });
-    }
-    tracing::info!(%user_id, role = role.as_str(), "user signed up");
+    let new = NewAccount {
+        email,
+        password: &body.password,
+        nickname: &body.nickname,
+        role: role.as_str(),
+    };
+    let user_id = service::signup(accounts(&state), new).await?;
     Ok(Reply::created("회원가입 성공", SignupResult { user_id }))
 }
 
@@ -610,35 +459,15 @@ pub async fn login(
     ip: ClientIp,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> ApiResult<Reply<TokenPair>> {
-    let wrong = || ApiError::unauthorized("WRONG_EMAIL_OR_PASSWORD", "wrong email or password");
-    let email = body.email.trim();
-    // Oversized input is refused before hashing; malformed email just fails to match.
-    if email.is_empty() || email.len() > rules::EMAIL_MAX_CHARS || body.password.len() > 128 {
-        return Err(wrong());
-    }
-    check_guess(&state, Guess::Password, email, ip).await?;
-    let passwords = &state.accounts.passwords;
-    let Some(user) = repo::find_user_by_email(&state.db, email).await? else {
-        // As slow as a wrong password, and through the same bound: no way to tell which
-        // emails have accounts.
-        passwords
-            .verify_dummy(&body.password)
-            .await
-            .map_err(hashing_error)?;
-        return Err(wrong());
-    };
-    if !passwords
-        .verify(&body.password, &user.password_hash)
-        .await
-        .map_err(hashing_error)?
-    {
-        return Err(wrong());
-    }
-    if user.deleted {
-        return Err(user_not_found());
-    }
-    let pair = issue_tokens(&state, &user).await?;
-    Ok(Reply::ok("로그인 성공", pair))
+    let issued = service::login(
+        accounts(&state),
+        &Jwt(&state),
+        &body.email,
+        &body.password,
+        ip.0,
+    )
+    .await?;
+    Ok(Reply::ok("로그인 성공", token_pair(issued)))
 }
 
 /// Exchange the current refresh token for a new pair.
@@ -653,37 +482,15 @@ pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshBody>,
 ) -> ApiResult<Reply<TokenPair>> {
-    let token = body.refresh_token.trim();
-    let token = token.strip_prefix("Bearer ").unwrap_or(token).trim();
-    if token.is_empty() || token.len() > 4096 {
-        return Err(expired_refresh());
-    }
-    let claims = state.keys.verify(token).map_err(|_| expired_refresh())?;
-    if claims.token_type != TokenType::Refresh || state.keys.is_revoked(&claims) {
-        return Err(expired_refresh());
-    }
-    let key = refresh_key(claims.user_id);
-    match state.accounts.kv.get_del(&key).await? {
-        Some(current) if rules::constant_time_eq(&current, token) => {}
-        Some(_) => {
-            tracing::warn!(user_id = %claims.user_id, "an old refresh token was presented; the user's refresh token is revoked");
-            return Err(expired_refresh());
-        }
-        None => return Err(expired_refresh()),
-    }
-    let user = repo::find_user(&state.db, claims.user_id.0)
-        .await?
-        .filter(|u| !u.deleted)
-        .ok_or_else(user_not_found)?;
-    let pair = issue_tokens(&state, &user).await?;
-    Ok(Reply::ok("토큰 재발급 성공", pair))
+    let issued = service::refresh(accounts(&state), &Jwt(&state), &body.refresh_token).await?;
+    Ok(Reply::ok("토큰 재발급 성공", token_pair(issued)))
 }
 
 /// Log out: the refresh token stops working (the access token lives out its short lifetime).
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, description = "logged out", body = NoData), (status = 401, body = ErrorBody)))]
 pub async fn logout(State(state): State<AppState>, user: AuthUser) -> ApiResult<Reply<Option<()>>> {
-    state.accounts.kv.del(&refresh_key(user.user_id)).await?;
+    service::logout(accounts(&state), user.user_id).await?;
     Ok(Reply::ok("로그아웃 되었습니다.", None))
 }
 
@@ -700,12 +507,8 @@ pub async fn get_user(
     Path(id): Path<String>,
 ) -> ApiResult<Reply<UserView>> {
     let id = parse_user_id(&id)?;
-    self_or_master(&user, id)?;
-    let found = repo::find_user(&state.db, id)
-        .await?
-        .filter(|u| !u.deleted)
-        .ok_or_else(user_not_found)?;
-    let role = role_of(&found)?;
+    let found = service::get_user(accounts(&state), caller(&user), id).await?;
+    let role = role_of(&found).map_err(ApiError::internal)?;
     Ok(Reply::ok(
         "회원 정보 조회 성공",
         UserView {
@@ -729,27 +532,11 @@ pub async fn update_user(
     ApiJson(body): ApiJson<NicknameBody>,
 ) -> ApiResult<Reply<UserIdResult>> {
     let id = parse_user_id(&id)?;
-    self_or_master(&user, id)?;
-    check_nickname_rule(&body.nickname)?;
-    if repo::nickname_taken(&state.db, &body.nickname, Some(id)).await? {
-        return Err(ApiError::conflict(
-            "DUPLICATED_NICKNAME",
-            "this nickname is taken",
-        ));
-    }
-    let by = user.user_id.to_string();
-    match repo::update_nickname(&state.db, id, &body.nickname, &by, state.now_ms()).await {
-        Ok(true) => Ok(Reply::ok(
-            "회원 정보 수정 성공",
-            UserIdResult { user_id: id },
-        )),
-        Ok(false) => Err(user_not_found()),
-        Err(err) if repo::unique_violation(&err).is_some() => Err(ApiError::conflict(
-            "DUPLICATED_NICKNAME",
-            "this nickname is taken",
-        )),
-        Err(err) => Err(err.into()),
-    }
+    service::update_nickname(accounts(&state), caller(&user), id, &body.nickname).await?;
+    Ok(Reply::ok(
+        "회원 정보 수정 성공",
+        UserIdResult { user_id: id },
+    ))
 }
 
 /// Change one's own password, proving the current one.
@@ -778,58 +565,15 @@ pub async fn change_password(
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> ApiResult<Reply<UserIdResult>> {
     let id = parse_user_id(&id)?;
-    if user.user_id.0 != id {
-        return Err(ApiError::forbidden(
-            "FORBIDDEN",
-            "only the user themself may change their password",
-        ));
-    }
-    let current = body
-        .current_password
-        .as_deref()
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "CURRENT_PASSWORD_REQUIRED",
-                "currentPassword (the password in use now) is required",
-            )
-        })?;
-    check_password_rule(&body.password)?;
-    let found = repo::find_user(&state.db, id)
-        .await?
-        .filter(|u| !u.deleted)
-        .ok_or_else(user_not_found)?;
-    check_guess(&state, Guess::Password, &found.email, ip).await?;
-    let passwords = &state.accounts.passwords;
-    let matches = current.len() <= 128
-        && passwords
-            .verify(current, &found.password_hash)
-            .await
-            .map_err(hashing_error)?;
-    if !matches {
-        return Err(ApiError::unauthorized(
-            "WRONG_CURRENT_PASSWORD",
-            "the current password is wrong",
-        ));
-    }
-    let hash = passwords
-        .hash(&body.password)
-        .await
-        .map_err(hashing_error)?;
-    let by = user.user_id.to_string();
-    // Revoke before the change (if Redis cannot take it, nothing changed and a retry works) and
-    // after it (a login that raced the change minted its token after the first revocation).
-    state
-        .accounts
-        .revoke_tokens(user.user_id, state.now_ms())
-        .await?;
-    if !repo::update_password(&state.db, id, &hash, &by, state.now_ms()).await? {
-        return Err(user_not_found());
-    }
-    state
-        .accounts
-        .revoke_tokens(user.user_id, state.now_ms())
-        .await?;
+    service::change_password(
+        accounts(&state),
+        caller(&user),
+        id,
+        body.current_password.as_deref(),
+        &body.password,
+        ip.0,
+    )
+    .await?;
     Ok(Reply::ok(
         "비밀번호 변경 성공",
         UserIdResult { user_id: id },
@@ -849,22 +593,7 @@ pub async fn delete_user(
     Path(id): Path<String>,
 ) -> ApiResult<Reply<UserIdResult>> {
     let id = parse_user_id(&id)?;
-    self_or_master(&user, id)?;
-    let by = user.user_id.to_string();
-    // Revoke before (a Redis failure leaves the account as it was, so a retry works) and after
-    // (a login that raced the deletion minted its token after the first revocation).
-    state
-        .accounts
-        .revoke_tokens(UserId(id), state.now_ms())
-        .await?;
-    if !repo::soft_delete_user(&state.db, id, &by, state.now_ms()).await? {
-        return Err(user_not_found());
-    }
-    state
-        .accounts
-        .revoke_tokens(UserId(id), state.now_ms())
-        .await?;
-    tracing::info!(user_id = %id, by = %by, "user deleted");
+    service::delete_user(accounts(&state), caller(&user), id).await?;
     Ok(Reply::ok("회원 탈퇴 성공", UserIdResult { user_id: id }))
 }
 
@@ -880,22 +609,7 @@ pub async fn create_address(
     ApiJson(body): ApiJson<AddressBody>,
 ) -> ApiResult<Reply<AddressIdResult>> {
     let fields = address_fields(body)?;
-    if repo::count_live_addresses(&state.db, user.user_id.0).await? >= MAX_ADDRESSES_PER_USER {
-        return Err(ApiError::conflict(
-            "TOO_MANY_ADDRESSES",
-            format!("at most {MAX_ADDRESSES_PER_USER} addresses per user"),
-        ));
-    }
-    let address_id = Uuid::now_v7();
-    repo::insert_address(
-        &state.db,
-        address_id,
-        user.user_id.0,
-        &fields,
-        &user.email,
-        state.now_ms(),
-    )
-    .await?;
+    let address_id = service::create_address(accounts(&state), caller(&user), &fields).await?;
     Ok(Reply::created(
         "배송지 등록 성공",
         AddressIdResult { address_id },
@@ -914,7 +628,7 @@ pub async fn get_address(
     Path(id): Path<String>,
 ) -> ApiResult<Reply<AddressView>> {
     let id = parse_address_id(&id)?;
-    let address = own_address(&state, &user, id).await?;
+    let address = service::get_address(accounts(&state), caller(&user), id).await?;
     Ok(Reply::ok("배송지 조회 성공", address.into()))
 }
 
@@ -935,9 +649,9 @@ pub async fn list_addresses(
         ADDRESS_SORTS,
         ADDRESS_PAGE_SIZE,
         state.config.page_limits(),
-        "INVALID_SORT",
+        ErrorCode::InvalidSort.as_str(),
     )?;
-    let (rows, total) = repo::list_addresses(&state.db, user.user_id.0, &page).await?;
+    let (rows, total) = service::list_addresses(accounts(&state), caller(&user), &page).await?;
     let content = rows.into_iter().map(AddressView::from).collect();
     Ok(Reply::ok(
         "배송지 목록 조회 성공",
@@ -958,13 +672,7 @@ pub async fn update_address(
 ) -> ApiResult<Reply<AddressIdResult>> {
     let id = parse_address_id(&id)?;
     let fields = address_fields(body)?;
-    own_address(&state, &user, id).await?;
-    if !repo::update_address(&state.db, id, &fields, &user.email, state.now_ms()).await? {
-        return Err(ApiError::not_found(
-            "DELETED_ADDRESS",
-            "this address was deleted",
-        ));
-    }
+    service::update_address(accounts(&state), caller(&user), id, &fields).await?;
     Ok(Reply::ok(
         "배송지 수정 성공",
         AddressIdResult { address_id: id },
@@ -984,17 +692,10 @@ pub async fn delete_address(
     Path(id): Path<String>,
 ) -> ApiResult<Reply<AddressIdResult>> {
     let id = parse_address_id(&id)?;
-    own_address(&state, &user, id).await?;
-    let by = user.user_id.to_string();
-    let deleted =
-        repo::soft_delete_address(&state.db, id, user.user_id.0, &by, state.now_ms()).await?;
+    let deleted = service::delete_address(accounts(&state), caller(&user), id).await;
+    // The order path's cached address may be stale now.
     state.lookups.forget_address(id);
-    if !deleted {
-        return Err(ApiError::not_found(
-            "DELETED_ADDRESS",
-            "this address was deleted",
-        ));
-    }
+    deleted?;
     Ok(Reply::ok(
         "배송지 삭제 성공",
         AddressIdResult { address_id: id },
@@ -1009,11 +710,7 @@ pub async fn get_default_address(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> ApiResult<Reply<AddressView>> {
-    let address = repo::default_address(&state.db, user.user_id.0)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found("NOT_EXISTS_DEFAULT_ADDRESS", "no default address is set")
-        })?;
+    let address = service::get_default_address(accounts(&state), caller(&user)).await?;
     Ok(Reply::ok("기본 배송지 조회 성공", address.into()))
 }
 
@@ -1028,17 +725,7 @@ pub async fn set_default_address(
     Path(id): Path<String>,
 ) -> ApiResult<Reply<AddressIdResult>> {
     let id = parse_address_id(&id)?;
-    own_address(&state, &user, id).await?;
-    let by = user.user_id.to_string();
-    if !repo::set_default_address(&state.db, user.user_id.0, id, &by, state.now_ms()).await? {
-        // The address was deleted meanwhile, or the caller has no (live) account.
-        return Err(match repo::find_user(&state.db, user.user_id.0).await? {
-            Some(u) if !u.deleted => {
-                ApiError::not_found("DELETED_ADDRESS", "this address was deleted")
-            }
-            _ => user_not_found(),
-        });
-    }
+    service::set_default_address(accounts(&state), caller(&user), id).await?;
     Ok(Reply::ok(
         "기본 배송지 설정 성공",
         AddressIdResult { address_id: id },

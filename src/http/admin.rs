@@ -4,13 +4,13 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use serde::Serialize;
-use sqlx::Row;
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::{AuthUser, Role};
 use super::envelope::{Envelope, Reply};
 use super::error::{ApiResult, ErrorBody};
+use crate::persistence::audit::{stored_campaign, stored_levels};
 use crate::persistence::snapshot::{SnapshotFile, list_snapshots};
 
 /// The document's schema of a [`SnapshotFile`] (which lives below the HTTP layer).
@@ -123,19 +123,8 @@ pub async fn audit(State(state): State<AppState>, user: AuthUser) -> ApiResult<R
         }
     };
     for (id, ledger, _) in &campaigns {
-        let row = sqlx::query(
-            "SELECT issued_count, quantity, (SELECT COUNT(*) FROM p_coupon c WHERE c.coupon_info_id = i.coupon_info_id) AS rows_count \
-             FROM p_coupon_info i WHERE coupon_info_id = ?",
-        )
-        .bind(id.to_string())
-        .fetch_optional(&state.db.pool)
-        .await?;
-        let (issued, quantity, rows) = match row {
-            Some(r) => (
-                r.try_get::<i64, _>("issued_count")?,
-                r.try_get::<i64, _>("quantity")?,
-                r.try_get::<i64, _>("rows_count")?,
-            ),
+        let (issued, quantity, rows) = match stored_campaign(&state.db, id.0).await? {
+            Some(c) => (c.issued_count, c.quantity, c.coupon_rows),
             None => (-1, -1, -1),
         };
         diff(
@@ -161,39 +150,18 @@ pub async fn audit(State(state): State<AppState>, user: AuthUser) -> ApiResult<R
         );
     }
     for (id, ledger, _) in &items {
-        let row =
-            sqlx::query("SELECT quantity, available, reserved, sold FROM p_product WHERE id = ?")
-                .bind(id.to_string())
-                .fetch_optional(&state.db.pool)
-                .await?;
+        let row = stored_levels(&state.db, id.0).await?;
         let l = ledger.levels();
-        let get = |r: &Option<sqlx::any::AnyRow>, c: &str| -> i64 {
-            r.as_ref()
-                .and_then(|r| r.try_get::<i64, _>(c).ok())
-                .unwrap_or(-1)
-        };
-        diff(
-            "item",
-            id.to_string(),
-            "total",
-            l.total,
-            get(&row, "quantity"),
-        );
+        diff("item", id.to_string(), "total", l.total, row.quantity);
         diff(
             "item",
             id.to_string(),
             "available",
             l.available,
-            get(&row, "available"),
+            row.available,
         );
-        diff(
-            "item",
-            id.to_string(),
-            "reserved",
-            l.reserved,
-            get(&row, "reserved"),
-        );
-        diff("item", id.to_string(), "sold", l.sold, get(&row, "sold"));
+        diff("item", id.to_string(), "reserved", l.reserved, row.reserved);
+        diff("item", id.to_string(), "sold", l.sold, row.sold);
     }
     Ok(Reply::ok(
         "audit",

@@ -10,7 +10,6 @@ use axum::extract::{Query, State};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::Row;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -23,7 +22,8 @@ use super::page::{Page, PageQuery};
 use crate::domain::campaign::CampaignStatus;
 use crate::domain::ids::{CampaignId, ItemId, UserId};
 use crate::domain::item::{ItemOutcome, SaleConfig, SalePhase};
-use crate::persistence::repo::{opt_uuid_col, uuid_col};
+use crate::error_code::ErrorCode;
+use crate::persistence::audit::{self as repo, AuditFilter};
 
 /// Largest stock change one request may make, either way.
 pub const MAX_STOCK_DELTA: i64 = 1_000_000_000;
@@ -42,7 +42,7 @@ pub fn router() -> Router<AppState> {
 
 fn parse_id(raw: &str, what: &str) -> ApiResult<Uuid> {
     Uuid::parse_str(raw.trim())
-        .map_err(|_| ApiError::bad_request("INVALID_VALUE", format!("{what} must be a UUID")))
+        .map_err(|_| ApiError::coded(ErrorCode::InvalidValue, format!("{what} must be a UUID")))
 }
 
 /// One audit row to write.
@@ -59,22 +59,16 @@ struct AuditRecord {
 /// operator is answered with the change's result rather than an error inviting a retry.
 async fn record(state: &AppState, rec: AuditRecord) {
     let detail = rec.detail.to_string();
-    let inserted = sqlx::query(
-        "INSERT INTO hd_audit_log (id, actor_user_id, action, entity_type, entity_id, detail, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(Uuid::now_v7().to_string())
-    .bind(rec.actor.to_string())
-    .bind(rec.action)
-    .bind(rec.entity_type)
-    .bind(rec.entity_id.to_string())
-    .bind(detail.clone())
-    .bind(state.now_ms())
-    .execute(&state.db.pool)
-    .await;
-    if let Err(err) = inserted {
+    let row = repo::AuditRecord {
+        actor: rec.actor.0,
+        action: rec.action,
+        entity_type: rec.entity_type,
+        entity_id: rec.entity_id,
+        detail: detail.clone(),
+    };
+    if let Err(err) = repo::insert_audit_record(&state.db, &row, state.now_ms()).await {
         tracing::error!(
-            error = %err,
+            error = %format!("{err:#}"),
             actor_user_id = %rec.actor,
             action = rec.action,
             entity_type = rec.entity_type,
@@ -128,11 +122,14 @@ pub struct ItemStock {
 fn validate_reason(reason: &str) -> ApiResult<String> {
     let reason = reason.trim();
     if reason.is_empty() {
-        return Err(ApiError::bad_request("INVALID_VALUE", "reason is required"));
+        return Err(ApiError::coded(
+            ErrorCode::InvalidValue,
+            "reason is required",
+        ));
     }
     if reason.chars().count() > MAX_REASON_CHARS {
-        return Err(ApiError::bad_request(
-            "INVALID_VALUE",
+        return Err(ApiError::coded(
+            ErrorCode::InvalidValue,
             format!("reason must be at most {MAX_REASON_CHARS} characters"),
         ));
     }
@@ -161,8 +158,8 @@ pub async fn adjust_stock(
     let id = parse_id(&id, "item id")?;
     // unsigned_abs: `i64::MIN.abs()` overflows (and wraps to a negative number in release).
     if body.delta == 0 || body.delta.unsigned_abs() > MAX_STOCK_DELTA.unsigned_abs() {
-        return Err(ApiError::bad_request(
-            "INVALID_VALUE",
+        return Err(ApiError::coded(
+            ErrorCode::InvalidValue,
             format!(
                 "delta must be a non-zero number of units, at most {MAX_STOCK_DELTA} either way"
             ),
@@ -175,8 +172,8 @@ pub async fn adjust_stock(
         ItemOutcome::Adjusted { .. } => {}
         ItemOutcome::InvalidQuantity => {
             let view = state.engine.item_view(item).await?;
-            return Err(ApiError::conflict(
-                "STOCK_BELOW_ZERO",
+            return Err(ApiError::coded(
+                ErrorCode::StockBelowZero,
                 format!(
                     "cannot remove {} units: only {} are available (reserved and sold units stay)",
                     -body.delta, view.levels.available
@@ -357,10 +354,7 @@ pub async fn close_sale(
     let item = ItemId(id);
     let view = state.engine.item_view(item).await?;
     let Some(sale) = view.sale else {
-        return Err(ApiError::conflict(
-            "NO_SALE",
-            "this product has no time sale",
-        ));
+        return Err(ErrorCode::NoSale.into());
     };
     let now = state.now_ms();
     let current = sale.config;
@@ -479,64 +473,53 @@ pub async fn audit_log(
     query: Result<Query<AuditLogQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Reply<Page<AuditEntry>>> {
     user.require(&[Role::Master])?;
-    let Query(q) = query.map_err(|e| ApiError::bad_request("INVALID_VALUE", e.body_text()))?;
+    let Query(q) = query.map_err(|e| ApiError::coded(ErrorCode::InvalidValue, e.body_text()))?;
     let req = PageQuery {
         page: q.page,
         size: q.size,
         sort: q.sort.clone(),
     }
-    .validate(AUDIT_SORTS, 20, state.config.page_limits(), "INVALID_SORT")?;
-    let mut filter = String::from(" WHERE 1 = 1");
-    let mut binds: Vec<String> = Vec::new();
-    if let Some(action) = q.action.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        filter.push_str(" AND action = ?");
-        binds.push(action.to_ascii_uppercase());
-    }
-    if let Some(t) = q
-        .entity_type
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        filter.push_str(" AND entity_type = ?");
-        binds.push(t.to_ascii_lowercase());
-    }
-    if let Some(e) = q.entity_id.as_deref().filter(|s| !s.trim().is_empty()) {
-        filter.push_str(" AND entity_id = ?");
-        binds.push(parse_id(e, "entityId")?.to_string());
-    }
-    let count_sql = format!("SELECT COUNT(*) AS n FROM hd_audit_log{filter}");
-    let mut count = sqlx::query(sqlx::AssertSqlSafe(count_sql));
-    for b in &binds {
-        count = count.bind(b.clone());
-    }
-    let total: i64 = count.fetch_one(&state.db.pool).await?.try_get("n")?;
-    let list_sql = format!(
-        "SELECT id, actor_user_id, action, entity_type, entity_id, detail, created_at \
-         FROM hd_audit_log{filter}{}",
-        req.sql_tail("id")
-    );
-    let mut list = sqlx::query(sqlx::AssertSqlSafe(list_sql));
-    for b in &binds {
-        list = list.bind(b.clone());
-    }
-    let rows = list.fetch_all(&state.db.pool).await?;
-    let mut content = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let detail: Option<String> = row.try_get("detail")?;
-        let detail = match detail {
-            None => serde_json::Value::Null,
-            Some(d) => serde_json::from_str(&d).unwrap_or(serde_json::Value::String(d)),
-        };
-        content.push(AuditEntry {
-            id: uuid_col(row, "id")?,
-            actor_user_id: opt_uuid_col(row, "actor_user_id")?,
-            action: row.try_get("action")?,
-            entity_type: row.try_get("entity_type")?,
-            entity_id: uuid_col(row, "entity_id")?,
-            detail,
-            created_at: rfc3339(row.try_get("created_at")?),
-        });
-    }
+    .validate(
+        AUDIT_SORTS,
+        20,
+        state.config.page_limits(),
+        ErrorCode::InvalidSort.as_str(),
+    )?;
+    let filter = AuditFilter {
+        action: q
+            .action
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_ascii_uppercase),
+        entity_type: q
+            .entity_type
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_ascii_lowercase),
+        entity_id: q
+            .entity_id
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(|e| parse_id(e, "entityId"))
+            .transpose()?,
+    };
+    let (rows, total) = repo::list_audit_records(&state.db, &filter, &req).await?;
+    let content = rows
+        .into_iter()
+        .map(|row| AuditEntry {
+            id: row.id,
+            actor_user_id: row.actor_user_id,
+            action: row.action,
+            entity_type: row.entity_type,
+            entity_id: row.entity_id,
+            detail: match row.detail {
+                None => serde_json::Value::Null,
+                Some(d) => serde_json::from_str(&d).unwrap_or(serde_json::Value::String(d)),
+            },
+            created_at: rfc3339(row.created_at),
+        })
+        .collect();
     Ok(Reply::ok("audit log", Page::new(content, total, &req)))
 }

@@ -25,7 +25,7 @@ impl From<EngineError> for ApiError {
             ),
             EngineError::Storage(e) => ApiError::from(e.context("loading engine state")),
             EngineError::UnknownCampaign => ErrorCode::CampaignNotFound.into(),
-            EngineError::UnknownItem => ApiError::not_found("P002", "product not found"),
+            EngineError::UnknownItem => ErrorCode::ProductNotFound.into(),
         }
     }
 }

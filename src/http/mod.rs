@@ -53,6 +53,8 @@ pub struct AppState {
     pub store: SqlStore,
     pub clock: SharedClock,
     pub engine: EngineHandle,
+    /// The catalog services (the same database, engine and clock).
+    pub catalog: crate::catalog::Catalog,
     pub keys: auth::JwtKeys,
     pub accounts: Arc<crate::accounts::AccountsState>,
     pub ops: Arc<crate::ops::OpsState>,
@@ -90,6 +92,7 @@ impl AppState {
         Self {
             config,
             store: SqlStore::new(db.clone()),
+            catalog: crate::catalog::Catalog::new(db.clone(), engine.clone(), clock.clone()),
             db,
             clock,
             engine,

@@ -15,6 +15,19 @@ use axum::routing::get;
 
 use super::AppState;
 
+impl From<crate::ops::RateLimited> for super::error::ApiError {
+    fn from(limited: crate::ops::RateLimited) -> Self {
+        super::error::ApiError::from(crate::error_code::ErrorCode::RateLimited)
+            .retry_after(limited.retry_after_s)
+    }
+}
+
+impl IntoResponse for crate::ops::RateLimited {
+    fn into_response(self) -> Response {
+        super::error::ApiError::from(self).into_response()
+    }
+}
+
 /// The ops routes (`/metrics`) and the MASTER-only operator actions of [`super::admin_ops`].
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -1,70 +1,11 @@
-//! One pagination style for the whole API: `?page=<0-based, at most max_page_number>&size=<n, at
-//! most max_page_size>&sort=<prop>,<asc|desc>`, answered with a Spring-like page body.
-//!
-//! Both bounds come from the configuration ([`PageLimits`]); beyond them the resource's own
-//! invalid-paging code is answered (400). Nothing computed from `page` and `size` can overflow:
-//! they are bounded before use and the arithmetic saturates.
+//! One pagination style for the whole API: the query is checked by
+//! [`crate::persistence::page`] (its types are re-exported here), and answered with a Spring-like
+//! page body. Beyond the bounds the resource's own invalid-paging code is answered (400).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::error::ApiError;
-use crate::config::Config;
-
-/// The bounds a page request is checked against (from `max_page_size` and `max_page_number`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PageLimits {
-    /// Largest `size`.
-    pub max_size: i64,
-    /// Largest (0-based) `page`.
-    pub max_page: i64,
-}
-
-impl Config {
-    /// The paging bounds of every list endpoint.
-    pub fn page_limits(&self) -> PageLimits {
-        PageLimits {
-            max_size: i64::from(self.max_page_size),
-            max_page: i64::from(self.max_page_number),
-        }
-    }
-}
-
-/// The query parameters.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct PageQuery {
-    pub page: Option<i64>,
-    pub size: Option<i64>,
-    pub sort: Option<String>,
-}
-
-/// A validated page request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageRequest {
-    pub page: i64,
-    pub size: i64,
-    /// The SQL column to order by (from the allowed list) and the direction.
-    pub order_column: &'static str,
-    pub descending: bool,
-}
-
-impl PageRequest {
-    /// Rows skipped before this page (saturating: `page` and `size` are bounded anyway).
-    pub fn offset(&self) -> i64 {
-        self.page.saturating_mul(self.size)
-    }
-
-    /// `ORDER BY <col> <dir>, <tiebreak> <dir> LIMIT <size> OFFSET <offset>` (values are
-    /// validated numbers and whitelisted names, so this is safe to format into SQL).
-    pub fn sql_tail(&self, tiebreak: &str) -> String {
-        let dir = if self.descending { "DESC" } else { "ASC" };
-        format!(
-            " ORDER BY {} {dir}, {tiebreak} {dir} LIMIT {} OFFSET {}",
-            self.order_column,
-            self.size,
-            self.offset()
-        )
-    }
-}
+pub use crate::persistence::page::{PageLimits, PageQuery, PageRequest};
 
 impl PageQuery {
     /// Validate against `allowed` (`(json property, SQL column)` pairs; the first is the default
@@ -76,50 +17,8 @@ impl PageQuery {
         limits: PageLimits,
         invalid_code: &'static str,
     ) -> Result<PageRequest, ApiError> {
-        let PageLimits { max_size, max_page } = limits;
-        let page = self.page.unwrap_or(0);
-        if !(0..=max_page).contains(&page) {
-            return Err(ApiError::bad_request(
-                invalid_code,
-                format!("page must be 0 to {max_page}"),
-            ));
-        }
-        let size = self.size.unwrap_or(default_size);
-        if size < 1 || size > max_size {
-            return Err(ApiError::bad_request(
-                invalid_code,
-                format!("size must be 1 to {max_size}"),
-            ));
-        }
-        let (mut column, mut descending) = (allowed[0].1, true);
-        if let Some(sort) = self.sort.as_deref().filter(|s| !s.trim().is_empty()) {
-            let mut parts = sort.split(',');
-            let prop = parts.next().unwrap_or("").trim();
-            column = allowed
-                .iter()
-                .find(|(p, _)| p.eq_ignore_ascii_case(prop))
-                .map(|(_, c)| *c)
-                .ok_or_else(|| {
-                    ApiError::bad_request(invalid_code, format!("cannot sort by `{prop}`"))
-                })?;
-            descending = match parts.next().map(|d| d.trim().to_ascii_lowercase()) {
-                None => false,
-                Some(d) if d == "asc" => false,
-                Some(d) if d == "desc" => true,
-                Some(d) => {
-                    return Err(ApiError::bad_request(
-                        invalid_code,
-                        format!("sort direction must be asc or desc, not `{d}`"),
-                    ));
-                }
-            };
-        }
-        Ok(PageRequest {
-            page,
-            size,
-            order_column: column,
-            descending,
-        })
+        self.check(allowed, default_size, limits)
+            .map_err(|message| ApiError::bad_request(invalid_code, message))
     }
 }
 

@@ -11,8 +11,14 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::config::Config;
 use crate::domain::ids::UserId;
 use crate::engine::EngineHandle;
-use crate::http::error::ApiError;
 use ratelimit::RateLimiter;
+
+/// A request over its rate limit: answered `429 RATE_LIMITED` with `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimited {
+    /// Whole seconds until a token is back, at least 1.
+    pub retry_after_s: u64,
+}
 
 /// What the operations layer shares: the metrics recorder handle and the rate limiter.
 pub struct OpsState {
@@ -65,13 +71,15 @@ impl OpsState {
 
     /// Take a rate-limit token for `user` (and for `ip` when known): `429` with `Retry-After`
     /// when either bucket is empty. Redis errors allow the request (see [`ratelimit`]).
-    pub async fn check_rate(&self, user: UserId, ip: Option<IpAddr>) -> Result<(), ApiError> {
+    pub async fn check_rate(&self, user: UserId, ip: Option<IpAddr>) -> Result<(), RateLimited> {
         match self.limiter.check(user, ip).await {
             Ok(()) => Ok(()),
             Err(refusal) => {
                 ::metrics::counter!("hotdeal_rate_limited_total", "scope" => refusal.scope.as_str())
                     .increment(1);
-                Err(ApiError::too_many_requests(refusal.retry_after_s()))
+                Err(RateLimited {
+                    retry_after_s: refusal.retry_after_s(),
+                })
             }
         }
     }

@@ -12,9 +12,11 @@ use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub mod audit;
 pub mod catalog;
 pub mod journal;
 pub mod node_lock;
+pub mod page;
 pub mod recovery;
 pub mod repo;
 pub mod snapshot;

@@ -1,32 +1,40 @@
 //! Catalog endpoints (seed sections 3 and 4): companies, products, time sales (promotions) and
-//! reviews.
-//!
-//! The item actor owns a product's stock, price, on-sale flag and current time sale; these
-//! handlers change those only through the engine and keep the descriptive fields in SQL.
-//! Fixed seed quirks: a company always starts REQUESTED and is decided once by staff; every edit
-//! checks ownership; validations are enforced; promotions switch at their exact instants (the
-//! engine reads the clock) and `start < end` is required; soft-deleted reviews are hidden;
-//! review counters move in the same transaction as the review.
-//!
-//! Times in JSON are RFC 3339 strings in UTC (`2025-01-10T10:00:00.000Z`). Inputs may carry any
-//! offset; a time without an offset (the seed's local datetimes) is read as UTC.
-
-use std::sync::LazyLock;
+//! reviews. Each handler checks the caller's role, parses the path and query, calls one
+//! [`crate::catalog`] service and wraps its answer; the rules live there.
 
 use axum::Router;
 use uuid::Uuid;
 
 use super::AppState;
+use super::auth::AuthUser;
 use super::error::{ApiError, ApiResult};
 use super::page::PageQuery;
-use crate::domain::Millis;
+use crate::catalog::{Caller, CatalogError};
+use crate::error_code::ErrorCode;
 
 pub mod companies;
 pub mod products;
 pub mod promotions;
 pub mod reviews;
 
-pub use promotions::reconcile_sale;
+impl From<CatalogError> for ApiError {
+    fn from(err: CatalogError) -> Self {
+        match err {
+            CatalogError::Refused { code, message } => ApiError::coded(code, message),
+            CatalogError::Engine(e) => e.into(),
+            CatalogError::Storage(e) => e.into(),
+        }
+    }
+}
+
+/// The caller as the catalog services see them.
+pub(crate) fn caller(user: &AuthUser) -> Caller<'_> {
+    Caller {
+        user_id: user.user_id.0,
+        email: &user.email,
+        staff: user.role.is_staff(),
+    }
+}
 
 /// The catalog routes.
 pub fn router() -> Router<AppState> {
@@ -87,94 +95,8 @@ pub fn router() -> Router<AppState> {
 pub struct CatalogApi;
 
 /// Parse a path id, answering 400 with `code` when it is not a UUID.
-pub(crate) fn parse_id(raw: &str, code: &'static str, what: &str) -> ApiResult<Uuid> {
-    Uuid::parse_str(raw.trim())
-        .map_err(|_| ApiError::bad_request(code, format!("{what} must be a UUID")))
-}
-
-/// Longest accepted image URL.
-pub(crate) const MAX_URL_CHARS: usize = 2_048;
-
-/// Whether `s` looks like an absolute http(s) URL with a host (the images are stored by URL).
-pub(crate) fn is_url(s: &str) -> bool {
-    if s.len() > MAX_URL_CHARS || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return false;
-    }
-    let rest = s
-        .strip_prefix("https://")
-        .or_else(|| s.strip_prefix("http://"));
-    match rest {
-        Some(rest) => {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-            !host.is_empty() && !host.starts_with(':') && !host.starts_with('@')
-        }
-        None => false,
-    }
-}
-
-/// Check a list of image URLs: at most `max` entries, each an http(s) URL.
-pub(crate) fn check_urls(
-    urls: &[String],
-    max: usize,
-    field: &str,
-    code: &'static str,
-) -> ApiResult<()> {
-    if urls.len() > max {
-        return Err(ApiError::bad_request(
-            code,
-            format!("{field} holds at most {max} URLs"),
-        ));
-    }
-    if let Some(bad) = urls.iter().find(|u| !is_url(u)) {
-        return Err(ApiError::bad_request(
-            code,
-            format!(
-                "{field}: `{}` is not an http(s) URL",
-                bad.chars().take(80).collect::<String>()
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// A trimmed text of 1 to `max` characters.
-pub(crate) fn check_text(
-    value: &str,
-    max: usize,
-    field: &str,
-    code: &'static str,
-) -> ApiResult<String> {
-    let v = value.trim();
-    if v.is_empty() || v.chars().count() > max {
-        return Err(ApiError::bad_request(
-            code,
-            format!("{field} must be 1 to {max} characters"),
-        ));
-    }
-    Ok(v.to_string())
-}
-
-/// RFC 3339 in UTC with milliseconds.
-pub(crate) fn rfc3339(ms: Millis) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// An RFC 3339 instant, or a date-time without offset read as UTC.
-pub(crate) fn parse_instant(s: &str) -> Option<Millis> {
-    let s = s.trim();
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Some(t.timestamp_millis());
-    }
-    [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M:%S%.f",
-    ]
-    .iter()
-    .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
-    .map(|t| t.and_utc().timestamp_millis())
+pub(crate) fn parse_id(raw: &str, code: ErrorCode, what: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(raw.trim()).map_err(|_| ApiError::coded(code, format!("{what} must be a UUID")))
 }
 
 /// A list query string as `(key, value)` pairs, keeping repeated keys (`productIds=a&productIds=b`).
@@ -241,13 +163,12 @@ impl ListQuery {
     }
 
     /// `page`, `size` and `sort` (numbers checked; 400 with `code` otherwise).
-    pub(crate) fn page(&self, code: &'static str) -> ApiResult<PageQuery> {
+    pub(crate) fn page(&self, code: ErrorCode) -> ApiResult<PageQuery> {
         let num = |key: &str| -> ApiResult<Option<i64>> {
             self.get(key)
                 .map(|v| {
-                    v.parse::<i64>().map_err(|_| {
-                        ApiError::bad_request(code, format!("{key} must be an integer"))
-                    })
+                    v.parse::<i64>()
+                        .map_err(|_| ApiError::coded(code, format!("{key} must be an integer")))
                 })
                 .transpose()
         };
@@ -281,34 +202,12 @@ impl ListQuery {
     }
 }
 
-/// Striped locks serializing the catalog's engine-and-database changes per product (promotion
-/// create/update/delete, sale reconciliation, stock and price edits), so that two requests for
-/// the same product cannot both pass a check that only one of them may pass.
-static PRODUCT_LOCKS: LazyLock<Vec<tokio::sync::Mutex<()>>> =
-    LazyLock::new(|| (0..64).map(|_| tokio::sync::Mutex::new(())).collect());
-
-/// The lock of `product`'s stripe.
-pub(crate) fn product_lock(product: Uuid) -> &'static tokio::sync::Mutex<()> {
-    let stripe = (product.as_u128() % PRODUCT_LOCKS.len() as u128) as usize;
-    &PRODUCT_LOCKS[stripe]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn urls_times_and_queries() {
-        assert!(is_url("https://cdn.example.com/a.png"));
-        assert!(is_url("http://x/y"));
-        assert!(!is_url("ftp://x/y"));
-        assert!(!is_url("https:///nohost"));
-        assert!(!is_url("https://a b"));
-        assert_eq!(parse_instant("1970-01-01T00:00:01Z"), Some(1_000));
-        assert_eq!(parse_instant("1970-01-01T09:00:01+09:00"), Some(1_000));
-        assert_eq!(parse_instant("1970-01-01T00:00:01"), Some(1_000));
-        assert_eq!(parse_instant("tomorrow"), None);
-        assert_eq!(rfc3339(1_000), "1970-01-01T00:00:01.000Z");
+    fn queries() {
         let q = ListQuery::parse(Some("a=1%2C2&a=3&s=x+y%21&sort=&z=%zz"));
         assert_eq!(q.all("a"), vec!["1", "2", "3"]);
         assert_eq!(q.get("s"), Some("x y!"));

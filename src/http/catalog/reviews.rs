@@ -1,24 +1,19 @@
-//! Reviews (`/api/v1/reviews`): only a buyer whose order with the product is COMPLETE (paid)
-//! may review it, once per order line. Ratings are 1 to 5 in steps of 0.5. The product's
-//! `rating_sum` and `review_cnt` change in the same transaction as the review. Deleted reviews
-//! are not shown (the seed showed them).
+//! Reviews (`/api/v1/reviews`); the rules are in [`crate::catalog::reviews`].
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-use uuid::Uuid;
 
-use super::products::find_product;
-use super::{ListQuery, check_text, check_urls, parse_id, rfc3339};
+use super::{ListQuery, caller, parse_id};
+use crate::catalog::reviews::{self as service, REVIEW_SORTS};
+pub use crate::catalog::reviews::{CreateReview, ReviewCreated, ReviewView, UpdateReview};
+use crate::error_code::ErrorCode;
 use crate::http::AppState;
 use crate::http::auth::AuthUser;
 use crate::http::envelope::{ApiJson, Envelope, Reply};
-use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::Path;
 use crate::http::page::Page;
-use crate::persistence::catalog::{self as repo, Purchase, Review, ReviewPatch};
 
 /// The review routes.
 pub fn router() -> Router<AppState> {
@@ -28,87 +23,6 @@ pub fn router() -> Router<AppState> {
             "/api/v1/reviews/{id}",
             get(get_review).put(update_review).delete(delete_review),
         )
-}
-
-const MAX_REVIEW_CHARS: usize = 2_000;
-const MAX_REVIEW_IMGS: usize = 10;
-
-/// A review to write.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateReview {
-    /// A COMPLETE order of the caller that contains the product.
-    pub order_id: Uuid,
-    pub product_id: Uuid,
-    /// 1 to 5 in steps of 0.5.
-    pub rating: f64,
-    /// 1 to 2,000 characters.
-    pub review: String,
-    /// http(s) URLs, at most 10.
-    #[serde(default)]
-    pub review_imgs: Vec<String>,
-    /// Ignored: the author is the caller.
-    pub user_id: Option<Uuid>,
-}
-
-/// `{reviewId}`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ReviewCreated {
-    pub review_id: Uuid,
-}
-
-/// A review as shown.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ReviewView {
-    pub review_id: Uuid,
-    pub product_id: Uuid,
-    pub user_id: Uuid,
-    pub nickname: String,
-    pub rating: f64,
-    pub review: String,
-    pub review_imgs: Vec<String>,
-    /// RFC 3339, UTC.
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl From<Review> for ReviewView {
-    fn from(r: Review) -> Self {
-        Self {
-            review_id: r.id,
-            product_id: r.product_id,
-            user_id: r.user_id,
-            nickname: r.nickname,
-            rating: r.rating,
-            review: r.review,
-            review_imgs: r.review_imgs,
-            created_at: rfc3339(r.created_at),
-            updated_at: rfc3339(r.updated_at),
-        }
-    }
-}
-
-fn check_rating(r: f64) -> ApiResult<f64> {
-    if !(1.0..=5.0).contains(&r) || (r * 2.0).fract() != 0.0 {
-        return Err(ApiError::bad_request(
-            "P003",
-            "rating must be 1 to 5 in steps of 0.5",
-        ));
-    }
-    Ok(r)
-}
-
-fn check_imgs(imgs: &[String]) -> ApiResult<Vec<String>> {
-    check_urls(imgs, MAX_REVIEW_IMGS, "reviewImgs", "P003")?;
-    Ok(imgs.iter().map(|u| u.trim().to_string()).collect())
-}
-
-async fn find_review(state: &AppState, id: Uuid) -> ApiResult<Review> {
-    repo::review(&state.db, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("P015", "review not found"))
 }
 
 /// Review a product bought in a COMPLETE order (any signed-in buyer; once per order line).
@@ -124,69 +38,8 @@ pub async fn create_review(
     user: AuthUser,
     ApiJson(body): ApiJson<CreateReview>,
 ) -> ApiResult<Reply<ReviewCreated>> {
-    let rating = check_rating(body.rating)?;
-    let text = check_text(&body.review, MAX_REVIEW_CHARS, "review", "P003")?;
-    let imgs = check_imgs(&body.review_imgs)?;
-    find_product(&state, body.product_id).await?;
-    // Read-your-writes: the order just paid reaches the database through the write-behind.
-    crate::http::commerce::wait_for_writebehind(&state).await;
-    let line =
-        match repo::purchase(&state.db, body.order_id, user.user_id.0, body.product_id).await? {
-            Purchase::NoOrder => return Err(ApiError::not_found("O019", "order not found")),
-            Purchase::NotComplete => {
-                return Err(ApiError::bad_request(
-                    "ORDER_NOT_COMPLETE",
-                    "only a COMPLETE order can be reviewed",
-                ));
-            }
-            Purchase::NotInOrder => {
-                return Err(ApiError::bad_request(
-                    "PRODUCT_NOT_IN_ORDER",
-                    "the order does not contain this product",
-                ));
-            }
-            Purchase::Line(line) => line,
-        };
-    let nickname = match repo::nickname(&state.db, user.user_id.0).await? {
-        Some(n) => n,
-        None => format!("user-{}", &user.user_id.0.simple().to_string()[..8]),
-    };
-    let now = state.now_ms();
-    let review = Review {
-        id: Uuid::now_v7(),
-        order_id: body.order_id,
-        order_product_id: Some(line),
-        product_id: body.product_id,
-        user_id: user.user_id.0,
-        nickname,
-        rating,
-        review: text,
-        review_imgs: imgs,
-        created_at: now,
-        updated_at: now,
-    };
-    if !repo::insert_review(&state.db, &review, &user.email).await? {
-        return Err(ApiError::conflict(
-            "P007",
-            "this order line already has a review",
-        ));
-    }
-    Ok(Reply::created(
-        "리뷰가 등록되었습니다.",
-        ReviewCreated {
-            review_id: review.id,
-        },
-    ))
-}
-
-/// New content; absent fields are kept.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct UpdateReview {
-    pub rating: Option<f64>,
-    pub review: Option<String>,
-    /// Replaces the images when given.
-    pub review_imgs: Option<Vec<String>>,
+    let created = service::create_review(&state.catalog, caller(&user), &body).await?;
+    Ok(Reply::created("리뷰가 등록되었습니다.", created))
 }
 
 /// Edit a review (its author only).
@@ -202,32 +55,9 @@ pub async fn update_review(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateReview>,
 ) -> ApiResult<Reply<ReviewView>> {
-    let id = parse_id(&id, "P003", "review id")?;
-    let patch = ReviewPatch {
-        rating: body.rating.map(check_rating).transpose()?,
-        review: body
-            .review
-            .as_deref()
-            .map(|t| check_text(t, MAX_REVIEW_CHARS, "review", "P003"))
-            .transpose()?,
-        review_imgs: body.review_imgs.as_deref().map(check_imgs).transpose()?,
-    };
-    let current = find_review(&state, id).await?;
-    if current.user_id != user.user_id.0 {
-        return Err(ApiError::forbidden(
-            "P006",
-            "only the author may edit a review",
-        ));
-    }
-    if !repo::update_review(&state.db, &current, &patch, &user.email, state.now_ms()).await? {
-        find_review(&state, id).await?;
-        return Err(ApiError::conflict(
-            "CONCURRENT_UPDATE",
-            "the review changed meanwhile; retry",
-        ));
-    }
-    let fresh = find_review(&state, id).await?;
-    Ok(Reply::ok("리뷰가 수정되었습니다.", fresh.into()))
+    let id = parse_id(&id, ErrorCode::InvalidCatalogValue, "review id")?;
+    let view = service::update_review(&state.catalog, caller(&user), id, &body).await?;
+    Ok(Reply::ok("리뷰가 수정되었습니다.", view))
 }
 
 /// Delete a review (its author, or staff).
@@ -242,25 +72,9 @@ pub async fn delete_review(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Reply<ReviewCreated>> {
-    let id = parse_id(&id, "P003", "review id")?;
-    let current = find_review(&state, id).await?;
-    if current.user_id != user.user_id.0 && !user.role.is_staff() {
-        return Err(ApiError::forbidden(
-            "P006",
-            "only the author or staff may delete a review",
-        ));
-    }
-    if !repo::delete_review(&state.db, &current, &user.email, state.now_ms()).await? {
-        find_review(&state, id).await?;
-        return Err(ApiError::conflict(
-            "CONCURRENT_UPDATE",
-            "the review changed meanwhile; retry",
-        ));
-    }
-    Ok(Reply::ok(
-        "리뷰가 삭제되었습니다.",
-        ReviewCreated { review_id: id },
-    ))
+    let id = parse_id(&id, ErrorCode::InvalidCatalogValue, "review id")?;
+    let deleted = service::delete_review(&state.catalog, caller(&user), id).await?;
+    Ok(Reply::ok("리뷰가 삭제되었습니다.", deleted))
 }
 
 /// One review (public).
@@ -272,19 +86,10 @@ pub async fn get_review(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Reply<ReviewView>> {
-    let id = parse_id(&id, "P003", "review id")?;
-    Ok(Reply::ok(
-        "리뷰 조회 성공",
-        find_review(&state, id).await?.into(),
-    ))
+    let id = parse_id(&id, ErrorCode::InvalidCatalogValue, "review id")?;
+    let view = service::get_review(&state.catalog, id).await?;
+    Ok(Reply::ok("리뷰 조회 성공", view))
 }
-
-/// Sortable properties of the review list.
-const REVIEW_SORTS: &[(&str, &str)] = &[
-    ("createdAt", "created_at"),
-    ("updatedAt", "updated_at"),
-    ("rating", "rating"),
-];
 
 /// Reviews, a page at a time (public; deleted ones left out).
 ///
@@ -302,15 +107,17 @@ pub async fn list_reviews(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Reply<Page<ReviewView>>> {
     let q = ListQuery::parse(raw.as_deref());
-    let req = q
-        .page("P008")?
-        .validate(REVIEW_SORTS, 10, state.config.page_limits(), "P008")?;
+    let req = q.page(ErrorCode::InvalidCatalogPaging)?.validate(
+        REVIEW_SORTS,
+        10,
+        state.config.page_limits(),
+        ErrorCode::InvalidCatalogPaging.as_str(),
+    )?;
     let product = q
         .get("productId")
-        .map(|p| parse_id(p, "P003", "productId"))
+        .map(|p| parse_id(p, ErrorCode::InvalidCatalogValue, "productId"))
         .transpose()?;
-    let (list, total) = repo::list_reviews(&state.db, product, &req.sql_tail("id")).await?;
-    let content = list.into_iter().map(ReviewView::from).collect();
+    let (content, total) = service::list_reviews(&state.catalog, product, &req).await?;
     Ok(Reply::ok(
         "리뷰 목록 조회 성공",
         Page::new(content, total, &req),
