@@ -1,8 +1,8 @@
 //! Repositories the engine reads its state from and the write-behind writes it to.
 //!
 //! [`EngineStore`] is the trait the actors load through; [`SqlStore`] implements it on a [`Db`]
-//! for both backends. The contract suite in `tests/persistence.rs` runs the same assertions on
-//! SQLite and on MySQL.
+//! for both backends. The contract suite in `tests/api/storage/engine_store.rs` runs the same
+//! assertions on SQLite and on MySQL.
 
 use async_trait::async_trait;
 use sqlx::Row;

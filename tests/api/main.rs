@@ -21,6 +21,6 @@ mod orders;
 mod outage;
 mod pages;
 mod payments;
-mod persistence;
 mod protocol;
 mod security;
+mod storage;
