@@ -1,9 +1,10 @@
 //! hotdeal: a hot-deal commerce engine.
 //!
-//! Module map (dependency direction `domain <- actors <- engine <- http`):
+//! Module map (dependency direction `domain <- actors <- engine <- commerce <- http`):
 //! - [`domain`]: pure rules: item and campaign ledgers, coupon math, journal events, ids, clock.
 //! - [`actors`]: actix shells around the ledgers, the registry, the actor runtime, the ticker.
 //! - [`engine`]: [`engine::EngineHandle`], the only engine type the HTTP layer sees.
+//! - [`commerce`]: the commerce services (baskets, orders, payments, coupons) below HTTP.
 //! - [`persistence`]: the SQL pool (SQLite or MySQL), repositories, journal, write-behind, snapshots.
 //! - [`http`]: axum routers, one per resource, the error envelope, auth.
 //! - [`payments`]: payment providers (fake, KakaoPay).
@@ -13,6 +14,7 @@
 pub mod accounts;
 pub mod actors;
 pub mod cli;
+pub mod commerce;
 pub mod config;
 pub mod domain;
 pub mod engine;

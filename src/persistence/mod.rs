@@ -12,9 +12,14 @@ use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub mod baskets;
 pub mod catalog;
+pub mod coupons;
+pub mod idempotency;
 pub mod journal;
 pub mod node_lock;
+pub mod orders;
+pub mod payments;
 pub mod recovery;
 pub mod repo;
 pub mod snapshot;
