@@ -214,7 +214,7 @@ pub async fn place(c: &Commerce, caller: &Caller, req: &PlaceOrder) -> CommerceR
         async move {
             if let Err(e) = c
                 .engine
-                .release_order(order_id, &items, ReleaseReason::Cancelled)
+                .release_order(order_id, items, ReleaseReason::Cancelled)
                 .await
             {
                 tracing::error!(error = %e, order = %order_id, "could not release a failed order's stock; it expires by deadline");

@@ -123,3 +123,77 @@ impl From<CommerceError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+
+    use super::*;
+    use crate::domain::order::OrderStatus;
+
+    fn answer(e: ApiError) -> (StatusCode, &'static str, String) {
+        (e.status(), e.code(), e.message().to_string())
+    }
+
+    #[test]
+    fn refusals_keep_their_codes_statuses_and_messages() {
+        let item = ItemId(uuid::Uuid::from_u128(1));
+        let (status, code, message) =
+            answer(line_refusal(item, ItemOutcome::SoldOut { available: 2 }));
+        assert_eq!((status, code), (StatusCode::CONFLICT, "OP004"));
+        assert_eq!(
+            message,
+            format!("insufficient stock for product {item} (2 left)")
+        );
+        assert_eq!(
+            answer(coupon_use_refusal(CampaignOutcome::NotHeld)),
+            (
+                StatusCode::NOT_FOUND,
+                "OCO001",
+                "coupon not found".to_string()
+            )
+        );
+        assert_eq!(
+            answer(issue_refusal(CampaignOutcome::SoldOut)),
+            (
+                StatusCode::CONFLICT,
+                "CO005",
+                "the coupons are sold out".to_string()
+            )
+        );
+        assert_eq!(
+            answer(transition_refusal(
+                TransitionRefused::AlreadyProcessed(OrderStatus::Cancel),
+                true
+            )),
+            (
+                StatusCode::CONFLICT,
+                "O007",
+                "the order is already CANCEL".to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn one_code_may_be_answered_with_two_statuses() {
+        let malformed = answer(ErrorCode::InvalidPayment.into());
+        let not_payable = answer(ErrorCode::OrderNotPayable.into());
+        assert_eq!(
+            (malformed.0, malformed.1),
+            (StatusCode::BAD_REQUEST, "PA002")
+        );
+        assert_eq!(
+            (not_payable.0, not_payable.1),
+            (StatusCode::CONFLICT, "PA002")
+        );
+    }
+
+    #[test]
+    fn a_provider_that_did_not_answer_is_retried_later() {
+        let e: ApiError = CommerceError::ProviderUnavailable("timed out".into()).into();
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.code(), "PAYMENT_PROVIDER_UNAVAILABLE");
+        let response = axum::response::IntoResponse::into_response(e);
+        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "5");
+    }
+}
