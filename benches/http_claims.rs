@@ -402,8 +402,8 @@ async fn open_sale(api: &Api, master_id: UserId, quantity: u64) -> anyhow::Resul
         "/api/v1/promotions",
         json!({
             "productId": product,
-            "start": hotdeal::http::commerce::orders::rfc3339(start),
-            "end": hotdeal::http::commerce::orders::rfc3339(now + 3_600_000),
+            "start": hotdeal::domain::clock::rfc3339(start),
+            "end": hotdeal::domain::clock::rfc3339(now + 3_600_000),
             "discountPrice": 5000, "quantity": quantity,
         }),
     )

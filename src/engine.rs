@@ -941,6 +941,168 @@ impl EngineHandle {
         Ok(entry)
     }
 
+    // ---- unacknowledged variants ----
+    //
+    // The journal numbers every event with one global sequence and publishes a durable watermark
+    // (group commit), so once the largest sequence of a flow is durable every earlier event is
+    // too. A flow of several decisions (an order: its reservations, its coupon, the order itself)
+    // makes them with these variants, keeps the largest sequence, and waits once with
+    // [`EngineHandle::wait_durable`] before answering.
+
+    /// Wait until every event up to `seq` is durable (`None`: nothing to wait for).
+    pub async fn wait_durable(&self, seq: Option<Seq>) -> Result<(), EngineError> {
+        self.durable(seq).await
+    }
+
+    /// [`EngineHandle::reserve_order`] without waiting for durability: also returns the largest
+    /// journal sequence of the reservations made (`None` when nothing was journaled). A refused
+    /// order holds nothing, as with `reserve_order`.
+    pub async fn reserve_order_unacked(
+        &self,
+        order: OrderId,
+        user: UserId,
+        lines: &[LineRequest],
+        deadline_ms: Millis,
+    ) -> Result<(OrderReservation, Option<Seq>), EngineError> {
+        let mut merged: Vec<LineRequest> = Vec::with_capacity(lines.len());
+        let mut sorted = lines.to_vec();
+        sorted.sort_by_key(|l| l.item);
+        for l in sorted {
+            match merged.last_mut() {
+                Some(last) if last.item == l.item => last.qty += l.qty,
+                _ => merged.push(l),
+            }
+        }
+        // Resolve every item first: an unknown id refuses the order before anything is held.
+        let mut entries = Vec::with_capacity(merged.len());
+        let now = self.now_ms();
+        for l in &merged {
+            let entry = self.item(l.item).await?;
+            if let Some(outcome) = entry.shared.fast_reject(now) {
+                metrics::counter!("hotdeal_engine_fast_rejects_total", "kind" => "item")
+                    .increment(1);
+                return Ok((
+                    OrderReservation::Refused {
+                        item: l.item,
+                        outcome,
+                    },
+                    None,
+                ));
+            }
+            entries.push(entry);
+        }
+        self.check_backlog()?;
+        let mut reserved: Vec<(ReservedLine, usize)> = Vec::with_capacity(merged.len());
+        let mut last_seq = None;
+        for (index, (l, entry)) in merged.iter().zip(&entries).enumerate() {
+            let result = self
+                .ask(
+                    &entry.addr,
+                    &entry.shared.gauge,
+                    Reserve {
+                        order,
+                        user,
+                        qty: l.qty,
+                        deadline_ms,
+                    },
+                )
+                .await;
+            let refusal = match result {
+                Ok((
+                    ItemOutcome::Reserved {
+                        unit_price,
+                        promotion,
+                    },
+                    seq,
+                )) => {
+                    let line = ReservedLine {
+                        item: l.item,
+                        qty: l.qty,
+                        unit_price,
+                        promotion,
+                    };
+                    reserved.push((line, index));
+                    last_seq = last_seq.max(seq);
+                    continue;
+                }
+                Ok((
+                    ItemOutcome::AlreadyReserved {
+                        qty,
+                        unit_price,
+                        promotion,
+                    },
+                    _,
+                )) => {
+                    let line = ReservedLine {
+                        item: l.item,
+                        qty,
+                        unit_price,
+                        promotion,
+                    };
+                    reserved.push((line, index));
+                    continue;
+                }
+                Ok((outcome, _)) => Ok(outcome),
+                Err(e) => Err(e),
+            };
+            // A line failed: release what this order holds so far.
+            for (_, index) in &reserved {
+                self.release_one(&entries[*index], order, ReleaseReason::Cancelled)
+                    .await?;
+            }
+            return match refusal {
+                Ok(outcome) => Ok((
+                    OrderReservation::Refused {
+                        item: l.item,
+                        outcome,
+                    },
+                    None,
+                )),
+                Err(e) => Err(e),
+            };
+        }
+        let lines = reserved.into_iter().map(|(line, _)| line).collect();
+        Ok((OrderReservation::Reserved { lines }, last_seq))
+    }
+
+    /// [`EngineHandle::use_coupon`] without waiting for durability: also returns the journal
+    /// sequence of the use (`None` when nothing was journaled).
+    pub async fn use_coupon_unacked(
+        &self,
+        campaign: CampaignId,
+        user: UserId,
+        order: OrderId,
+        eligible_amount: i64,
+    ) -> Result<(CampaignOutcome, Option<Seq>), EngineError> {
+        let entry = self.campaign(campaign).await?;
+        self.check_backlog()?;
+        self.ask(
+            &entry.addr,
+            &entry.shared.gauge,
+            UseCoupon {
+                user,
+                order,
+                eligible_amount,
+            },
+        )
+        .await
+    }
+
+    /// [`EngineHandle::place_order`] without waiting for durability: the order is in the order
+    /// book at once; also returns its journal sequence.
+    pub fn place_order_unacked(&self, order: Order) -> (OrderRef, Seq) {
+        let id = order.id;
+        let seq = self.inner.journal.append(Event::OrderPlaced {
+            order: Box::new(order.clone()),
+        });
+        let entry = Arc::new(tokio::sync::Mutex::new(OrderEntry {
+            order,
+            last_seq: seq,
+        }));
+        self.inner.orders.insert(id, entry.clone());
+        (entry, seq)
+    }
+
     /// Install an order rebuilt by recovery.
     pub fn install_order(&self, order: Order, last_seq: Seq) {
         self.inner.orders.insert(

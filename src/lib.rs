@@ -7,8 +7,8 @@
 //! - [`engine`]: [`engine::EngineHandle`], the only engine type the layers above see.
 //! - services, the flows below HTTP: [`catalog`] (companies, products, time sales and their
 //!   rotator, reviews), [`accounts`] (email verification, signup, login, tokens, users,
-//!   addresses, password hashing, token revocation) and `commerce` (baskets, orders,
-//!   payments; its flows still live in `http::commerce`).
+//!   addresses, password hashing, token revocation) and [`commerce`] (baskets,
+//!   orders, payments, coupons, idempotency records).
 //! - [`error_code`]: every error code the API answers with (status, code, default message).
 //! - [`persistence`]: the SQL pool (SQLite or MySQL), repositories, paging, journal,
 //!   write-behind, snapshots, the node lock.
@@ -24,6 +24,7 @@ pub mod accounts;
 pub mod actors;
 pub mod catalog;
 pub mod cli;
+pub mod commerce;
 pub mod config;
 pub mod domain;
 pub mod engine;

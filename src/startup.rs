@@ -210,8 +210,8 @@ impl Application {
         );
 
         state.set_recovery_problems(recovery_problems);
-        background.push(crate::http::commerce::orders::spawn_sweeper(
-            state.clone(),
+        background.push(crate::commerce::orders::spawn_sweeper(
+            state.commerce.clone(),
             Duration::from_millis(config.tick_interval_ms),
         ));
         background.push(crate::catalog::rotator::spawn_sale_rotator(

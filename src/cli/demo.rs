@@ -241,8 +241,8 @@ pub async fn seed(state: &AppState) -> anyhow::Result<DemoOutcome> {
             "/api/v1/promotions",
             json!({
                 "productId": products[0],
-                "start": crate::http::commerce::orders::rfc3339(sale_start_ms),
-                "end": crate::http::commerce::orders::rfc3339(sale_start_ms + SALE_LENGTH_MS),
+                "start": crate::domain::clock::rfc3339(sale_start_ms),
+                "end": crate::domain::clock::rfc3339(sale_start_ms + SALE_LENGTH_MS),
                 "discountPrice": price * 2 / 3 / 1000 * 1000,
                 "quantity": 20,
                 "perUserLimit": 1,
@@ -326,7 +326,7 @@ pub fn banner(state: &AppState, outcome: &DemoOutcome) -> String {
                  (a minute from now), and an open coupon campaign {}.\n",
                 s.products.len(),
                 PRODUCTS[0].1,
-                crate::http::commerce::orders::rfc3339(s.sale_start_ms),
+                crate::domain::clock::rfc3339(s.sale_start_ms),
                 s.campaign
             ));
         }

@@ -912,8 +912,8 @@ async fn setup_sale(
             "/api/v1/promotions",
             Some(&json!({
                 "productId": product,
-                "start": crate::http::commerce::orders::rfc3339(start),
-                "end": crate::http::commerce::orders::rfc3339(end),
+                "start": crate::domain::clock::rfc3339(start),
+                "end": crate::domain::clock::rfc3339(end),
                 "discountPrice": 5000,
                 "quantity": quantity,
                 "perUserLimit": 1,

@@ -47,3 +47,11 @@ impl Clock for ManualClock {
 
 /// A shared clock handle.
 pub type SharedClock = Arc<dyn Clock>;
+
+/// `ms` (milliseconds since the epoch) as RFC 3339 in UTC with milliseconds, e.g.
+/// `1970-01-01T00:00:01.000Z` (the API's format for instants).
+pub fn rfc3339(ms: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -35,6 +35,7 @@ pub mod health;
 pub mod lookups;
 pub mod openapi;
 pub mod ops;
+pub mod outcomes;
 pub mod page;
 pub mod pages;
 pub mod server;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub public_base_url: String,
     /// Cached product and address rows for the order path.
     pub lookups: Arc<lookups::Lookups>,
+    /// The commerce services (baskets, orders, payments, coupons).
+    pub commerce: crate::commerce::Commerce,
     ready: Arc<AtomicBool>,
     /// Why the database does not match the snapshot or journal recovery started from (set once
     /// at start; `/readyz` answers 503 with them while there are any).
@@ -89,9 +92,20 @@ impl AppState {
         payments: Arc<dyn crate::payments::PaymentProvider>,
         public_base_url: String,
     ) -> Self {
+        let store = SqlStore::new(db.clone());
+        let lookups: Arc<lookups::Lookups> = Arc::default();
+        let commerce = crate::commerce::Commerce {
+            config: config.clone(),
+            db: db.clone(),
+            store: store.clone(),
+            engine: engine.clone(),
+            payments: payments.clone(),
+            public_base_url: public_base_url.clone(),
+            lookups: lookups.clone(),
+        };
         Self {
             config,
-            store: SqlStore::new(db.clone()),
+            store,
             catalog: crate::catalog::Catalog::new(db.clone(), engine.clone(), clock.clone()),
             db,
             clock,
@@ -101,7 +115,8 @@ impl AppState {
             ops: Arc::new(ops),
             payments,
             public_base_url,
-            lookups: Arc::default(),
+            lookups,
+            commerce,
             ready: Arc::new(AtomicBool::new(false)),
             recovery_problems: Arc::default(),
         }

@@ -13,10 +13,15 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub mod audit;
+pub mod baskets;
 pub mod catalog;
+pub mod coupons;
+pub mod idempotency;
 pub mod journal;
 pub mod node_lock;
+pub mod orders;
 pub mod page;
+pub mod payments;
 pub mod recovery;
 pub mod repo;
 pub mod snapshot;

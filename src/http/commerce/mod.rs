@@ -5,7 +5,10 @@ use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 
 use super::AppState;
+use super::auth::AuthUser;
 use super::error::ApiError;
+use crate::commerce::Caller;
+use crate::error_code::ErrorCode;
 
 pub mod baskets;
 pub mod idempotency;
@@ -68,18 +71,27 @@ pub struct CommerceApi;
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         if e.is_syntax() || e.is_eof() {
-            ApiError::bad_request("INVALID_JSON", format!("malformed JSON: {e}"))
+            ApiError::coded(ErrorCode::InvalidJson, format!("malformed JSON: {e}"))
         } else {
-            ApiError::bad_request("INVALID_VALUE", format!("invalid request body: {e}"))
+            ApiError::coded(
+                ErrorCode::InvalidValue,
+                format!("invalid request body: {e}"),
+            )
         }
     })
 }
 
 /// Read-your-writes: wait (at most 2 s) until the database holds everything decided so far.
 pub async fn wait_for_writebehind(state: &AppState) {
-    state
-        .engine
-        .journal()
-        .wait_applied(std::time::Duration::from_secs(2))
-        .await;
+    state.commerce.wait_for_writebehind().await;
+}
+
+/// The signed-in user as the commerce services see them.
+pub fn caller(user: &AuthUser) -> Caller {
+    Caller {
+        user: user.user_id,
+        email: user.email.clone(),
+        staff: user.role.is_staff(),
+        master: user.is_master(),
+    }
 }
