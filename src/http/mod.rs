@@ -45,9 +45,20 @@ pub use error::{ApiError, ApiResult};
 /// The request id header, set when the client did not send one and echoed back.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// Everything handlers share.
+/// Everything handlers share: one `Arc`, so the clones axum makes per request (state
+/// extractors, the router's services) cost one reference count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct SharedState {
     pub config: Arc<Config>,
     pub db: Db,
     pub store: SqlStore,
@@ -87,7 +98,7 @@ impl AppState {
         payments: Arc<dyn crate::payments::PaymentProvider>,
         public_base_url: String,
     ) -> Self {
-        Self {
+        Self(Arc::new(SharedState {
             config,
             store: SqlStore::new(db.clone()),
             db,
@@ -101,7 +112,7 @@ impl AppState {
             lookups: Arc::default(),
             ready: Arc::new(AtomicBool::new(false)),
             recovery_problems: Arc::default(),
-        }
+        }))
     }
 
     pub fn now_ms(&self) -> i64 {
