@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use super::MailboxGauge;
 use crate::domain::Millis;
 use crate::domain::campaign::{
-    CampaignConfig, CampaignLedger, CampaignOutcome, CampaignStatus, CouponState,
+    CampaignConfig, CampaignGate, CampaignLedger, CampaignOutcome, CampaignStatus, CouponState,
 };
 use crate::domain::clock::SharedClock;
 use crate::domain::event::Event;
@@ -144,23 +144,17 @@ impl CampaignShared {
         }
     }
 
-    /// The answer every issue request would get at `now_ms`, if it is already known; the same
-    /// precedence as [`CampaignLedger::issue`].
+    /// The answer every issue request would get at `now_ms`, if it is already known: the
+    /// ledger's own [`CampaignGate`] rule on what the actor last published.
     pub fn fast_reject(&self, now_ms: Millis) -> Option<CampaignOutcome> {
         let closed = self.closed.load(Ordering::Acquire);
-        if closed == NOT_OPEN {
-            return Some(CampaignOutcome::NotOpen);
+        CampaignGate {
+            pending: closed == NOT_OPEN,
+            starts_at_ms: self.starts_at_ms.load(Ordering::Acquire),
+            ends_at_ms: self.ends_at_ms.load(Ordering::Acquire),
+            sold_out: closed == SOLD_OUT,
         }
-        if now_ms < self.starts_at_ms.load(Ordering::Acquire) {
-            return Some(CampaignOutcome::NotStarted);
-        }
-        if now_ms >= self.ends_at_ms.load(Ordering::Acquire) {
-            return Some(CampaignOutcome::Ended);
-        }
-        if closed == SOLD_OUT {
-            return Some(CampaignOutcome::SoldOut);
-        }
-        None
+        .check(now_ms)
     }
 
     pub fn issued(&self) -> i64 {
@@ -172,19 +166,19 @@ impl CampaignShared {
     }
 
     fn publish(&self, ledger: &CampaignLedger) {
-        let closed = match ledger.status {
-            CampaignStatus::Pending => NOT_OPEN,
-            CampaignStatus::OutOfStock => SOLD_OUT,
-            CampaignStatus::Issued if ledger.remaining() <= 0 => SOLD_OUT,
-            CampaignStatus::Issued => OPEN,
+        let gate = ledger.gate();
+        let closed = if gate.pending {
+            NOT_OPEN
+        } else if gate.sold_out {
+            SOLD_OUT
+        } else {
+            OPEN
         };
-        let c = &ledger.config;
-        self.starts_at_ms
-            .store(c.issue_start_ms.unwrap_or(i64::MIN), Ordering::Release);
-        let end = c.issue_end_ms.unwrap_or(i64::MAX).min(c.expires_at_ms);
-        self.ends_at_ms.store(end, Ordering::Release);
+        self.starts_at_ms.store(gate.starts_at_ms, Ordering::Release);
+        self.ends_at_ms.store(gate.ends_at_ms, Ordering::Release);
         self.issued.store(ledger.issued_count(), Ordering::Release);
-        self.quantity.store(c.quantity, Ordering::Release);
+        self.quantity
+            .store(ledger.config.quantity, Ordering::Release);
         self.closed.store(closed, Ordering::Release);
     }
 }

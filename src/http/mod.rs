@@ -185,7 +185,10 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
                         .get(REQUEST_ID_HEADER)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-");
-                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                    // A span per request costs as much as a cheap request's own work (its fields
+                    // are formatted when it opens), so it exists at DEBUG only; at INFO the access
+                    // line (`hotdeal::access`) carries the request id.
+                    tracing::debug_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
                 })
                 .on_response(
                     |res: &axum::http::Response<_>, latency: Duration, _span: &tracing::Span| {

@@ -828,6 +828,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_batch_is_numbered_in_order_and_answered_once_durable() {
+        for mode in [Durability::Sync, Durability::Async, Durability::None] {
+            let dir = tempfile::tempdir().unwrap();
+            let journal = Journal::open(&options(dir.path(), mode, 1 << 20), 0).unwrap();
+            journal.append(issued(1));
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let j = journal.clone();
+            let last = journal.append_batch(
+                (2..=11).map(issued).collect(),
+                Box::new(move |res| {
+                    // in sync mode the batch is on disk before its callers hear of it
+                    let _ = tx.send((res.is_ok(), j.durable()));
+                }),
+            );
+            assert_eq!(last, Some(11), "{mode:?}");
+            let (ok, durable_then) = rx.await.unwrap();
+            assert!(ok, "{mode:?}");
+            if mode == Durability::Sync {
+                assert!(durable_then >= 11, "answered before its fsync");
+            }
+            assert_eq!(journal.append(issued(12)), 12);
+            // an empty batch takes no sequence and is answered at once
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let none = journal.append_batch(Vec::new(), Box::new(move |res| {
+                let _ = tx.send(res.is_ok());
+            }));
+            assert_eq!(none, None);
+            assert!(rx.await.unwrap());
+            if mode == Durability::None {
+                continue;
+            }
+            journal.wait_durable(12).await.unwrap();
+            journal.close();
+            let mut seen = Vec::new();
+            read_journal(dir.path(), 0, |seq, e| seen.push((seq, e))).unwrap();
+            let expected: Vec<(Seq, Event)> = (1..=12).map(|i| (i as u64, issued(i))).collect();
+            assert_eq!(seen, expected, "{mode:?}");
+        }
+    }
+
+    #[tokio::test]
     async fn a_torn_tail_is_truncated_and_appending_continues() {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::open(&options(dir.path(), Durability::Sync, 1 << 20), 0).unwrap();
