@@ -13,7 +13,8 @@ use tokio::sync::mpsc;
 
 use crate::actors::ACTIX_MAILBOX_SLACK;
 use crate::actors::campaign::{
-    CampaignActor, CampaignShared, CampaignView, ConfigurePending, Issue, RecoverCoupon, SetStatus,
+    CampaignActor, CampaignShared, CampaignView, ConfigurePending, DrainClaims, RecoverCoupon,
+    SetStatus,
     TakeSnapshot, UseCoupon, View,
 };
 use crate::actors::item::{
@@ -414,10 +415,7 @@ impl EngineHandle {
             });
         }
         self.check_backlog()?;
-        let (outcome, seq) = self
-            .ask(&entry.addr, &entry.shared.gauge, Issue { user })
-            .await?;
-        self.durable(seq).await?;
+        let outcome = self.claim(&entry, user).await?;
         let coupon_id = matches!(
             outcome,
             CampaignOutcome::Issued { .. } | CampaignOutcome::AlreadyIssued
@@ -428,6 +426,39 @@ impl EngineHandle {
             coupon_id,
             fast_rejected: false,
         })
+    }
+
+    /// One claim through the campaign's claim queue: answered once the actor decided it and, for
+    /// an issued coupon, once the journal holds it durably. Refused at once when the queue is
+    /// full; a claim the actor has not reached within the send timeout is taken back (503).
+    async fn claim(&self, entry: &CampaignEntry, user: UserId) -> Result<CampaignOutcome, EngineError> {
+        let Some(_slot) = entry.shared.gauge.try_enter() else {
+            metrics::counter!("hotdeal_engine_busy_total", "reason" => "mailbox_full").increment(1);
+            return Err(EngineError::Busy);
+        };
+        let mut queued = entry.shared.claims.push(user);
+        if queued.send_drain {
+            // At most one drain is on its way per actor (the queue's flag), so this cannot grow
+            // the actix mailbox without bound.
+            entry.addr.do_send(DrainClaims);
+        }
+        let reply = match tokio::time::timeout(self.inner.options.send_timeout, &mut queued.reply).await
+        {
+            Ok(reply) => reply,
+            Err(_) if entry.shared.claims.withdraw(&queued) => {
+                metrics::counter!("hotdeal_engine_busy_total", "reason" => "timeout").increment(1);
+                return Err(EngineError::Busy);
+            }
+            // decided already: the answer follows the journal write
+            Err(_) => (&mut queued.reply).await,
+        };
+        match reply {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(_)) => Err(EngineError::JournalUnavailable),
+            // the reply was dropped unsent: the journal failed, or the actor is gone
+            Err(_) if self.inner.journal.is_failed() => Err(EngineError::JournalUnavailable),
+            Err(_) => Err(EngineError::Busy),
+        }
     }
 
     /// Use `user`'s coupon of `campaign` on `order`.

@@ -48,15 +48,28 @@ curl -fs -X PATCH "$url/api/v1/coupon-infos/$campaign/status" -H "Authorization:
   -H 'Content-Type: application/json' -d '{"status":"ISSUED"}' >/dev/null
 "$BIN" token --count "$TOKENS_N" >"$dir/tokens.txt"
 
+# The server's CPU time (user + system, all threads) in clock ticks, to print what one request
+# costs it independently of how much CPU the client and the rest of the machine took.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+per_request() { # ticks-before ticks-after wrk-output
+  local n
+  n=$(awk '/requests in/ {print $1}' "$3")
+  echo "$1 $2 $n $(getconf CLK_TCK)" | awk '{ if ($3 > 0) printf "== server CPU: %.1f us per request (%.1f s over %d requests)\n", 1e6*($2-$1)/$4/$3, ($2-$1)/$4, $3 }'
+}
+
 echo "== GET /healthz  ($THREADS threads, $CONNS connections, $DURATION)"
+t0=$(cpu_ticks)
 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s benches/wrk/healthz.lua "$url/healthz" | tee "$dir/healthz.out"
+per_request "$t0" "$(cpu_ticks)" "$dir/healthz.out"
 echo "== POST /api/v1/coupons/issue, durability $DURABILITY"
 if [ -n "${PERF:-}" ]; then
   perf record -F ${PERF_FREQ:-999} ${PERF_CALLGRAPH:--g} -p "$pid" -o "${PERF_OUT:-perf.data}" -- sleep 8 >/dev/null 2>&1 &
   perf_pid=$!
 fi
+t0=$(cpu_ticks)
 TOKENS=$dir/tokens.txt CAMPAIGN=$campaign WRK_THREADS=$THREADS \
   wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s benches/wrk/claims.lua "$url" | tee "$dir/claims.out"
+per_request "$t0" "$(cpu_ticks)" "$dir/claims.out"
 [ -n "${PERF:-}" ] && wait "$perf_pid"
 curl -fs "$url/metrics" >"$dir/metrics.txt" || true
 awk '/^hotdeal_journal_fsync_seconds_sum/ {s=$2} /^hotdeal_journal_fsync_seconds_count/ {n=$2}

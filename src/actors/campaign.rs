@@ -5,30 +5,125 @@
 //! each decision is appended to the journal inside the handler, so the journal holds this
 //! campaign's decisions in the order they were taken. Replies carry the journal sequence; the
 //! caller waits for it to be durable before answering the shopper, while the actor goes on.
+//!
+//! Claims (the hot path) do not travel as one actix message each: callers queue them on the
+//! campaign's [`ClaimQueue`] and the first caller into an empty queue sends one [`DrainClaims`].
+//! The actor then decides every queued claim in one go, appends all the coupons it issued to the
+//! journal under one lock, and the journal's writer answers those callers right after its fsync
+//! (refusals are answered at once). One actor wake and one caller wake per claim at most, and
+//! far fewer under load.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use actix::{Actor, Context, Handler, Message, MessageResult};
+use tokio::sync::oneshot;
 
 use super::MailboxGauge;
 use crate::domain::Millis;
 use crate::domain::campaign::{
-    CampaignConfig, CampaignLedger, CampaignOutcome, CampaignStatus, CouponState,
+    CampaignConfig, CampaignGate, CampaignLedger, CampaignOutcome, CampaignStatus, CouponState,
 };
 use crate::domain::clock::SharedClock;
 use crate::domain::event::Event;
 use crate::domain::ids::{CampaignId, OrderId, UserId};
-use crate::persistence::journal::{Journal, Seq};
+use crate::persistence::journal::{Journal, JournalUnavailable, Seq};
 
 const OPEN: u8 = 0;
 const NOT_OPEN: u8 = 1;
 const SOLD_OUT: u8 = 2;
 
+/// The answer to a queued claim: the ledger's outcome (an issued coupon only once it is
+/// durable), or the journal's failure to make it durable.
+pub type ClaimReply = Result<CampaignOutcome, JournalUnavailable>;
+
+/// One queued claim.
+#[derive(Debug)]
+pub struct ClaimRequest {
+    user: UserId,
+    ticket: u64,
+    reply: oneshot::Sender<ClaimReply>,
+}
+
+/// Claims waiting for the campaign actor's next drain. Bounded by the campaign's
+/// [`MailboxGauge`], which every caller enters before queueing.
+#[derive(Debug, Default)]
+pub struct ClaimQueue {
+    inner: Mutex<QueueInner>,
+    next_ticket: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct QueueInner {
+    requests: Vec<ClaimRequest>,
+    /// A [`DrainClaims`] is on its way to the actor and will take everything queued.
+    drain_sent: bool,
+}
+
+/// A claim in the queue, as its caller holds it.
+#[derive(Debug)]
+pub struct QueuedClaim {
+    ticket: u64,
+    pub reply: oneshot::Receiver<ClaimReply>,
+    /// Whether the caller must send [`DrainClaims`] (it found the queue idle).
+    pub send_drain: bool,
+}
+
+impl ClaimQueue {
+    /// Queue a claim of `user`.
+    pub fn push(&self, user: UserId) -> QueuedClaim {
+        let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        let mut inner = self.inner.lock().expect("claim queue lock");
+        inner.requests.push(ClaimRequest {
+            user,
+            ticket,
+            reply: tx,
+        });
+        let send_drain = !std::mem::replace(&mut inner.drain_sent, true);
+        QueuedClaim {
+            ticket,
+            reply: rx,
+            send_drain,
+        }
+    }
+
+    /// Take `claim` back out if the actor has not reached it yet (its caller gives up); `false`
+    /// when the actor already decided it (the answer is coming).
+    pub fn withdraw(&self, claim: &QueuedClaim) -> bool {
+        let mut inner = self.inner.lock().expect("claim queue lock");
+        match inner.requests.iter().position(|r| r.ticket == claim.ticket) {
+            Some(i) => {
+                inner.requests.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Everything queued, swapped against `spare` (an empty vector whose capacity is reused).
+    fn take(&self, spare: Vec<ClaimRequest>) -> Vec<ClaimRequest> {
+        let mut inner = self.inner.lock().expect("claim queue lock");
+        inner.drain_sent = false;
+        std::mem::replace(&mut inner.requests, spare)
+    }
+
+    /// Claims waiting.
+    pub fn len(&self) -> usize {
+        self.inner.lock().expect("claim queue lock").requests.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// What the actor publishes for callers to read without a message hop.
 #[derive(Debug)]
 pub struct CampaignShared {
     pub gauge: MailboxGauge,
+    /// Claims waiting for the next drain.
+    pub claims: ClaimQueue,
     closed: AtomicU8,
     starts_at_ms: AtomicI64,
     ends_at_ms: AtomicI64,
@@ -40,6 +135,7 @@ impl CampaignShared {
     pub fn new(capacity: usize) -> Self {
         Self {
             gauge: MailboxGauge::new(capacity),
+            claims: ClaimQueue::default(),
             closed: AtomicU8::new(OPEN),
             starts_at_ms: AtomicI64::new(i64::MIN),
             ends_at_ms: AtomicI64::new(i64::MAX),
@@ -48,23 +144,17 @@ impl CampaignShared {
         }
     }
 
-    /// The answer every issue request would get at `now_ms`, if it is already known; the same
-    /// precedence as [`CampaignLedger::issue`].
+    /// The answer every issue request would get at `now_ms`, if it is already known: the
+    /// ledger's own [`CampaignGate`] rule on what the actor last published.
     pub fn fast_reject(&self, now_ms: Millis) -> Option<CampaignOutcome> {
         let closed = self.closed.load(Ordering::Acquire);
-        if closed == NOT_OPEN {
-            return Some(CampaignOutcome::NotOpen);
+        CampaignGate {
+            pending: closed == NOT_OPEN,
+            starts_at_ms: self.starts_at_ms.load(Ordering::Acquire),
+            ends_at_ms: self.ends_at_ms.load(Ordering::Acquire),
+            sold_out: closed == SOLD_OUT,
         }
-        if now_ms < self.starts_at_ms.load(Ordering::Acquire) {
-            return Some(CampaignOutcome::NotStarted);
-        }
-        if now_ms >= self.ends_at_ms.load(Ordering::Acquire) {
-            return Some(CampaignOutcome::Ended);
-        }
-        if closed == SOLD_OUT {
-            return Some(CampaignOutcome::SoldOut);
-        }
-        None
+        .check(now_ms)
     }
 
     pub fn issued(&self) -> i64 {
@@ -76,19 +166,19 @@ impl CampaignShared {
     }
 
     fn publish(&self, ledger: &CampaignLedger) {
-        let closed = match ledger.status {
-            CampaignStatus::Pending => NOT_OPEN,
-            CampaignStatus::OutOfStock => SOLD_OUT,
-            CampaignStatus::Issued if ledger.remaining() <= 0 => SOLD_OUT,
-            CampaignStatus::Issued => OPEN,
+        let gate = ledger.gate();
+        let closed = if gate.pending {
+            NOT_OPEN
+        } else if gate.sold_out {
+            SOLD_OUT
+        } else {
+            OPEN
         };
-        let c = &ledger.config;
-        self.starts_at_ms
-            .store(c.issue_start_ms.unwrap_or(i64::MIN), Ordering::Release);
-        let end = c.issue_end_ms.unwrap_or(i64::MAX).min(c.expires_at_ms);
-        self.ends_at_ms.store(end, Ordering::Release);
+        self.starts_at_ms.store(gate.starts_at_ms, Ordering::Release);
+        self.ends_at_ms.store(gate.ends_at_ms, Ordering::Release);
         self.issued.store(ledger.issued_count(), Ordering::Release);
-        self.quantity.store(c.quantity, Ordering::Release);
+        self.quantity
+            .store(ledger.config.quantity, Ordering::Release);
         self.closed.store(closed, Ordering::Release);
     }
 }
@@ -101,6 +191,8 @@ pub struct CampaignActor {
     journal: Arc<Journal>,
     clock: SharedClock,
     shared: Arc<CampaignShared>,
+    /// The drained claims' vector, kept for its capacity.
+    spare: Vec<ClaimRequest>,
 }
 
 impl CampaignActor {
@@ -120,6 +212,7 @@ impl CampaignActor {
             journal,
             clock,
             shared,
+            spare: Vec::new(),
         }
     }
 
@@ -134,29 +227,52 @@ impl Actor for CampaignActor {
     type Context = Context<Self>;
 }
 
-/// Issue one coupon to `user`.
+/// Decide every queued claim (see [`ClaimQueue`]).
 #[derive(Message)]
-#[rtype(result = "(CampaignOutcome, Option<Seq>)")]
-pub struct Issue {
-    pub user: UserId,
-}
+#[rtype(result = "()")]
+pub struct DrainClaims;
 
-impl Handler<Issue> for CampaignActor {
-    type Result = MessageResult<Issue>;
-    fn handle(&mut self, msg: Issue, _: &mut Context<Self>) -> Self::Result {
+impl Handler<DrainClaims> for CampaignActor {
+    type Result = ();
+    fn handle(&mut self, _: DrainClaims, _: &mut Context<Self>) {
+        let mut requests = self.shared.claims.take(std::mem::take(&mut self.spare));
+        if requests.is_empty() {
+            self.spare = requests;
+            return;
+        }
         let now = self.clock.now_ms();
-        let outcome = self.ledger.issue(msg.user, now);
-        let seq = if outcome.is_success() {
-            self.shared.publish(&self.ledger);
-            Some(self.journal(Event::CouponIssued {
-                campaign: self.id,
-                user: msg.user,
-                at_ms: now,
-            }))
-        } else {
-            None
-        };
-        MessageResult((outcome, seq))
+        let mut events = Vec::new();
+        let mut issued: Vec<(oneshot::Sender<ClaimReply>, CampaignOutcome)> = Vec::new();
+        for request in requests.drain(..) {
+            if request.reply.is_closed() {
+                // the caller went away before being told anything: as if never sent
+                continue;
+            }
+            let outcome = self.ledger.issue(request.user, now);
+            if outcome.is_success() {
+                events.push(Event::CouponIssued {
+                    campaign: self.id,
+                    user: request.user,
+                    at_ms: now,
+                });
+                issued.push((request.reply, outcome));
+            } else {
+                let _ = request.reply.send(Ok(outcome));
+            }
+        }
+        self.spare = requests;
+        if events.is_empty() {
+            return;
+        }
+        self.shared.publish(&self.ledger);
+        let answer = Box::new(move |durable: Result<(), JournalUnavailable>| {
+            for (reply, outcome) in issued {
+                let _ = reply.send(durable.map(|()| outcome));
+            }
+        });
+        if let Some(seq) = self.journal.append_batch(events, answer) {
+            self.last_seq = seq;
+        }
     }
 }
 

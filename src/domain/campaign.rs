@@ -106,6 +106,38 @@ impl CampaignOutcome {
     }
 }
 
+/// The part of a campaign that refuses an issue request whatever the user (see
+/// [`CampaignLedger::gate`]). The one place the precedence lives: not open, then not started,
+/// then ended, then sold out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CampaignGate {
+    /// The campaign is PENDING.
+    pub pending: bool,
+    /// Issuing opens at this instant (`Millis::MIN`: no start).
+    pub starts_at_ms: Millis,
+    /// Issuing ends at this instant: the issue end or the coupons' expiry, the earlier.
+    pub ends_at_ms: Millis,
+    /// OUT_OF_STOCK, or every coupon issued.
+    pub sold_out: bool,
+}
+
+impl CampaignGate {
+    /// The refusal at `now_ms`, if any.
+    pub fn check(&self, now_ms: Millis) -> Option<CampaignOutcome> {
+        if self.pending {
+            Some(CampaignOutcome::NotOpen)
+        } else if now_ms < self.starts_at_ms {
+            Some(CampaignOutcome::NotStarted)
+        } else if now_ms >= self.ends_at_ms {
+            Some(CampaignOutcome::Ended)
+        } else if self.sold_out {
+            Some(CampaignOutcome::SoldOut)
+        } else {
+            None
+        }
+    }
+}
+
 /// The state of one holder's coupon. Kept in one byte so a million holders stay small.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[repr(u8)]
@@ -173,26 +205,26 @@ impl CampaignLedger {
             .map(|(u, s)| (UserId(uuid::Uuid::from_u128(*u)), *s))
     }
 
-    /// Whether an issue request at `now_ms` would be refused whatever the user: the fast-reject
-    /// flag the actor publishes. `None` when the campaign may still issue.
+    /// What decides, whatever the user, whether an issue request is refused: the actor
+    /// publishes it for the fast-reject check, and [`CampaignLedger::issue`] applies the same.
+    pub fn gate(&self) -> CampaignGate {
+        CampaignGate {
+            pending: self.status == CampaignStatus::Pending,
+            starts_at_ms: self.config.issue_start_ms.unwrap_or(Millis::MIN),
+            ends_at_ms: self
+                .config
+                .issue_end_ms
+                .unwrap_or(Millis::MAX)
+                .min(self.config.expires_at_ms),
+            sold_out: self.status == CampaignStatus::OutOfStock
+                || self.issued >= self.config.quantity,
+        }
+    }
+
+    /// Whether an issue request at `now_ms` would be refused whatever the user. `None` when the
+    /// campaign may still issue.
     pub fn closed_reason(&self, now_ms: Millis) -> Option<CampaignOutcome> {
-        if self.status == CampaignStatus::Pending {
-            return Some(CampaignOutcome::NotOpen);
-        }
-        if let Some(start) = self.config.issue_start_ms
-            && now_ms < start
-        {
-            return Some(CampaignOutcome::NotStarted);
-        }
-        if self.config.issue_end_ms.is_some_and(|end| now_ms >= end)
-            || now_ms >= self.config.expires_at_ms
-        {
-            return Some(CampaignOutcome::Ended);
-        }
-        if self.status == CampaignStatus::OutOfStock || self.issued >= self.config.quantity {
-            return Some(CampaignOutcome::SoldOut);
-        }
-        None
+        self.gate().check(now_ms)
     }
 
     /// Issue one coupon to `user` (first come, first served; one per user).

@@ -108,6 +108,10 @@ struct KeysInner {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// The same secret as an HMAC key with its pads computed once, for [`JwtKeys::verify_minted`].
+    hmac: ring::hmac::Key,
+    /// The encoded header of every token this service mints (`{"typ":"JWT","alg":"HS256"}`).
+    minted_header: Box<str>,
     /// Access tokens already verified, by their exact text (a shopper retrying a sold-out or
     /// busy claim sends the same token again and again).
     verified: dashmap::DashMap<Box<str>, Claims>,
@@ -132,10 +136,20 @@ impl JwtKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_S as u64;
         validation.required_spec_claims = ["exp"].into_iter().map(String::from).collect();
+        let encoding = EncodingKey::from_secret(secret.as_bytes());
+        let probe = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &serde_json::json!({}),
+            &encoding,
+        )
+        .expect("encoding an empty claim set");
+        let minted_header = probe.split('.').next().unwrap_or_default().into();
         Self(Arc::new(KeysInner {
-            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            encoding,
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             validation,
+            hmac: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes()),
+            minted_header,
             verified: dashmap::DashMap::new(),
             revocations: Arc::default(),
         }))
@@ -212,6 +226,32 @@ impl JwtKeys {
     /// memory while it has not expired (same text, same signature, so the same claims); anything
     /// else is decoded and checked in full. Revocation is not checked here (see
     /// [`JwtKeys::is_revoked`]), so the cache never outlives a revocation.
+    /// The claims of a valid token with exactly the header this service mints, checked with one
+    /// HMAC (precomputed key) and one JSON parse; `None` for anything else (another header, a bad
+    /// signature, bad claims, expired, an `aud` claim), which the general decoder then judges and
+    /// explains. It accepts only what the general decoder accepts.
+    fn verify_minted(&self, token: &str, now_s: i64) -> Option<Claims> {
+        use base64::Engine as _;
+        let b64 = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let keys = &*self.0;
+        let (signed, signature) = token.rsplit_once('.')?;
+        let (header, payload) = signed.split_once('.')?;
+        if header != &*keys.minted_header || payload.len() > 4096 {
+            return None;
+        }
+        let mut mac = [0u8; 32];
+        if b64.decode_slice(signature, &mut mac).ok()? != mac.len() {
+            return None;
+        }
+        ring::hmac::verify(&keys.hmac, signed.as_bytes(), &mac).ok()?;
+        let json = b64.decode(payload).ok()?;
+        if memchr::memmem::find(&json, b"\"aud\"").is_some() {
+            return None;
+        }
+        let claims: Claims = serde_json::from_slice(&json).ok()?;
+        (claims.exp >= now_s - LEEWAY_S).then_some(claims)
+    }
+
     pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
         let keys = &*self.0;
         let now_s = chrono::Utc::now().timestamp();
@@ -222,8 +262,12 @@ impl JwtKeys {
             drop(claims);
             keys.verified.remove(token);
         }
-        let claims =
-            jsonwebtoken::decode::<Claims>(token, &keys.decoding, &keys.validation)?.claims;
+        let claims = match self.verify_minted(token, now_s) {
+            Some(claims) => claims,
+            None => {
+                jsonwebtoken::decode::<Claims>(token, &keys.decoding, &keys.validation)?.claims
+            }
+        };
         if claims.token_type == TokenType::Access {
             if keys.verified.len() >= MAX_VERIFIED {
                 keys.verified.clear();
@@ -365,6 +409,53 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn minted_tokens_take_the_short_check_and_nothing_else_does() {
+        let keys = JwtKeys::new("secret");
+        let now = chrono::Utc::now().timestamp_millis();
+        let now_s = now / 1000;
+        let u = UserId::new();
+        let t = keys
+            .mint_access(u, "a@b.co", Role::Seller, now, 600)
+            .unwrap();
+        let short = keys.verify_minted(&t, now_s).expect("a minted token");
+        let general = jsonwebtoken::decode::<Claims>(&t, &keys.0.decoding, &keys.0.validation)
+            .unwrap()
+            .claims;
+        assert_eq!(
+            serde_json::to_value(&short).unwrap(),
+            serde_json::to_value(&general).unwrap()
+        );
+        // Everything the general decoder refuses, the short check refuses too.
+        let forged = JwtKeys::new("other")
+            .mint_access(u, "a@b.co", Role::Master, now, 600)
+            .unwrap();
+        assert!(keys.verify_minted(&forged, now_s).is_none());
+        let mut flipped = t.clone().into_bytes();
+        let last = flipped.len() - 2;
+        flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+        assert!(keys.verify_minted(std::str::from_utf8(&flipped).unwrap(), now_s).is_none());
+        let expired = keys
+            .mint_access(u, "a@b.co", Role::Customer, now - 7_200_000, 60)
+            .unwrap();
+        assert!(keys.verify_minted(&expired, now_s).is_none());
+        assert!(keys.verify(&expired).is_err());
+        // Another header (here a key id) goes to the general decoder, which accepts it.
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("k1".into());
+        let with_kid = jsonwebtoken::encode(&header, &general, &keys.0.encoding).unwrap();
+        assert!(keys.verify_minted(&with_kid, now_s).is_none());
+        assert_eq!(keys.verify(&with_kid).unwrap().user_id, u);
+        // An audience the service never sets is refused by both.
+        let mut with_aud = serde_json::to_value(&general).unwrap();
+        with_aud["aud"] = "elsewhere".into();
+        let with_aud =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &with_aud, &keys.0.encoding)
+                .unwrap();
+        assert!(keys.verify_minted(&with_aud, now_s).is_none());
+        assert!(keys.verify(&with_aud).is_err());
+    }
 
     #[test]
     fn remembered_tokens_are_served_only_while_valid() {

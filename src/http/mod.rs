@@ -46,9 +46,20 @@ pub use error::{ApiError, ApiResult};
 /// The request id header, set when the client did not send one and echoed back.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// Everything handlers share.
+/// Everything handlers share: one `Arc`, so the clones axum makes per request (state
+/// extractors, the router's services) cost one reference count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct SharedState {
     pub config: Arc<Config>,
     pub db: Db,
     pub store: SqlStore,
@@ -103,7 +114,7 @@ impl AppState {
             public_base_url: public_base_url.clone(),
             lookups: lookups.clone(),
         };
-        Self {
+        Self(Arc::new(SharedState {
             config,
             store,
             catalog: crate::catalog::Catalog::new(db.clone(), engine.clone(), clock.clone()),
@@ -119,7 +130,7 @@ impl AppState {
             commerce,
             ready: Arc::new(AtomicBool::new(false)),
             recovery_problems: Arc::default(),
-        }
+        }))
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -192,7 +203,10 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
                         .get(REQUEST_ID_HEADER)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-");
-                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                    // A span per request costs as much as a cheap request's own work (its fields
+                    // are formatted when it opens), so it exists at DEBUG only; at INFO the access
+                    // line (`hotdeal::access`) carries the request id.
+                    tracing::debug_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
                 })
                 .on_response(
                     |res: &axum::http::Response<_>, latency: Duration, _span: &tracing::Span| {

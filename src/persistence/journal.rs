@@ -1,9 +1,12 @@
 //! The journal: every engine decision, appended to segment files before the caller is answered.
 //!
-//! Actors call [`Journal::append`], which only takes a lock, numbers the event with the next global
-//! sequence and queues it. One writer thread group-commits: it takes everything queued, writes it,
-//! fsyncs once and then publishes the durable sequence, which wakes every waiter at once
-//! ([`Journal::wait_durable`]). Written events then go to the outbox the write-behind drains.
+//! Actors call [`Journal::append`] (or [`Journal::append_batch`] for everything one mailbox drain
+//! decided), which only takes a lock, numbers the events with the next global sequences and queues
+//! them. One writer thread group-commits: it takes everything queued, writes it, fsyncs once and
+//! then publishes the durable sequence, which wakes every waiter at once
+//! ([`Journal::wait_durable`]), and runs the batches' completions ([`OnDurable`]), which answer
+//! their callers directly from the writer thread: one wake per caller, no second hop. Written
+//! events then go to the outbox the write-behind drains.
 //!
 //! Record format: `len: u32 LE | crc32c(payload): u32 LE | payload = bincode((seq, event))`.
 //! Segment files are named by their first sequence (`00000000000000000042.seg`) and roll over at
@@ -68,9 +71,15 @@ pub struct JournalStats {
     pub fsync_nanos: AtomicU64,
 }
 
+/// Run once every event of its batch is durable as the mode promises (`Ok`), or when the journal
+/// failed before it could be (`Err`). A completion that is dropped unrun means the same as
+/// `Err`: its callers' reply channels close.
+pub type OnDurable = Box<dyn FnOnce(Result<(), JournalUnavailable>) + Send>;
+
 struct Pending {
     next_seq: Seq,
     events: Vec<(Seq, Event)>,
+    completions: Vec<OnDurable>,
 }
 
 struct Shared {
@@ -95,7 +104,7 @@ pub struct Journal {
 }
 
 /// The journal could not make an event durable (disk full, I/O error).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("the journal is unavailable")]
 pub struct JournalUnavailable;
 
@@ -119,6 +128,7 @@ impl Journal {
             pending: Mutex::new(Pending {
                 next_seq: last_seq + 1,
                 events: Vec::with_capacity(4096),
+                completions: Vec::with_capacity(256),
             }),
             wake_writer: Condvar::new(),
             durable_tx,
@@ -152,6 +162,13 @@ impl Journal {
                 if let Err(err) = writer_loop(&thread_shared, &mut writer, &opts) {
                     tracing::error!(error = ?err, "journal writer failed; new claims will be refused");
                     thread_shared.failed.store(true, Ordering::SeqCst);
+                    // queued batches will never be written: tell their callers
+                    let queued = std::mem::take(
+                        &mut thread_shared.pending.lock().expect("journal lock").completions,
+                    );
+                    for done in queued {
+                        done(Err(JournalUnavailable));
+                    }
                     // wake every waiter so they see the failure
                     thread_shared.durable_tx.send_modify(|_| {});
                 }
@@ -193,6 +210,51 @@ impl Journal {
             }
         }
         seq
+    }
+
+    /// Number and queue every event of `events` (one lock for all), and run `on_durable` once
+    /// they are durable as the mode promises: from the writer thread after its fsync in `sync`
+    /// mode, at once (on the caller's thread) in `async` and `none`. Returns the last sequence
+    /// handed out, `None` for an empty batch (then `on_durable` runs at once).
+    pub fn append_batch(&self, events: Vec<Event>, on_durable: OnDurable) -> Option<Seq> {
+        if events.is_empty() {
+            on_durable(Ok(()));
+            return None;
+        }
+        let shared = &*self.shared;
+        let mut pending = shared.pending.lock().expect("journal lock");
+        if shared.failed.load(Ordering::Acquire) {
+            drop(pending);
+            on_durable(Err(JournalUnavailable));
+            return None;
+        }
+        let first = pending.next_seq;
+        let last = first + events.len() as u64 - 1;
+        pending.next_seq = last + 1;
+        shared.appended.store(last, Ordering::Release);
+        if shared.mode == Durability::None {
+            drop(pending);
+            let mut outbox = shared.outbox.lock().expect("outbox lock");
+            outbox.extend((first..=last).zip(events));
+            drop(outbox);
+            shared.outbox_ready.notify_one();
+            let _ = shared.durable_tx.send_replace(last);
+            on_durable(Ok(()));
+            return Some(last);
+        }
+        let was_empty = pending.events.is_empty();
+        pending.events.extend((first..=last).zip(events));
+        if shared.mode == Durability::Sync {
+            pending.completions.push(on_durable);
+            drop(pending);
+        } else {
+            drop(pending);
+            on_durable(Ok(()));
+        }
+        if was_empty {
+            shared.wake_writer.notify_one();
+        }
+        Some(last)
     }
 
     /// Wait until `seq` is durable as the mode promises: fsynced in `sync`, at once otherwise.
@@ -415,6 +477,7 @@ fn writer_loop(
 ) -> anyhow::Result<()> {
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     let mut batch: Vec<(Seq, Event)> = Vec::with_capacity(4096);
+    let mut completions: Vec<OnDurable> = Vec::with_capacity(256);
     let mut unsynced = false;
     let mut last_sync = Instant::now();
     let idle_wait = match options.mode {
@@ -440,6 +503,7 @@ fn writer_loop(
                 return Ok(());
             }
             std::mem::swap(&mut batch, &mut pending.events);
+            std::mem::swap(&mut completions, &mut pending.completions);
         }
         if batch.is_empty() {
             // idle timeout in async mode with unsynced data
@@ -481,6 +545,9 @@ fn writer_loop(
             }
         }
         shared.durable_tx.send_replace(last);
+        for done in completions.drain(..) {
+            done(Ok(()));
+        }
         {
             let mut outbox = shared.outbox.lock().expect("outbox lock");
             outbox.extend(batch.drain(..));
@@ -758,6 +825,47 @@ mod tests {
         let mut count = 0;
         read_journal(dir.path(), 90, |_, _| count += 1).unwrap();
         assert_eq!(count, 10);
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_numbered_in_order_and_answered_once_durable() {
+        for mode in [Durability::Sync, Durability::Async, Durability::None] {
+            let dir = tempfile::tempdir().unwrap();
+            let journal = Journal::open(&options(dir.path(), mode, 1 << 20), 0).unwrap();
+            journal.append(issued(1));
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let j = journal.clone();
+            let last = journal.append_batch(
+                (2..=11).map(issued).collect(),
+                Box::new(move |res| {
+                    // in sync mode the batch is on disk before its callers hear of it
+                    let _ = tx.send((res.is_ok(), j.durable()));
+                }),
+            );
+            assert_eq!(last, Some(11), "{mode:?}");
+            let (ok, durable_then) = rx.await.unwrap();
+            assert!(ok, "{mode:?}");
+            if mode == Durability::Sync {
+                assert!(durable_then >= 11, "answered before its fsync");
+            }
+            assert_eq!(journal.append(issued(12)), 12);
+            // an empty batch takes no sequence and is answered at once
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let none = journal.append_batch(Vec::new(), Box::new(move |res| {
+                let _ = tx.send(res.is_ok());
+            }));
+            assert_eq!(none, None);
+            assert!(rx.await.unwrap());
+            if mode == Durability::None {
+                continue;
+            }
+            journal.wait_durable(12).await.unwrap();
+            journal.close();
+            let mut seen = Vec::new();
+            read_journal(dir.path(), 0, |seq, e| seen.push((seq, e))).unwrap();
+            let expected: Vec<(Seq, Event)> = (1..=12).map(|i| (i as u64, issued(i))).collect();
+            assert_eq!(seen, expected, "{mode:?}");
+        }
     }
 
     #[tokio::test]
