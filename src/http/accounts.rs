@@ -304,7 +304,7 @@ struct Jwt<'a>(&'a AppState);
 
 impl TokenIssuer for Jwt<'_> {
     fn mint(&self, user: &UserRow, now_ms: Millis) -> anyhow::Result<(String, String)> {
-        let AppState { keys, config, .. } = self.0;
+        let (keys, config) = (&self.0.keys, &self.0.config);
         let role = role_of(user)?;
         let id = UserId(user.user_id);
         let access = keys.mint_access(id, &user.email, role, now_ms, config.access_token_ttl_s)?;
