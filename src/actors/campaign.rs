@@ -174,7 +174,8 @@ impl CampaignShared {
         } else {
             OPEN
         };
-        self.starts_at_ms.store(gate.starts_at_ms, Ordering::Release);
+        self.starts_at_ms
+            .store(gate.starts_at_ms, Ordering::Release);
         self.ends_at_ms.store(gate.ends_at_ms, Ordering::Release);
         self.issued.store(ledger.issued_count(), Ordering::Release);
         self.quantity

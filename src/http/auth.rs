@@ -264,9 +264,7 @@ impl JwtKeys {
         }
         let claims = match self.verify_minted(token, now_s) {
             Some(claims) => claims,
-            None => {
-                jsonwebtoken::decode::<Claims>(token, &keys.decoding, &keys.validation)?.claims
-            }
+            None => jsonwebtoken::decode::<Claims>(token, &keys.decoding, &keys.validation)?.claims,
         };
         if claims.token_type == TokenType::Access {
             if keys.verified.len() >= MAX_VERIFIED {
@@ -435,7 +433,10 @@ mod tests {
         let mut flipped = t.clone().into_bytes();
         let last = flipped.len() - 2;
         flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
-        assert!(keys.verify_minted(std::str::from_utf8(&flipped).unwrap(), now_s).is_none());
+        assert!(
+            keys.verify_minted(std::str::from_utf8(&flipped).unwrap(), now_s)
+                .is_none()
+        );
         let expired = keys
             .mint_access(u, "a@b.co", Role::Customer, now - 7_200_000, 60)
             .unwrap();

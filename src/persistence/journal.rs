@@ -851,9 +851,12 @@ mod tests {
             assert_eq!(journal.append(issued(12)), 12);
             // an empty batch takes no sequence and is answered at once
             let (tx, rx) = tokio::sync::oneshot::channel();
-            let none = journal.append_batch(Vec::new(), Box::new(move |res| {
-                let _ = tx.send(res.is_ok());
-            }));
+            let none = journal.append_batch(
+                Vec::new(),
+                Box::new(move |res| {
+                    let _ = tx.send(res.is_ok());
+                }),
+            );
             assert_eq!(none, None);
             assert!(rx.await.unwrap());
             if mode == Durability::None {
