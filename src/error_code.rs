@@ -76,7 +76,11 @@ mod tests {
     fn codes_are_unique_and_statuses_are_errors() {
         let mut seen = HashSet::new();
         for code in ErrorCode::ALL {
-            assert!(seen.insert(code.as_str()), "{} is listed twice", code.as_str());
+            assert!(
+                seen.insert(code.as_str()),
+                "{} is listed twice",
+                code.as_str()
+            );
             assert!(
                 code.status().is_client_error() || code.status().is_server_error(),
                 "{} has a non-error status",
