@@ -7,12 +7,14 @@
 //! - [`persistence`]: the SQL pool (SQLite or MySQL), repositories, journal, write-behind, snapshots.
 //! - [`http`]: axum routers, one per resource, the error envelope, auth.
 //! - [`payments`]: payment providers (fake, KakaoPay).
+//! - [`client`]: the typed HTTP client of the API (`hotdeal load`, the benches, the tests).
 //! - [`cli`]: the `hotdeal` subcommands.
 //! - [`startup`]: building and running the service; [`telemetry`]: logging.
 
 pub mod accounts;
 pub mod actors;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod domain;
 pub mod engine;
