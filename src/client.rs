@@ -816,7 +816,7 @@ impl Response {
             method: method.clone(),
             path: path.to_string(),
             status: self.status,
-            error: self.error(),
+            error: self.error().map(Box::new),
             retry_after_s: self.retry_after_s(),
             body: truncated(&self.text(), 500),
         })
@@ -914,7 +914,8 @@ pub enum Error {
         method: Method,
         path: String,
         status: u16,
-        error: Option<ErrorBody>,
+        /// Boxed: an error stays small on the happy path's `Result`.
+        error: Option<Box<ErrorBody>>,
         retry_after_s: Option<u64>,
         /// The body as text (at most 500 characters).
         body: String,
@@ -948,7 +949,7 @@ impl Error {
     /// The answer's error body, for [`Error::Status`].
     pub fn error_body(&self) -> Option<&ErrorBody> {
         match self {
-            Error::Status { error, .. } => error.as_ref(),
+            Error::Status { error, .. } => error.as_deref(),
             _ => None,
         }
     }

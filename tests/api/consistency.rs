@@ -21,11 +21,7 @@ async fn campaign_with_claims(app: &TestApp, claims: usize) -> String {
 async fn claim(app: &TestApp, campaign: &str, claims: usize) {
     for _ in 0..claims {
         let (_, token) = app.token(Role::Customer);
-        let res = app
-            .with_token(&token)
-            .issue_coupon(&campaign)
-            .await
-            .unwrap();
+        let res = app.with_token(&token).issue_coupon(campaign).await.unwrap();
         assert_eq!(res.status, 201, "{:?}", res.body);
     }
 }

@@ -71,7 +71,7 @@ async fn sold_out_pending_and_unknown_campaigns_are_refused_with_codes() {
         .await;
     assert_eq!(info.data()["status"], "OUT_OF_STOCK");
     let unknown = uuid::Uuid::new_v4();
-    let res = app.with_token(&a).issue_coupon(&unknown).await.unwrap();
+    let res = app.with_token(&a).issue_coupon(unknown).await.unwrap();
     assert_eq!((res.status, res.code()), (404, "CO001"));
     // a campaign that is still PENDING
     let (_, admin) = app.token(Role::Master);
@@ -84,7 +84,7 @@ async fn sold_out_pending_and_unknown_campaigns_are_refused_with_codes() {
         )
         .await;
     let pending = created.data()["couponId"].as_str().unwrap();
-    let res = app.with_token(&a).issue_coupon(&pending).await.unwrap();
+    let res = app.with_token(&a).issue_coupon(pending).await.unwrap();
     assert_eq!((res.status, res.code()), (409, "CO004"));
 }
 
@@ -154,7 +154,7 @@ async fn only_staff_manage_campaigns_and_bad_input_gets_a_code() {
     // an expired or foreign-signed token
     let res = app
         .with_token("abc.def.ghi")
-        .issue_coupon(&uuid::Uuid::new_v4())
+        .issue_coupon(uuid::Uuid::new_v4())
         .await
         .unwrap();
     assert_eq!((res.status, res.code()), (401, "UNAUTHORIZED"));

@@ -114,7 +114,7 @@ async fn on_an_empty_database_the_demo_seeds_a_store_to_shop_in() {
         .expect("the demo shopper logs in");
     let res = app
         .with_token(&shopper)
-        .issue_coupon(&store.campaign)
+        .issue_coupon(store.campaign)
         .await
         .unwrap();
     assert_eq!(res.status, 201, "{:?}", res.body);

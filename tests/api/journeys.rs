@@ -131,7 +131,7 @@ async fn shop(app: &TestApp, price: i64, quantity: i64) -> (String, String) {
 
 /// Issue a coupon of `campaign` to the holder of `token`.
 async fn get_coupon(app: &TestApp, campaign: &str, token: &str) -> String {
-    let res = app.with_token(token).issue_coupon(&campaign).await.unwrap();
+    let res = app.with_token(token).issue_coupon(campaign).await.unwrap();
     assert_eq!(res.status, 201, "{:?}", res.body);
     res.data()["couponId"].as_str().unwrap().to_string()
 }

@@ -22,10 +22,7 @@ fn node_id(app: &TestApp) -> String {
 
 async fn claim(app: &TestApp, campaign: &str) -> crate::helpers::TestResponse {
     let (_, token) = app.token(Role::Customer);
-    app.with_token(&token)
-        .issue_coupon(&campaign)
-        .await
-        .unwrap()
+    app.with_token(&token).issue_coupon(campaign).await.unwrap()
 }
 
 #[tokio::test]

@@ -62,7 +62,7 @@ async fn seed_sale(app: &TestApp, item: ItemId, quantity: i64) -> Uuid {
 }
 
 async fn issue(app: &TestApp, campaign: &str, token: &str) -> TestResponse {
-    app.with_token(token).issue_coupon(&campaign).await.unwrap()
+    app.with_token(token).issue_coupon(campaign).await.unwrap()
 }
 
 fn retry_after(res: &TestResponse) -> u64 {

@@ -102,11 +102,7 @@ pub(crate) async fn available(app: &TestApp, item: ItemId) -> i64 {
 }
 
 async fn pay(app: &TestApp, s: &Shopper, order: &str) -> u16 {
-    let ready = app
-        .with_token(&s.token)
-        .ready_payment(&order)
-        .await
-        .unwrap();
+    let ready = app.with_token(&s.token).ready_payment(order).await.unwrap();
     assert_eq!(ready.status, 201, "{:?}", ready.body);
     let url = ready.data()["nextRedirectPcUrl"]
         .as_str()

@@ -70,7 +70,7 @@ async fn change_password(app: &TestApp, account: &Account, body: Value) -> TestR
 }
 
 async fn claim(app: &TestApp, campaign: &str, token: &str) -> TestResponse {
-    app.with_token(token).issue_coupon(&campaign).await.unwrap()
+    app.with_token(token).issue_coupon(campaign).await.unwrap()
 }
 
 async fn add_address(app: &TestApp, token: &str) -> TestResponse {
