@@ -21,6 +21,10 @@
 //! - (e) the sold-out path (every claim answered `CO005`);
 //! - (f) time-sale buy-now orders (`POST /api/v1/orders`, one unit).
 //!
+//! The set-up (campaigns, the sale, the buyers' addresses) goes through `hotdeal::client`; the
+//! measured requests go over bare hyper connections, one per worker, so that the client's own
+//! work on the shared cores stays as small as it can be.
+//!
 //! The engine rows run twice, with `--durability sync` and `none` (a fresh server each); the
 //! baselines do not depend on the journal and run once, on the `sync` server. Sizes are small by
 //! default, `--full` runs long, and `CI` set scales everything down. Nothing here asserts a
@@ -38,6 +42,10 @@ use axum::extract::State;
 use axum::http::{HeaderValue, Method, Request, StatusCode, header};
 use axum::routing::post;
 use hdrhistogram::Histogram;
+use hotdeal::client::{
+    AddressCreated, Brief, Client, CompanyCreated, NewAddress, NewCampaign, NewCompany, NewProduct,
+    NewPromotion, ProductCreated,
+};
 use hotdeal::config::{Config, Durability};
 use hotdeal::domain::ids::{CampaignId, UserId, coupon_id_for};
 use hotdeal::http::auth::{AuthUser, JwtKeys, Role};
@@ -49,7 +57,7 @@ use hotdeal::startup::Application;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 /// The servers' JWT secret (the client mints its tokens with it).
@@ -178,9 +186,7 @@ impl Shape {
         }
         match self.expect.1 {
             None => true,
-            Some(code) => serde_json::from_slice::<Value>(body)
-                .map(|v| v["code"] == code)
-                .unwrap_or(false),
+            Some(code) => Brief::parse(status.as_u16(), body).code() == code,
         }
     }
 }
@@ -289,124 +295,56 @@ async fn run_row(addr: SocketAddr, shape: Shape, sizes: Sizes) -> anyhow::Result
 }
 
 // ---------------------------------------------------------------------------------------------
-// Setup through the API (reqwest; not measured).
-
-struct Api {
-    client: reqwest::Client,
-    base: String,
-    master: String,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Value,
-    ) -> anyhow::Result<Value> {
-        let res = self
-            .client
-            .request(method.clone(), format!("{}{path}", self.base))
-            .bearer_auth(&self.master)
-            .json(&body)
-            .send()
-            .await?;
-        let status = res.status();
-        let v: Value = res.json().await.unwrap_or_default();
-        anyhow::ensure!(status.is_success(), "{method} {path}: {status} {v}");
-        Ok(v["data"].clone())
-    }
-
-    async fn call_as(&self, token: &str, path: &str, body: Value) -> anyhow::Result<Value> {
-        let res = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await?;
-        let status = res.status();
-        let v: Value = res.json().await.unwrap_or_default();
-        anyhow::ensure!(status.is_success(), "POST {path}: {status} {v}");
-        Ok(v["data"].clone())
-    }
-}
-
-fn uuid_at(v: &Value, field: &str) -> anyhow::Result<Uuid> {
-    v[field]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .with_context(|| format!("no uuid {field} in {v}"))
-}
+// Setup through the API (`hotdeal::client`, as MASTER; not measured).
 
 /// An open campaign of `quantity` coupons.
-async fn open_campaign(api: &Api, quantity: u64) -> anyhow::Result<Uuid> {
-    let v = api
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/coupon-infos",
-            json!({
-                "name": "http bench", "quantity": quantity, "couponType": "FIRST_COME_FIRST_SERVE",
-                "discountAmount": 1000, "minOrderAmount": 0, "expirationDate": "2099-12-31",
-            }),
-        )
-        .await?;
-    let id = uuid_at(&v, "couponId")?;
-    api.call(
-        reqwest::Method::PATCH,
-        &format!("/api/v1/coupon-infos/{id}/status"),
-        json!({"status": "ISSUED"}),
-    )
-    .await?;
-    Ok(id)
+async fn open_campaign(api: &Client, quantity: u64) -> anyhow::Result<Uuid> {
+    Ok(api
+        .open_campaign(&NewCampaign::first_come("http bench", quantity as i64))
+        .await?)
 }
 
 /// A company, a product of `quantity` units and a live time sale of all of them without a
 /// per-user limit; returns the product id once the sale has started.
-async fn open_sale(api: &Api, master_id: UserId, quantity: u64) -> anyhow::Result<Uuid> {
+async fn open_sale(api: &Client, master_id: UserId, quantity: u64) -> anyhow::Result<Uuid> {
     let brn = 1_000_000_000 + (Uuid::new_v4().as_u128() % 9_000_000_000) as i64;
-    let v = api
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/companies",
-            json!({
-                "businessRegistrationNumber": brn, "companyPhoneNumber": 212345678,
-                "managerId": master_id.0, "brandName": "http bench",
-                "companyEmail": "bench@hotdeal.local",
-            }),
-        )
+    let company: CompanyCreated = api
+        .create_company(&NewCompany {
+            business_registration_number: brn,
+            company_phone_number: 212345678,
+            manager_id: master_id.0,
+            brand_name: "http bench",
+            company_email: "bench@hotdeal.local",
+        })
+        .data()
         .await?;
-    let company = uuid_at(&v, "companyId")?;
-    api.call(
-        reqwest::Method::PATCH,
-        &format!("/api/v1/companies/{company}/status"),
-        json!({"status": "APPROVED"}),
-    )
-    .await?;
-    let v = api
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/products",
-            json!({
-                "name": "http bench product", "price": 10000, "quantity": quantity,
-                "category": "FOOD", "companyId": company, "description": "http bench",
-                "thumbImg": "https://example.com/bench.png", "detailImgs": [],
-            }),
-        )
+    api.set_company_status(company.company_id, "APPROVED")
+        .ok()
         .await?;
-    let product = uuid_at(&v, "productId")?;
+    let product: ProductCreated = api
+        .create_product(&NewProduct {
+            name: "http bench product",
+            price: 10000,
+            quantity: quantity as i64,
+            category: "FOOD",
+            company_id: company.company_id,
+            description: Some("http bench"),
+            thumb_img: "https://example.com/bench.png",
+            detail_imgs: &[],
+        })
+        .data()
+        .await?;
     let now = chrono::Utc::now().timestamp_millis();
     let start = now + 500;
-    api.call(
-        reqwest::Method::POST,
-        "/api/v1/promotions",
-        json!({
-            "productId": product,
-            "start": hotdeal::domain::clock::rfc3339(start),
-            "end": hotdeal::domain::clock::rfc3339(now + 3_600_000),
-            "discountPrice": 5000, "quantity": quantity,
-        }),
-    )
+    api.create_promotion(&NewPromotion {
+        product_id: product.product_id,
+        start: hotdeal::domain::clock::rfc3339(start),
+        end: hotdeal::domain::clock::rfc3339(now + 3_600_000),
+        discount_price: 5000,
+        quantity: quantity as i64,
+        per_user_limit: None,
+    })
+    .ok()
     .await?;
     // Wait for the sale to be live: one probe order by a throwaway user would cost a unit, so
     // wait for the promotion's start on the clock instead (the engine installs it at start).
@@ -414,7 +352,7 @@ async fn open_sale(api: &Api, master_id: UserId, quantity: u64) -> anyhow::Resul
     if wait > 0 {
         tokio::time::sleep(Duration::from_millis(wait as u64)).await;
     }
-    Ok(product)
+    Ok(product.product_id)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -697,7 +635,8 @@ struct Row {
 /// What every row of one server needs.
 struct Ctx<'a> {
     server: &'a Server,
-    api: Api,
+    /// The API client with a MASTER token.
+    api: Client,
     sizes: Sizes,
     mode: &'static str,
     master_id: UserId,
@@ -837,11 +776,9 @@ impl Ctx<'_> {
             3600,
         )?;
         self.api
-            .call_as(
-                &taker,
-                "/api/v1/coupons/issue",
-                json!({ "couponInfoId": campaign }),
-            )
+            .with_token(&taker)
+            .issue_coupon(campaign)
+            .ok()
             .await?;
         let shape = self.claim(
             "/api/v1/coupons/issue",
@@ -859,19 +796,14 @@ impl Ctx<'_> {
         let n = buyers.len();
         let mut bodies = Vec::with_capacity(n);
         for token in buyers.iter() {
-            let bearer = token.to_str()?.trim_start_matches("Bearer ").to_string();
-            let v = self
+            let bearer = token.to_str()?.trim_start_matches("Bearer ");
+            let address: AddressCreated = self
                 .api
-                .call_as(
-                    &bearer,
-                    "/api/v1/address",
-                    json!({
-                        "zipNum": "06236", "city": "Seoul", "district": "Gangnam-gu",
-                        "streetName": "Teheran-ro", "streetNum": "1", "detailAddr": "bench",
-                    }),
-                )
+                .with_token(bearer)
+                .create_address(&NewAddress::seoul("bench"))
+                .data()
                 .await?;
-            let address = uuid_at(&v, "addressId")?;
+            let address = address.address_id;
             bodies.push(Bytes::from(
                 json!({ "items": [{ "productId": product, "quantity": 1 }], "addressId": address })
                     .to_string(),
@@ -1118,11 +1050,7 @@ fn main() -> anyhow::Result<()> {
             let baselines = (mode == "sync").then_some((&redis, redis_skip.as_str()));
             let ctx = Ctx {
                 server: &server,
-                api: Api {
-                    client: reqwest::Client::new(),
-                    base: format!("http://{}", server.addr),
-                    master: master.clone(),
-                },
+                api: Client::new(&format!("http://{}", server.addr))?.with_token(&master),
                 sizes,
                 mode,
                 master_id,

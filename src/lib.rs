@@ -16,6 +16,7 @@
 //! - [`ops`]: metrics and rate limits.
 //! - [`http`]: axum routers, one per resource, the error envelope, auth.
 //! - [`payments`]: payment providers (fake, KakaoPay).
+//! - [`client`]: the typed HTTP client of the API (`hotdeal load`, the benches, the tests).
 //! - [`config`]: the one typed configuration (CLI flags and environment).
 //! - [`cli`]: the `hotdeal` subcommands.
 //! - [`startup`]: building and running the service; [`telemetry`]: logging.
@@ -24,6 +25,7 @@ pub mod accounts;
 pub mod actors;
 pub mod catalog;
 pub mod cli;
+pub mod client;
 pub mod commerce;
 pub mod config;
 pub mod domain;

@@ -39,13 +39,8 @@ for _ in $(seq 1 100); do
 done
 curl -fs "$url/readyz" >/dev/null || { cat "$dir/server.log"; exit 1; }
 
-master=$("$BIN" token --role MASTER --email bench@hotdeal.local)
-campaign=$(curl -fs -X POST "$url/api/v1/coupon-infos" -H "Authorization: Bearer $master" \
-  -H 'Content-Type: application/json' \
-  -d '{"name":"wrk bench","quantity":100000000,"couponType":"FIRST_COME_FIRST_SERVE","discountAmount":1000,"minOrderAmount":0,"expirationDate":"2099-12-31"}' \
-  | jq -r .data.couponId)
-curl -fs -X PATCH "$url/api/v1/coupon-infos/$campaign/status" -H "Authorization: Bearer $master" \
-  -H 'Content-Type: application/json' -d '{"status":"ISSUED"}' >/dev/null
+# The campaign, created and opened the way `hotdeal load --setup` does it.
+campaign=$("$BIN" load --url "$url" --setup-only --quantity 100000000 | jq -r .campaignId)
 "$BIN" token --count "$TOKENS_N" >"$dir/tokens.txt"
 
 # The server's CPU time (user + system, all threads) in clock ticks, to print what one request

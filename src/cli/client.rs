@@ -109,15 +109,17 @@ impl ServerArgs {
 }
 
 /// The error for a server that refused our token: which secret signed it and how to pass the
-/// right one. `None` when the answer is not a signature refusal.
+/// right one. `None` when the failure is not a signature refusal.
 pub fn signature_mismatch(
-    status: reqwest::StatusCode,
-    body: &serde_json::Value,
+    err: &crate::client::Error,
     url: &str,
     secret: &Secret,
 ) -> Option<anyhow::Error> {
-    let message = body["message"].as_str().unwrap_or("");
-    (status == reqwest::StatusCode::UNAUTHORIZED && message.contains("signature")).then(|| {
+    let refused = err.status() == Some(401)
+        && err
+            .error_body()
+            .is_some_and(|e| e.message.contains("signature"));
+    refused.then(|| {
         anyhow::anyhow!(
             "the server at {url} refused the token: invalid token signature. It was signed with \
              the secret from {}, and the server uses another one. {HOW_TO_PASS_THE_SECRET}",

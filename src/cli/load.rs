@@ -15,10 +15,14 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use indicatif::{HumanCount, ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::client::{Secret, ServerArgs, signature_mismatch};
+use crate::client::{
+    Brief, CampaignCounts, CampaignCreated, Client, ClientOptions, CompanyCreated, NewAddress,
+    NewCampaign, NewCompany, NewProduct, NewPromotion, ProductCreated, PromotionCounts,
+    PromotionCreated,
+};
 use crate::domain::ids::UserId;
 use crate::http::auth::Role;
 
@@ -47,7 +51,11 @@ impl Scenario {
 
 /// `hotdeal load` arguments.
 #[derive(Debug, Clone, clap::Args)]
-#[command(group(clap::ArgGroup::new("limit").required(true).args(["duration_s", "requests"])))]
+#[command(group(
+    clap::ArgGroup::new("limit")
+        .required(true)
+        .args(["duration_s", "requests", "setup_only"])
+))]
 pub struct LoadArgs {
     /// The server, and the secret its tokens are signed with.
     #[command(flatten)]
@@ -70,6 +78,11 @@ pub struct LoadArgs {
     /// Create (and open) the campaign / company, product and time sale through the API first.
     #[arg(long)]
     pub setup: bool,
+    /// Only do what `--setup` does, print the ids it created as JSON (`{"campaignId": ...}`
+    /// for the coupon scenario; `productId` and `promotionId` for orders) and exit without a
+    /// run: the set-up for another load generator (`benches/wrk/run.sh` drives wrk with it).
+    #[arg(long)]
+    pub setup_only: bool,
     /// Coupons or sale units to create with `--setup`.
     #[arg(long, default_value_t = 1000)]
     pub quantity: i64,
@@ -196,16 +209,15 @@ pub struct LoadReport {
     pub note: String,
 }
 
-/// One virtual user.
+/// One virtual user: the shared client with the user's token, and an address for orders.
 struct VUser {
-    token: String,
+    client: Client,
     address_id: Option<Uuid>,
 }
 
 /// What the workers hit.
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 struct Target {
-    base: String,
     campaign: Option<Uuid>,
     product: Option<Uuid>,
 }
@@ -286,8 +298,14 @@ const NOTE: &str = "the server's counters include any other client's traffic on 
                     campaign or sale: a FAIL while others load it may not be an oversell";
 
 /// `hotdeal load`: run (drawing `--plot`), print the table, write the report; fails when the
-/// verdict is FAIL, after both files are written.
+/// verdict is FAIL, after both files are written. With `--setup-only`, set up, print the ids
+/// and stop.
 pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
+    if args.setup_only {
+        let made = run_setup(&args).await?;
+        println!("{}", serde_json::to_string(&made)?);
+        return Ok(());
+    }
     let quiet = args.quiet;
     let path = args.report.clone();
     let report = run_load(args).await?;
@@ -300,6 +318,92 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     }
     anyhow::ensure!(report.verdict != "FAIL", "verdict FAIL");
     Ok(())
+}
+
+/// What `--setup` created on the server (printed by `--setup-only`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetUp {
+    /// The open campaign (coupon and mixed scenarios).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<Uuid>,
+    /// The product on sale (order and mixed scenarios).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<Uuid>,
+    /// Its time sale, which starts a second after the set-up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion_id: Option<Uuid>,
+    /// When the sale starts (epoch ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sale_start_ms: Option<i64>,
+}
+
+/// The server, reached with the one pooled client, and a MASTER token for the set-up and the
+/// verdict.
+struct Session {
+    client: Client,
+    api: Api,
+    keys: crate::http::auth::JwtKeys,
+    master_id: UserId,
+    now_ms: i64,
+    ttl_s: u64,
+}
+
+fn session(args: &LoadArgs) -> anyhow::Result<Session> {
+    let secret = args.server.secret.load()?;
+    let keys = secret.keys();
+    let ttl_s = args.duration_s.unwrap_or(0) + 3600;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let master_id = UserId::new();
+    let master = keys.mint_access(
+        master_id,
+        "load-master@hotdeal.local",
+        Role::Master,
+        now_ms,
+        ttl_s,
+    )?;
+    // One pool for the set-up, the workers and the verdict: a connection per worker.
+    let client = Client::with_options(
+        &args.server.base_url(),
+        &ClientOptions::pooled(args.concurrency),
+    )?;
+    Ok(Session {
+        api: Api {
+            master: client.with_token(&master),
+            secret,
+        },
+        client,
+        keys,
+        master_id,
+        now_ms,
+        ttl_s,
+    })
+}
+
+/// `--setup-only`: create what `--setup` would for the scenario, and nothing else.
+pub async fn run_setup(args: &LoadArgs) -> anyhow::Result<SetUp> {
+    let s = session(args)?;
+    setup(&s.api, args.scenario, s.master_id, args.quantity).await
+}
+
+/// The campaign for coupons, the company, product and time sale for orders.
+async fn setup(
+    api: &Api,
+    scenario: Scenario,
+    master_id: UserId,
+    quantity: i64,
+) -> anyhow::Result<SetUp> {
+    let mut made = SetUp::default();
+    if scenario.coupons() {
+        made.campaign_id = Some(setup_campaign(api, quantity).await?);
+    }
+    if scenario.orders() {
+        let (product, promotion, start) = setup_sale(api, master_id, quantity).await?;
+        made.product_id = Some(product);
+        made.promotion_id = Some(promotion);
+        made.sale_start_ms = Some(start);
+    }
+    Ok(made)
 }
 
 /// Set up (optionally), run the load, read the verdict from the server, and draw `--plot`.
@@ -320,27 +424,14 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<LoadReport> {
         );
     }
     let base = args.server.base_url();
-    let secret = args.server.secret.load()?;
-    let keys = secret.keys();
-    let ttl_s = args.duration_s.unwrap_or(0) + 3600;
-    let now = chrono::Utc::now().timestamp_millis();
-    let master_id = UserId::new();
-    let master = keys.mint_access(
+    let Session {
+        client,
+        api,
+        keys,
         master_id,
-        "load-master@hotdeal.local",
-        Role::Master,
-        now,
+        now_ms: now,
         ttl_s,
-    )?;
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let api = Api {
-        client: client.clone(),
-        base: base.clone(),
-        secret,
-    };
+    } = session(&args)?;
 
     let mut users = Vec::with_capacity(args.users);
     for i in 0..args.users {
@@ -353,44 +444,45 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<LoadReport> {
             ttl_s,
         )?;
         users.push(VUser {
-            token,
+            client: client.with_token(&token),
             address_id: None,
         });
     }
 
     // Targets.
+    let made = if args.setup {
+        setup(&api, args.scenario, master_id, args.quantity).await?
+    } else {
+        SetUp::default()
+    };
     let mut campaign = None;
     let mut product = None;
     let mut promotion = None;
     if args.scenario.coupons() {
         campaign = Some(if args.setup {
-            setup_campaign(&api, &master, args.quantity).await?
+            made.campaign_id.context("no campaign was set up")?
         } else {
             args.campaign_id
                 .context("the coupon scenario needs --campaign-id or --setup")?
         });
     }
-    let mut sale_start_ms = None;
+    let sale_start_ms = made.sale_start_ms;
     if args.scenario.orders() {
         if args.setup {
-            let (p, promo, start) = setup_sale(&api, &master, master_id, args.quantity).await?;
-            product = Some(p);
-            promotion = Some(promo);
-            sale_start_ms = Some(start);
+            product = made.product_id;
+            promotion = made.promotion_id;
         } else {
             promotion = args.promotion_id;
             product = match (args.product_id, promotion) {
                 (Some(p), _) => Some(p),
                 (None, Some(promo)) => {
-                    let v = api
-                        .call(
-                            reqwest::Method::GET,
-                            &format!("/api/v1/promotions/{promo}"),
-                            None,
-                            &master,
-                        )
-                        .await?;
-                    Some(uuid_at(&v, "productId")?)
+                    let sale: PromotionCounts = api
+                        .master
+                        .promotion(promo)
+                        .data()
+                        .await
+                        .map_err(|e| api.explain(e))?;
+                    Some(sale.product_id)
                 }
                 (None, None) => anyhow::bail!(
                     "the order scenario needs --product-id / --promotion-id or --setup"
@@ -408,21 +500,17 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<LoadReport> {
 
     // The server's counters before the run, so a campaign or sale used before still checks.
     let coupon_before = match campaign {
-        Some(c) => Some(coupon_counts(&api, &master, c).await?),
+        Some(c) => Some(coupon_counts(&api, c).await?),
         None => None,
     };
     let sale_before = match promotion {
-        Some(p) => Some(sale_counts(&api, &master, p).await?),
+        Some(p) => Some(sale_counts(&api, p).await?),
         None => None,
     };
 
     // The run.
     let users = Arc::new(users);
-    let target = Target {
-        base: base.clone(),
-        campaign,
-        product,
-    };
+    let target = Target { campaign, product };
     let seq = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -431,14 +519,7 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<LoadReport> {
     let progress = Progress::start(&args, started, done.clone(), errors.clone());
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency {
-        let (client, users, target, seq, done, errors) = (
-            client.clone(),
-            users.clone(),
-            target.clone(),
-            seq.clone(),
-            done.clone(),
-            errors.clone(),
-        );
+        let (users, seq, done, errors) = (users.clone(), seq.clone(), done.clone(), errors.clone());
         let (limit, scenario) = (args.requests, args.scenario);
         let mut samples = args
             .plot
@@ -465,9 +546,9 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<LoadReport> {
                 };
                 let t0 = Instant::now();
                 let outcome = if coupon {
-                    issue(&client, &target, user).await
+                    issue(target, user).await
                 } else {
-                    order(&client, &target, user).await
+                    order(target, user).await
                 };
                 let took = t0.elapsed();
                 let us = took.as_micros().clamp(1, 60_000_000) as u64;
@@ -499,7 +580,7 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<LoadReport> {
     // The verdict, from the server's own counters.
     let mut verdicts = Vec::new();
     if let (Some(c), Some((_, before))) = (campaign, coupon_before) {
-        let (quantity, after) = coupon_counts(&api, &master, c).await?;
+        let (quantity, after) = coupon_counts(&api, c).await?;
         verdicts.push(check(
             "coupon",
             quantity,
@@ -511,7 +592,7 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<LoadReport> {
     if args.scenario.orders() {
         match (promotion, sale_before) {
             (Some(p), Some((_, before))) => {
-                let (quantity, after) = sale_counts(&api, &master, p).await?;
+                let (quantity, after) = sale_counts(&api, p).await?;
                 verdicts.push(check(
                     "order",
                     quantity,
@@ -610,30 +691,25 @@ fn check(
 }
 
 /// A campaign's (quantity, issuedCount).
-async fn coupon_counts(api: &Api, master: &str, campaign: Uuid) -> anyhow::Result<(i64, i64)> {
-    let v = api
-        .call(
-            reqwest::Method::GET,
-            &format!("/api/v1/coupon-infos/{campaign}"),
-            None,
-            master,
-        )
-        .await?;
-    Ok((int_at(&v, "quantity")?, int_at(&v, "issuedCount")?))
+async fn coupon_counts(api: &Api, campaign: Uuid) -> anyhow::Result<(i64, i64)> {
+    let c: CampaignCounts = api
+        .master
+        .campaign(campaign)
+        .data()
+        .await
+        .map_err(|e| api.explain(e))?;
+    Ok((c.quantity, c.issued_count))
 }
 
 /// A sale's (quantity, quantity - remaining).
-async fn sale_counts(api: &Api, master: &str, promotion: Uuid) -> anyhow::Result<(i64, i64)> {
-    let v = api
-        .call(
-            reqwest::Method::GET,
-            &format!("/api/v1/promotions/{promotion}"),
-            None,
-            master,
-        )
-        .await?;
-    let quantity = int_at(&v, "quantity")?;
-    Ok((quantity, quantity - int_at(&v, "remaining")?))
+async fn sale_counts(api: &Api, promotion: Uuid) -> anyhow::Result<(i64, i64)> {
+    let p: PromotionCounts = api
+        .master
+        .promotion(promotion)
+        .data()
+        .await
+        .map_err(|e| api.explain(e))?;
+    Ok((p.quantity, p.quantity - p.remaining))
 }
 
 /// What bounds a run, for the progress display.
@@ -747,97 +823,47 @@ pub fn per_second(rate: f64, unit: &str) -> String {
     format!("{} {unit}", HumanCount(rate.max(0.0).round() as u64))
 }
 
-/// A thin JSON client for setup and counters (fails on any non-2xx).
+/// The set-up and the counters, as MASTER; every call must succeed.
 struct Api {
-    client: reqwest::Client,
-    base: String,
+    master: Client,
     /// The secret the tokens were signed with (named when the server refuses them).
     secret: Secret,
 }
 
 impl Api {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-        token: &str,
-    ) -> anyhow::Result<Value> {
-        let (status, v) = self.try_call(method.clone(), path, body, token).await?;
-        if let Some(err) = signature_mismatch(status, &v, &self.base, &self.secret) {
-            return Err(err);
+    /// A failed call as the error to show: a refused signature says which secret signed the
+    /// token, a transport failure how to give the server's address.
+    fn explain(&self, err: crate::client::Error) -> anyhow::Error {
+        let url = self.master.base_url();
+        if let Some(e) = signature_mismatch(&err, url, &self.secret) {
+            return e;
         }
-        anyhow::ensure!(
-            status.is_success(),
-            "{method} {path}: server answered {status}: {v}"
-        );
-        Ok(v["data"].clone())
-    }
-
-    async fn try_call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-        token: &str,
-    ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
-        let mut req = self
-            .client
-            .request(method.clone(), format!("{}{path}", self.base))
-            .bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(b);
+        match err {
+            crate::client::Error::Transport { .. } => anyhow::Error::new(err).context(format!(
+                "reaching {url} (give the server's address with --url)"
+            )),
+            other => other.into(),
         }
-        let res = req.send().await.with_context(|| {
-            format!(
-                "{method} {}{path} (give the server's address with --url)",
-                self.base
-            )
-        })?;
-        let status = res.status();
-        let v: Value = res.json().await.unwrap_or_default();
-        Ok((status, v))
     }
 }
 
-fn uuid_at(v: &Value, field: &str) -> anyhow::Result<Uuid> {
-    v[field]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .with_context(|| format!("no uuid {field} in {v}"))
-}
-
-fn int_at(v: &Value, field: &str) -> anyhow::Result<i64> {
-    v[field]
-        .as_i64()
-        .with_context(|| format!("no integer {field} in {v}"))
-}
-
-async fn setup_campaign(api: &Api, master: &str, quantity: i64) -> anyhow::Result<Uuid> {
-    let body = json!({
-        "name": format!("load test {}", chrono::Utc::now().format("%Y-%m-%d %H:%M:%S")),
-        "quantity": quantity,
-        "couponType": "FIRST_COME_FIRST_SERVE",
-        "discountAmount": 1000,
-        "minOrderAmount": 0,
-        "expirationDate": "2099-12-31",
-    });
-    let v = api
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/coupon-infos",
-            Some(&body),
-            master,
-        )
-        .await?;
-    let id = uuid_at(&v, "couponId")?;
-    api.call(
-        reqwest::Method::PATCH,
-        &format!("/api/v1/coupon-infos/{id}/status"),
-        Some(&json!({"status": "ISSUED"})),
-        master,
-    )
-    .await?;
+async fn setup_campaign(api: &Api, quantity: i64) -> anyhow::Result<Uuid> {
+    let name = format!(
+        "load test {}",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M:%S")
+    );
+    let created: CampaignCreated = api
+        .master
+        .create_campaign(&NewCampaign::first_come(&name, quantity))
+        .data()
+        .await
+        .map_err(|e| api.explain(e))?;
+    let id = created.coupon_id;
+    api.master
+        .set_campaign_status(id, "ISSUED")
+        .ok()
+        .await
+        .map_err(|e| api.explain(e))?;
     Ok(id)
 }
 
@@ -845,7 +871,6 @@ async fn setup_campaign(api: &Api, master: &str, quantity: i64) -> anyhow::Resul
 /// starting in a second with one unit per user. Returns (product, promotion, start ms).
 async fn setup_sale(
     api: &Api,
-    master: &str,
     master_id: UserId,
     quantity: i64,
 ) -> anyhow::Result<(Uuid, Uuid, i64)> {
@@ -853,75 +878,66 @@ async fn setup_sale(
     for _ in 0..5 {
         // A random 10-digit registration number; retried if taken (CA006).
         let brn = 1_000_000_000 + (Uuid::new_v4().as_u128() % 9_000_000_000) as i64;
-        let body = json!({
-            "businessRegistrationNumber": brn,
-            "companyPhoneNumber": 212345678,
-            "managerId": master_id.0,
-            "brandName": "load test",
-            "companyEmail": "load@hotdeal.local",
-        });
-        let (status, v) = api
-            .try_call(
-                reqwest::Method::POST,
-                "/api/v1/companies",
-                Some(&body),
-                master,
-            )
-            .await?;
-        if status.is_success() {
-            company = Some(uuid_at(&v["data"], "companyId")?);
-            break;
+        let body = NewCompany {
+            business_registration_number: brn,
+            company_phone_number: 212345678,
+            manager_id: master_id.0,
+            brand_name: "load test",
+            company_email: "load@hotdeal.local",
+        };
+        match api
+            .master
+            .create_company(&body)
+            .data::<CompanyCreated>()
+            .await
+        {
+            Ok(c) => {
+                company = Some(c.company_id);
+                break;
+            }
+            Err(e) if e.code() == Some("CA006") => continue,
+            Err(e) => return Err(api.explain(e)),
         }
-        anyhow::ensure!(
-            v["code"] == "CA006",
-            "POST /api/v1/companies: server answered {status}: {v}"
-        );
     }
     let company = company.context("no free business registration number after 5 tries")?;
-    api.call(
-        reqwest::Method::PATCH,
-        &format!("/api/v1/companies/{company}/status"),
-        Some(&json!({"status": "APPROVED"})),
-        master,
-    )
-    .await?;
-    let v = api
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/products",
-            Some(&json!({
-                "name": "load test product",
-                "price": 10000,
-                "quantity": quantity,
-                "category": "FOOD",
-                "companyId": company,
-                "description": "created by hotdeal load",
-                "thumbImg": "https://example.com/load.png",
-                "detailImgs": [],
-            })),
-            master,
-        )
-        .await?;
-    let product = uuid_at(&v, "productId")?;
+    api.master
+        .set_company_status(company, "APPROVED")
+        .ok()
+        .await
+        .map_err(|e| api.explain(e))?;
+    let product: ProductCreated = api
+        .master
+        .create_product(&NewProduct {
+            name: "load test product",
+            price: 10000,
+            quantity,
+            category: "FOOD",
+            company_id: company,
+            description: Some("created by hotdeal load"),
+            thumb_img: "https://example.com/load.png",
+            detail_imgs: &[],
+        })
+        .data()
+        .await
+        .map_err(|e| api.explain(e))?;
+    let product = product.product_id;
     let now = chrono::Utc::now().timestamp_millis();
     let start = now + 1000;
     let end = now + 24 * 3600 * 1000;
-    let v = api
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/promotions",
-            Some(&json!({
-                "productId": product,
-                "start": crate::domain::clock::rfc3339(start),
-                "end": crate::domain::clock::rfc3339(end),
-                "discountPrice": 5000,
-                "quantity": quantity,
-                "perUserLimit": 1,
-            })),
-            master,
-        )
-        .await?;
-    Ok((product, uuid_at(&v, "promotionId")?, start))
+    let promotion: PromotionCreated = api
+        .master
+        .create_promotion(&NewPromotion {
+            product_id: product,
+            start: crate::domain::clock::rfc3339(start),
+            end: crate::domain::clock::rfc3339(end),
+            discount_price: 5000,
+            quantity,
+            per_user_limit: Some(1),
+        })
+        .data()
+        .await
+        .map_err(|e| api.explain(e))?;
+    Ok((product, promotion.promotion_id, start))
 }
 
 /// One address per user (orders need one), `concurrency` at a time.
@@ -931,23 +947,18 @@ async fn create_addresses(
     concurrency: usize,
 ) -> anyhow::Result<()> {
     use futures::StreamExt;
-    let body = json!({
-        "zipNum": "06236", "city": "Seoul", "district": "Gangnam-gu",
-        "streetName": "Teheran-ro", "streetNum": "1", "detailAddr": "load test",
-    });
+    let body = NewAddress::seoul("load test");
     let ids: Vec<anyhow::Result<Uuid>> = futures::stream::iter(users.iter())
         .map(|u| {
             let body = &body;
             async move {
-                let v = api
-                    .call(
-                        reqwest::Method::POST,
-                        "/api/v1/address",
-                        Some(body),
-                        &u.token,
-                    )
-                    .await?;
-                uuid_at(&v, "addressId")
+                let made: crate::client::AddressCreated = u
+                    .client
+                    .create_address(body)
+                    .data()
+                    .await
+                    .map_err(|e| api.explain(e))?;
+                anyhow::Ok(made.address_id)
             }
         })
         .buffered(concurrency)
@@ -959,30 +970,8 @@ async fn create_addresses(
     Ok(())
 }
 
-async fn send(client: &reqwest::Client, url: String, token: &str, body: Value) -> Answer {
-    match client.post(url).bearer_auth(token).json(&body).send().await {
-        Ok(res) => {
-            let status = res.status().as_u16();
-            let v: Value = res.json().await.unwrap_or_default();
-            Answer {
-                status,
-                code: v["code"].as_str().unwrap_or("").to_string(),
-            }
-        }
-        Err(_) => Answer {
-            status: 0,
-            code: String::new(),
-        },
-    }
-}
-
-/// A raw answer: status (0 for a transport failure) and error code.
-struct Answer {
-    status: u16,
-    code: String,
-}
-
-fn common(a: &Answer) -> Outcome {
+/// 503 and 429 by status; anything else unexpected (a transport failure too) is an error.
+fn common(a: &Brief) -> Outcome {
     match a.status {
         503 => Outcome::Busy,
         429 => Outcome::RateLimited,
@@ -990,18 +979,14 @@ fn common(a: &Answer) -> Outcome {
     }
 }
 
-async fn issue(client: &reqwest::Client, t: &Target, user: &VUser) -> Outcome {
+async fn issue(t: Target, user: &VUser) -> Outcome {
     let Some(campaign) = t.campaign else {
         return Outcome::Error;
     };
-    let a = send(
-        client,
-        format!("{}/api/v1/coupons/issue", t.base),
-        &user.token,
-        json!({ "couponInfoId": campaign }),
-    )
-    .await;
-    match (a.status, a.code.as_str()) {
+    let Ok(a) = user.client.issue_coupon(campaign).brief().await else {
+        return Outcome::Error;
+    };
+    match (a.status, a.code()) {
         (201, _) => Outcome::Issued,
         (_, "CO005") => Outcome::CouponSoldOut,
         (_, "CO006") => Outcome::AlreadyIssued,
@@ -1010,18 +995,14 @@ async fn issue(client: &reqwest::Client, t: &Target, user: &VUser) -> Outcome {
     }
 }
 
-async fn order(client: &reqwest::Client, t: &Target, user: &VUser) -> Outcome {
+async fn order(t: Target, user: &VUser) -> Outcome {
     let (Some(product), Some(address)) = (t.product, user.address_id) else {
         return Outcome::Error;
     };
-    let a = send(
-        client,
-        format!("{}/api/v1/orders", t.base),
-        &user.token,
-        json!({ "items": [{ "productId": product, "quantity": 1 }], "addressId": address }),
-    )
-    .await;
-    match (a.status, a.code.as_str()) {
+    let Ok(a) = user.client.buy_now(product, 1, address).brief().await else {
+        return Outcome::Error;
+    };
+    match (a.status, a.code()) {
         (201, _) => Outcome::Placed,
         (_, "P022" | "OP004") => Outcome::OrderSoldOut,
         (_, "LIMIT_EXCEEDED") => Outcome::LimitExceeded,

@@ -26,20 +26,21 @@ pub async fn run(cmd: SnapshotCommand) -> anyhow::Result<()> {
                 chrono::Utc::now().timestamp_millis(),
                 60,
             )?;
-            let res = reqwest::Client::new()
-                .post(format!("{url}/api/v1/admin/snapshots"))
-                .bearer_auth(token)
-                .send()
+            let res = crate::client::Client::new(&url)?
+                .with_token(&token)
+                .create_snapshot()
+                .ok()
                 .await
-                .with_context(|| {
-                    format!("reaching the server at {url} (give its address with --url)")
+                .map_err(|err| match signature_mismatch(&err, &url, &secret) {
+                    Some(refused) => refused,
+                    None if matches!(err, crate::client::Error::Transport { .. }) => {
+                        anyhow::Error::new(err).context(format!(
+                            "reaching the server at {url} (give its address with --url)"
+                        ))
+                    }
+                    None => err.into(),
                 })?;
-            let status = res.status();
-            let body: serde_json::Value = res.json().await.unwrap_or_default();
-            if let Some(err) = signature_mismatch(status, &body, &url, &secret) {
-                return Err(err);
-            }
-            anyhow::ensure!(status.is_success(), "server answered {status}: {body}");
+            let body = res.body;
             println!("{}", serde_json::to_string_pretty(&body["data"])?);
             Ok(())
         }

@@ -66,21 +66,22 @@ pub(crate) async fn signup_as(
     nickname: &str,
     role: &str,
 ) -> TestResponse {
-    app.post(
-        "/api/v1/auth/signup",
-        &json!({ "email": email, "password": PASSWORD, "nickname": nickname, "role": role }),
-        None,
-    )
-    .await
+    app.client
+        .sign_up(&hotdeal::client::SignUp {
+            email,
+            password: PASSWORD,
+            nickname,
+            role,
+        })
+        .await
+        .expect("request sent")
 }
 
 pub(crate) async fn login(app: &TestApp, email: &str, password: &str) -> TestResponse {
-    app.post(
-        "/api/v1/auth/login",
-        &json!({ "email": email, "password": password }),
-        None,
-    )
-    .await
+    app.client
+        .login(email, password)
+        .await
+        .expect("request sent")
 }
 
 /// A signed-up, logged-in user: (user id, email, access token without prefix, refresh token).
@@ -240,12 +241,11 @@ async fn journey(app: &TestApp) {
     // The access token works as the seed's clients send it: the whole string as the header.
     let raw = app
         .client
-        .get(app.url(&format!("/api/v1/users/{user_id}")))
+        .get(format!("/api/v1/users/{user_id}"))
         .header("authorization", &access)
-        .send()
         .await
         .unwrap();
-    assert_eq!(raw.status().as_u16(), 200);
+    assert_eq!(raw.status, 200);
     let res = app
         .get(&format!("/api/v1/users/{user_id}"), Some(&bare(&access)))
         .await;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use hotdeal::http::auth::Role;
 use hotdeal::persistence::recovery::check_snapshot;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_in};
 
@@ -21,13 +21,7 @@ async fn campaign_with_claims(app: &TestApp, claims: usize) -> String {
 async fn claim(app: &TestApp, campaign: &str, claims: usize) {
     for _ in 0..claims {
         let (_, token) = app.token(Role::Customer);
-        let res = app
-            .post(
-                "/api/v1/coupons/issue",
-                &json!({"couponInfoId": campaign}),
-                Some(&token),
-            )
-            .await;
+        let res = app.with_token(&token).issue_coupon(campaign).await.unwrap();
         assert_eq!(res.status, 201, "{:?}", res.body);
     }
 }

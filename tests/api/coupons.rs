@@ -11,21 +11,17 @@ async fn a_customer_gets_one_coupon_and_sees_it_at_once() {
     let campaign = app.open_campaign(10).await;
     let (_, token) = app.token(Role::Customer);
     let res = app
-        .post(
-            "/api/v1/coupons/issue",
-            &json!({"couponInfoId": campaign}),
-            Some(&token),
-        )
-        .await;
+        .with_token(&token)
+        .issue_coupon(&campaign)
+        .await
+        .unwrap();
     assert_eq!(res.status, 201, "{:?}", res.body);
     let coupon = res.data()["couponId"].as_str().unwrap().to_string();
     let again = app
-        .post(
-            "/api/v1/coupons/issue",
-            &json!({"couponInfoId": campaign}),
-            Some(&token),
-        )
-        .await;
+        .with_token(&token)
+        .issue_coupon(&campaign)
+        .await
+        .unwrap();
     assert_eq!((again.status, again.code()), (409, "CO006"));
     // read-your-writes: listed immediately
     let mine = app.get("/api/v1/coupons?isUsed=false", Some(&token)).await;
@@ -61,35 +57,21 @@ async fn sold_out_pending_and_unknown_campaigns_are_refused_with_codes() {
     let (_, a) = app.token(Role::Customer);
     let (_, b) = app.token(Role::Customer);
     assert_eq!(
-        app.post(
-            "/api/v1/coupons/issue",
-            &json!({"couponInfoId": campaign}),
-            Some(&a)
-        )
-        .await
-        .status,
+        app.with_token(&a)
+            .issue_coupon(&campaign)
+            .await
+            .unwrap()
+            .status,
         201
     );
-    let res = app
-        .post(
-            "/api/v1/coupons/issue",
-            &json!({"couponInfoId": campaign}),
-            Some(&b),
-        )
-        .await;
+    let res = app.with_token(&b).issue_coupon(&campaign).await.unwrap();
     assert_eq!((res.status, res.code()), (409, "CO005"));
     let info = app
         .get(&format!("/api/v1/coupon-infos/{campaign}"), Some(&a))
         .await;
     assert_eq!(info.data()["status"], "OUT_OF_STOCK");
     let unknown = uuid::Uuid::new_v4();
-    let res = app
-        .post(
-            "/api/v1/coupons/issue",
-            &json!({"couponInfoId": unknown}),
-            Some(&a),
-        )
-        .await;
+    let res = app.with_token(&a).issue_coupon(unknown).await.unwrap();
     assert_eq!((res.status, res.code()), (404, "CO001"));
     // a campaign that is still PENDING
     let (_, admin) = app.token(Role::Master);
@@ -102,13 +84,7 @@ async fn sold_out_pending_and_unknown_campaigns_are_refused_with_codes() {
         )
         .await;
     let pending = created.data()["couponId"].as_str().unwrap();
-    let res = app
-        .post(
-            "/api/v1/coupons/issue",
-            &json!({"couponInfoId": pending}),
-            Some(&a),
-        )
-        .await;
+    let res = app.with_token(&a).issue_coupon(pending).await.unwrap();
     assert_eq!((res.status, res.code()), (409, "CO004"));
 }
 
@@ -177,12 +153,10 @@ async fn only_staff_manage_campaigns_and_bad_input_gets_a_code() {
     assert_eq!(res.status, 415);
     // an expired or foreign-signed token
     let res = app
-        .post(
-            "/api/v1/coupons/issue",
-            &json!({"couponInfoId": uuid::Uuid::new_v4()}),
-            Some("abc.def.ghi"),
-        )
-        .await;
+        .with_token("abc.def.ghi")
+        .issue_coupon(uuid::Uuid::new_v4())
+        .await
+        .unwrap();
     assert_eq!((res.status, res.code()), (401, "UNAUTHORIZED"));
 }
 
@@ -194,12 +168,10 @@ async fn issued_coupons_survive_a_graceful_restart_and_a_crash() {
     for _ in 0..20 {
         let (user, token) = app.token(Role::Customer);
         let res = app
-            .post(
-                "/api/v1/coupons/issue",
-                &json!({"couponInfoId": campaign}),
-                Some(&token),
-            )
-            .await;
+            .with_token(&token)
+            .issue_coupon(&campaign)
+            .await
+            .unwrap();
         assert_eq!(res.status, 201);
         holders.push(user);
     }
@@ -215,25 +187,21 @@ async fn issued_coupons_survive_a_graceful_restart_and_a_crash() {
     for user in &holders[..20] {
         let token = app.token_for(*user, Role::Customer);
         let res = app
-            .post(
-                "/api/v1/coupons/issue",
-                &json!({"couponInfoId": campaign}),
-                Some(&token),
-            )
-            .await;
+            .with_token(&token)
+            .issue_coupon(&campaign)
+            .await
+            .unwrap();
         assert_eq!(res.code(), "CO006", "holder lost after restart");
     }
     // more claims, then a crash: no snapshot, recovery from the journal
     for _ in 0..10 {
         let (user, token) = app.token(Role::Customer);
         assert_eq!(
-            app.post(
-                "/api/v1/coupons/issue",
-                &json!({"couponInfoId": campaign}),
-                Some(&token)
-            )
-            .await
-            .status,
+            app.with_token(&token)
+                .issue_coupon(&campaign)
+                .await
+                .unwrap()
+                .status,
             201
         );
         holders.push(user);
@@ -248,12 +216,10 @@ async fn issued_coupons_survive_a_graceful_restart_and_a_crash() {
     for user in &holders {
         let token = app.token_for(*user, Role::Customer);
         let res = app
-            .post(
-                "/api/v1/coupons/issue",
-                &json!({"couponInfoId": campaign}),
-                Some(&token),
-            )
-            .await;
+            .with_token(&token)
+            .issue_coupon(&campaign)
+            .await
+            .unwrap();
         assert_eq!(res.code(), "CO006");
     }
     // the database agrees once the write-behind caught up
@@ -273,27 +239,21 @@ async fn an_idempotent_retry_of_an_issue_gets_the_first_answer() {
     let app = spawn_app().await;
     let campaign = app.open_campaign(10).await;
     let (_, token) = app.token(Role::Customer);
-    let send = |campaign: String, key: &'static str| {
-        app.client
-            .post(app.url("/api/v1/coupons/issue"))
-            .bearer_auth(&token)
-            .header("Idempotency-Key", key)
-            .json(&json!({"couponInfoId": campaign}))
-            .send()
-    };
+    let client = app.with_token(&token);
+    let send =
+        |campaign: String, key: &'static str| client.issue_coupon(campaign).idempotency_key(key);
     let first = send(campaign.clone(), "k1").await.unwrap();
-    assert_eq!(first.status(), 201);
-    let first: serde_json::Value = first.json().await.unwrap();
+    assert_eq!(first.status, 201);
+    let first: serde_json::Value = serde_json::from_slice(&first.raw).unwrap();
     let retry = send(campaign.clone(), "k1").await.unwrap();
     assert_eq!(
-        retry.status(),
-        201,
+        retry.status, 201,
         "a retry is answered like the first time, not CO006"
     );
-    let retry: serde_json::Value = retry.json().await.unwrap();
+    let retry: serde_json::Value = serde_json::from_slice(&retry.raw).unwrap();
     assert_eq!(retry["data"]["couponId"], first["data"]["couponId"]);
     let other = app.open_campaign(10).await;
-    assert_eq!(send(other, "k1").await.unwrap().status(), 422);
+    assert_eq!(send(other, "k1").await.unwrap().status, 422);
     let info = app
         .get(&format!("/api/v1/coupon-infos/{campaign}"), Some(&token))
         .await;
@@ -406,12 +366,7 @@ async fn the_campaign_list_pages_filters_and_hides_unopened_ones_from_shoppers()
         .unwrap()
         .to_string();
     let (_, customer) = app.token(Role::Customer);
-    app.post(
-        "/api/v1/coupons/issue",
-        &json!({"couponInfoId": open}),
-        Some(&customer),
-    )
-    .await;
+    app.with_token(&customer).issue_coupon(&open).await.unwrap();
 
     let all = app.get("/api/v1/coupon-infos", Some(&admin)).await;
     assert_eq!(all.status, 200, "{:?}", all.body);
@@ -465,12 +420,10 @@ async fn staff_soft_delete_an_issued_coupon_and_it_stays_counted() {
     let campaign = app.open_campaign(5).await;
     let (_, customer) = app.token(Role::Customer);
     let coupon = app
-        .post(
-            "/api/v1/coupons/issue",
-            &json!({"couponInfoId": campaign}),
-            Some(&customer),
-        )
+        .with_token(&customer)
+        .issue_coupon(&campaign)
         .await
+        .unwrap()
         .data()["couponId"]
         .as_str()
         .unwrap()
@@ -507,12 +460,10 @@ async fn staff_soft_delete_an_issued_coupon_and_it_stays_counted() {
         .await;
     assert_eq!(info.data()["issuedCount"], 1);
     let second = app
-        .post(
-            "/api/v1/coupons/issue",
-            &json!({"couponInfoId": campaign}),
-            Some(&customer),
-        )
-        .await;
+        .with_token(&customer)
+        .issue_coupon(&campaign)
+        .await
+        .unwrap();
     assert_eq!((second.status, second.code()), (409, "CO006"));
 }
 

@@ -19,12 +19,10 @@ use crate::helpers::{TestApp, spawn_app, spawn_app_in, spawn_app_with};
 /// Log in; the bare access token, or the failed response's status.
 async fn login(app: &TestApp, email: &str, password: &str) -> Result<String, u16> {
     let res = app
-        .post(
-            "/api/v1/auth/login",
-            &json!({"email": email, "password": password}),
-            None,
-        )
-        .await;
+        .client
+        .login(email, password)
+        .await
+        .expect("request sent");
     if res.status != 200 {
         return Err(res.status);
     }
@@ -115,12 +113,10 @@ async fn on_an_empty_database_the_demo_seeds_a_store_to_shop_in() {
         .await
         .expect("the demo shopper logs in");
     let res = app
-        .post(
-            "/api/v1/coupons/issue",
-            &json!({"couponInfoId": store.campaign}),
-            Some(&shopper),
-        )
-        .await;
+        .with_token(&shopper)
+        .issue_coupon(store.campaign)
+        .await
+        .unwrap();
     assert_eq!(res.status, 201, "{:?}", res.body);
     let res = app.get("/api/v1/address", Some(&shopper)).await;
     assert_eq!(res.status, 200, "{:?}", res.body);

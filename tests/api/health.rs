@@ -28,10 +28,9 @@ async fn a_client_request_id_is_echoed() {
     let app = spawn_app().await;
     let res = app
         .client
-        .get(app.url("/healthz"))
+        .health()
         .header("x-request-id", "abc-123")
-        .send()
         .await
         .unwrap();
-    assert_eq!(res.headers()["x-request-id"], "abc-123");
+    assert_eq!(res.headers["x-request-id"], "abc-123");
 }

@@ -1,11 +1,14 @@
 //! `spawn_app()`: the real application in-process on port 0, with a temp data dir and a temp
-//! SQLite database, plus typed request helpers.
+//! SQLite database, and the typed client of the API ([`hotdeal::client`]) pointed at it:
+//! `app.client` (anonymous), `app.with_token(&token)`, and the short forms `app.get`,
+//! `app.post`, `app.request`, `app.post_raw` that take an optional token.
 
 #![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use hotdeal::client::{Client, ClientOptions, NewCampaign};
 use hotdeal::config::Config;
 use hotdeal::domain::clock::{ManualClock, SharedClock, SystemClock};
 use hotdeal::domain::ids::UserId;
@@ -16,32 +19,18 @@ use hotdeal::startup::Application;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+pub use hotdeal::client::Response as TestResponse;
+
 /// A running app and a client for it.
 pub struct TestApp {
     pub address: String,
     pub port: u16,
-    pub client: reqwest::Client,
+    /// The API client, without a token (redirects are not followed).
+    pub client: Client,
     pub state: AppState,
     pub dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-/// A response: status, headers and the JSON body (Null when empty or not JSON).
-#[derive(Debug)]
-pub struct TestResponse {
-    pub status: u16,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: Value,
-}
-
-impl TestResponse {
-    pub fn data(&self) -> &Value {
-        &self.body["data"]
-    }
-    pub fn code(&self) -> &str {
-        self.body["code"].as_str().unwrap_or("")
-    }
 }
 
 pub fn init_logs() {
@@ -73,13 +62,11 @@ fn start(app: Application, dir: tempfile::TempDir) -> TestApp {
     let server = tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
     }));
+    let address = format!("http://127.0.0.1:{port}");
     TestApp {
-        address: format!("http://127.0.0.1:{port}"),
+        client: Client::with_options(&address, &ClientOptions::default()).expect("client"),
+        address,
         port,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client"),
         state,
         dir,
         shutdown: Some(tx),
@@ -127,29 +114,33 @@ impl TestApp {
             .expect("token")
     }
 
+    /// The client sending `token`.
+    pub fn with_token(&self, token: &str) -> Client {
+        self.client.with_token(token)
+    }
+
+    /// The client sending `token` when there is one.
+    pub fn client_for(&self, token: Option<&str>) -> Client {
+        match token {
+            Some(t) => self.client.with_token(t),
+            None => self.client.clone(),
+        }
+    }
+
     /// Create a campaign as MASTER and open it; returns its id.
     pub async fn open_campaign(&self, quantity: i64) -> String {
         let (_, admin) = self.token(Role::Master);
-        let res = self
-            .post(
-                "/api/v1/coupon-infos",
-                &serde_json::json!({
-                    "name": "flash coupon", "quantity": quantity, "couponType": "FIRST_COME_FIRST_SERVE",
-                    "discountAmount": 1000, "minOrderAmount": 0, "expirationDate": "2099-12-31"
-                }),
-                Some(&admin),
-            )
-            .await;
+        let admin = self.with_token(&admin);
+        let res = admin
+            .create_campaign(&NewCampaign::first_come("flash coupon", quantity))
+            .await
+            .expect("request sent");
         assert_eq!(res.status, 201, "{:?}", res.body);
         let id = res.data()["couponId"].as_str().unwrap().to_string();
-        let res = self
-            .request(
-                reqwest::Method::PATCH,
-                &format!("/api/v1/coupon-infos/{id}/status"),
-                Some(&serde_json::json!({"status": "ISSUED"})),
-                Some(&admin),
-            )
-            .await;
+        let res = admin
+            .set_campaign_status(&id, "ISSUED")
+            .await
+            .expect("request sent");
         assert_eq!(res.status, 200, "{:?}", res.body);
         id
     }
@@ -162,25 +153,8 @@ impl TestApp {
         self.dir.path().join("data")
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> TestResponse {
-        let res = req.send().await.expect("request sent");
-        let status = res.status().as_u16();
-        let headers = res.headers().clone();
-        let bytes = res.bytes().await.expect("body read");
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        TestResponse {
-            status,
-            headers,
-            body,
-        }
-    }
-
     pub async fn get(&self, path: &str, token: Option<&str>) -> TestResponse {
-        let mut req = self.client.get(self.url(path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        self.send(req).await
+        self.request(reqwest::Method::GET, path, None, token).await
     }
 
     pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> TestResponse {
@@ -195,14 +169,11 @@ impl TestApp {
         body: Option<&Value>,
         token: Option<&str>,
     ) -> TestResponse {
-        let mut req = self.client.request(method, self.url(path));
+        let mut call = self.client_for(token).request(method, path.to_string());
         if let Some(b) = body {
-            req = req.json(b);
+            call = call.json(b);
         }
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        self.send(req).await
+        call.await.expect("request sent")
     }
 
     /// Send raw bytes with a content type (bad-input tests).
@@ -213,15 +184,11 @@ impl TestApp {
         body: Vec<u8>,
         token: Option<&str>,
     ) -> TestResponse {
-        let mut req = self
-            .client
-            .post(self.url(path))
-            .header("content-type", content_type)
-            .body(body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        self.send(req).await
+        self.client_for(token)
+            .request(reqwest::Method::POST, path.to_string())
+            .body(content_type, body)
+            .await
+            .expect("request sent")
     }
 
     /// Stop serving gracefully (snapshot, write-behind drained) and hand back the directory.

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use hotdeal::client::SignUp;
 use hotdeal::config::PaymentProviderKind;
 use hotdeal::domain::clock::SystemClock;
 use hotdeal::domain::ids::ItemId;
@@ -45,22 +46,20 @@ async fn sign_up(app: &TestApp, role: &str) -> (String, String) {
         )
         .await;
     assert_eq!(res.status, 200, "{:?}", res.body);
+    let nickname = format!("n{}", unique());
     let res = app
-        .post(
-            "/api/v1/auth/signup",
-            &json!({ "email": email, "password": PASSWORD, "nickname": format!("n{}", unique()), "role": role }),
-            None,
-        )
-        .await;
+        .client
+        .sign_up(&SignUp {
+            email: &email,
+            password: PASSWORD,
+            nickname: &nickname,
+            role,
+        })
+        .await
+        .unwrap();
     assert_eq!(res.status, 201, "{:?}", res.body);
     let id = res.data()["userId"].as_str().unwrap().to_string();
-    let res = app
-        .post(
-            "/api/v1/auth/login",
-            &json!({ "email": email, "password": PASSWORD }),
-            None,
-        )
-        .await;
+    let res = app.client.login(&email, PASSWORD).await.unwrap();
     assert_eq!(res.status, 200, "{:?}", res.body);
     let access = res.data()["accessToken"].as_str().unwrap();
     let access = access.strip_prefix("Bearer ").unwrap_or(access).to_string();
@@ -132,13 +131,7 @@ async fn shop(app: &TestApp, price: i64, quantity: i64) -> (String, String) {
 
 /// Issue a coupon of `campaign` to the holder of `token`.
 async fn get_coupon(app: &TestApp, campaign: &str, token: &str) -> String {
-    let res = app
-        .post(
-            "/api/v1/coupons/issue",
-            &json!({"couponInfoId": campaign}),
-            Some(token),
-        )
-        .await;
+    let res = app.with_token(token).issue_coupon(campaign).await.unwrap();
     assert_eq!(res.status, 201, "{:?}", res.body);
     res.data()["couponId"].as_str().unwrap().to_string()
 }
@@ -210,15 +203,13 @@ async fn a_shopper_buys_a_time_sale_item_with_a_coupon_pays_and_reviews_it() {
     let order_id = d["orderId"].as_str().unwrap().to_string();
 
     let ready = app
-        .post(
-            "/api/v1/payments",
-            &json!({"orderId": order_id}),
-            Some(&shopper),
-        )
-        .await;
+        .with_token(&shopper)
+        .ready_payment(&order_id)
+        .await
+        .unwrap();
     assert_eq!(ready.status, 201, "{:?}", ready.body);
     let url = ready.data()["nextRedirectPcUrl"].as_str().unwrap();
-    let page = app.client.get(url).send().await.unwrap();
+    let page = app.client.http().get(url).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200);
     assert_eq!(order_status(&app, &shopper, &order_id).await, "COMPLETE");
     let sale = app
@@ -335,12 +326,10 @@ async fn a_kakaopay_approval_slower_than_the_timeout_cancels_the_order() {
         2
     );
     let ready = app
-        .post(
-            "/api/v1/payments",
-            &json!({"orderId": order_id}),
-            Some(&shopper),
-        )
-        .await;
+        .with_token(&shopper)
+        .ready_payment(&order_id)
+        .await
+        .unwrap();
     assert_eq!(ready.status, 201, "{:?}", ready.body);
     assert_eq!(
         ready.data()["nextRedirectPcUrl"],

@@ -2,7 +2,9 @@
 //! the `--plot` SVG.
 
 use hotdeal::cli::client::{SecretArgs, ServerArgs};
-use hotdeal::cli::load::{LoadArgs, LoadReport, Scenario, per_second, run_load};
+use hotdeal::cli::load::{LoadArgs, LoadReport, Scenario, per_second, run_load, run_setup};
+use hotdeal::client::{CampaignCounts, PromotionCounts};
+use hotdeal::http::auth::Role;
 
 use crate::helpers::spawn_app;
 
@@ -25,6 +27,7 @@ fn args(url: String, scenario: Scenario, users: usize, quantity: i64, requests: 
         duration_s: None,
         requests: Some(requests),
         setup: true,
+        setup_only: false,
         quantity,
         campaign_id: None,
         product_id: None,
@@ -155,4 +158,47 @@ async fn a_plot_path_in_a_missing_directory_fails_before_the_run_and_names_it() 
         "{err:#}"
     );
     assert!(!path.exists());
+}
+
+#[tokio::test]
+async fn setup_only_creates_an_open_campaign_or_a_sale_and_sends_no_load() {
+    let app = spawn_app().await;
+    let (_, master) = app.token(Role::Master);
+    let master = app.with_token(&master);
+
+    let mut a = args(app.address.clone(), Scenario::Coupon, 10, 25, 0);
+    a.requests = None;
+    a.setup_only = true;
+    let made = run_setup(&a).await.expect("set-up runs");
+    assert!(
+        made.product_id.is_none() && made.promotion_id.is_none(),
+        "{made:?}"
+    );
+    let campaign: CampaignCounts = master
+        .campaign(made.campaign_id.expect("a campaign"))
+        .data()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            campaign.quantity,
+            campaign.issued_count,
+            campaign.status.as_str()
+        ),
+        (25, 0, "ISSUED")
+    );
+    let json = serde_json::to_value(&made).unwrap();
+    assert_eq!(json["campaignId"], made.campaign_id.unwrap().to_string());
+    assert!(json.get("productId").is_none(), "{json}");
+
+    a.scenario = Scenario::Order;
+    let made = run_setup(&a).await.expect("set-up runs");
+    assert!(made.campaign_id.is_none(), "{made:?}");
+    let sale: PromotionCounts = master
+        .promotion(made.promotion_id.expect("a sale"))
+        .data()
+        .await
+        .unwrap();
+    assert_eq!(Some(sale.product_id), made.product_id);
+    assert_eq!((sale.quantity, sale.remaining), (25, 25));
 }

@@ -10,7 +10,6 @@ use hotdeal::domain::clock::SystemClock;
 use hotdeal::http::auth::Role;
 use hotdeal::persistence::node_lock::{NodeLockError, read_holder};
 use hotdeal::startup::Application;
-use serde_json::json;
 
 use crate::helpers::{TestApp, TestDb, spawn_app, spawn_app_in, spawn_app_with};
 
@@ -23,12 +22,7 @@ fn node_id(app: &TestApp) -> String {
 
 async fn claim(app: &TestApp, campaign: &str) -> crate::helpers::TestResponse {
     let (_, token) = app.token(Role::Customer);
-    app.post(
-        "/api/v1/coupons/issue",
-        &json!({"couponInfoId": campaign}),
-        Some(&token),
-    )
-    .await
+    app.with_token(&token).issue_coupon(campaign).await.unwrap()
 }
 
 #[tokio::test]

@@ -62,12 +62,7 @@ async fn seed_sale(app: &TestApp, item: ItemId, quantity: i64) -> Uuid {
 }
 
 async fn issue(app: &TestApp, campaign: &str, token: &str) -> TestResponse {
-    app.post(
-        "/api/v1/coupons/issue",
-        &json!({ "couponInfoId": campaign }),
-        Some(token),
-    )
-    .await
+    app.with_token(token).issue_coupon(campaign).await.unwrap()
 }
 
 fn retry_after(res: &TestResponse) -> u64 {
@@ -92,16 +87,11 @@ async fn metrics_expose_http_and_engine_series_by_route_template() {
     let (_, shopper) = app.token(Role::Customer);
     assert_eq!(issue(&app, &campaign, &shopper).await.status, 201);
 
-    let res = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("scrape");
-    assert_eq!(res.status(), 200);
-    let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
+    let res = app.client.metrics().await.expect("scrape");
+    assert_eq!(res.status, 200);
+    let content_type = res.headers["content-type"].to_str().unwrap().to_owned();
     assert!(content_type.starts_with("text/plain"), "{content_type}");
-    let body = res.text().await.unwrap();
+    let body = res.text().into_owned();
     for series in [
         r#"hotdeal_http_requests_total{method="GET",route="/healthz",status="200"}"#,
         r#"route="/api/v1/coupon-infos/{id}/status""#,
@@ -576,18 +566,16 @@ fn logs_never_contain_passwords_tokens_or_secrets() {
             let app =
                 spawn_app_with(|c| c.http_on_actor_threads = false, Arc::new(SystemClock)).await;
             let email = "loggy@example.com";
-            app.post(
-                "/api/v1/auth/signup",
-                &json!({"email": email, "password": PASSWORD, "nickname": "loggy1", "role": "CUSTOMER"}),
-                None,
-            )
-            .await;
-            app.post(
-                "/api/v1/auth/login",
-                &json!({"email": email, "password": PASSWORD}),
-                None,
-            )
-            .await;
+            app.client
+                .sign_up(&hotdeal::client::SignUp {
+                    email,
+                    password: PASSWORD,
+                    nickname: "loggy1",
+                    role: "CUSTOMER",
+                })
+                .await
+                .unwrap();
+            app.client.login(email, PASSWORD).await.unwrap();
             let (user, token) = app.token(Role::Customer);
             let campaign = app.open_campaign(3).await;
             assert_eq!(issue(&app, &campaign, &token).await.status, 201);

@@ -102,13 +102,7 @@ pub(crate) async fn available(app: &TestApp, item: ItemId) -> i64 {
 }
 
 async fn pay(app: &TestApp, s: &Shopper, order: &str) -> u16 {
-    let ready = app
-        .post(
-            "/api/v1/payments",
-            &json!({"orderId": order}),
-            Some(&s.token),
-        )
-        .await;
+    let ready = app.with_token(&s.token).ready_payment(order).await.unwrap();
     assert_eq!(ready.status, 201, "{:?}", ready.body);
     let url = ready.data()["nextRedirectPcUrl"]
         .as_str()
@@ -119,7 +113,14 @@ async fn pay(app: &TestApp, s: &Shopper, order: &str) -> u16 {
         "{url}"
     );
     // The browser follows the provider's redirect to our success page.
-    app.client.get(&url).send().await.unwrap().status().as_u16()
+    app.client
+        .http()
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 #[tokio::test]
@@ -130,12 +131,10 @@ async fn journey_coupon_time_sale_pay_refund() {
     live_sale(&app, item, 5, 15_000, Some(2)).await;
     let campaign = app.open_campaign(10).await;
     let issued = app
-        .post(
-            "/api/v1/coupons/issue",
-            &json!({"couponInfoId": campaign}),
-            Some(&s.token),
-        )
-        .await;
+        .with_token(&s.token)
+        .issue_coupon(&campaign)
+        .await
+        .unwrap();
     let coupon = issued.data()["couponId"].as_str().unwrap().to_string();
 
     let res = app
@@ -371,12 +370,10 @@ async fn refusals_release_everything_and_use_the_seed_codes() {
     )
     .await;
     let coupon = app
-        .post(
-            "/api/v1/coupons/issue",
-            &json!({"couponInfoId": campaign}),
-            Some(&s.token),
-        )
+        .with_token(&s.token)
+        .issue_coupon(&campaign)
         .await
+        .unwrap()
         .data()["couponId"]
         .clone();
     let res = app
@@ -465,22 +462,20 @@ async fn idempotent_retries_never_create_a_second_order() {
     let item = product(&app, 10, 1_000).await;
     let body =
         json!({"items": [{"productId": item.to_string(), "quantity": 1}], "addressId": s.address});
+    let client = app.with_token(&s.token);
     let send = |body: Value| {
-        app.client
-            .post(app.url("/api/v1/orders"))
-            .bearer_auth(&s.token)
-            .header("Idempotency-Key", "order-key-1")
-            .json(&body)
-            .send()
+        client
+            .post("/api/v1/orders", &body)
+            .idempotency_key("order-key-1")
     };
     let first = send(body.clone()).await.unwrap();
-    assert_eq!(first.status(), 201);
-    let first: Value = first.json().await.unwrap();
+    assert_eq!(first.status, 201);
+    let first: Value = serde_json::from_slice(&first.raw).unwrap();
     for _ in 0..3 {
         let again = send(body.clone()).await.unwrap();
-        assert_eq!(again.status(), 201);
-        assert_eq!(again.headers()["idempotent-replayed"], "true");
-        let again: Value = again.json().await.unwrap();
+        assert_eq!(again.status, 201);
+        assert_eq!(again.headers["idempotent-replayed"], "true");
+        let again: Value = serde_json::from_slice(&again.raw).unwrap();
         assert_eq!(again["data"]["orderId"], first["data"]["orderId"]);
     }
     assert_eq!(available(&app, item).await, 9, "one order only");
@@ -489,7 +484,7 @@ async fn idempotent_retries_never_create_a_second_order() {
     )
     .await
     .unwrap();
-    assert_eq!(different.status(), 422);
+    assert_eq!(different.status, 422);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -499,12 +494,10 @@ async fn two_concurrent_orders_with_one_coupon_only_one_gets_it() {
     let item = product(&app, 10, 10_000).await;
     let campaign = app.open_campaign(5).await;
     let coupon = app
-        .post(
-            "/api/v1/coupons/issue",
-            &json!({"couponInfoId": campaign}),
-            Some(&s.token),
-        )
+        .with_token(&s.token)
+        .issue_coupon(&campaign)
         .await
+        .unwrap()
         .data()["couponId"]
         .clone();
     let body = json!({"items": [{"productId": item.to_string(), "quantity": 1}], "addressId": s.address, "couponId": coupon});
@@ -538,12 +531,10 @@ async fn unpaid_orders_expire_at_their_deadline() {
     let item = product(&app, 3, 1_000).await;
     let campaign = app.open_campaign(5).await;
     let coupon = app
-        .post(
-            "/api/v1/coupons/issue",
-            &json!({"couponInfoId": campaign}),
-            Some(&s.token),
-        )
+        .with_token(&s.token)
+        .issue_coupon(&campaign)
         .await
+        .unwrap()
         .data()["couponId"]
         .clone();
     let res = app
@@ -574,12 +565,10 @@ async fn unpaid_orders_expire_at_their_deadline() {
     );
     // paying now is refused
     let ready = app
-        .post(
-            "/api/v1/payments",
-            &json!({"orderId": order}),
-            Some(&s.token),
-        )
-        .await;
+        .with_token(&s.token)
+        .ready_payment(&order)
+        .await
+        .unwrap();
     assert_eq!(ready.status, 409);
 }
 

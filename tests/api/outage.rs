@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use hotdeal::domain::clock::SystemClock;
 use hotdeal::http::auth::Role;
-use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -91,12 +90,10 @@ async fn claims_continue_through_a_database_outage_and_nothing_is_lost() {
             for _ in 0..n {
                 let (_, token) = app.token(Role::Customer);
                 let res = app
-                    .post(
-                        "/api/v1/coupons/issue",
-                        &json!({"couponInfoId": campaign}),
-                        Some(&token),
-                    )
-                    .await;
+                    .with_token(&token)
+                    .issue_coupon(&campaign)
+                    .await
+                    .unwrap();
                 assert_eq!(res.status, 201, "{:?}", res.body);
                 ok += 1;
             }

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use hotdeal::domain::clock::SystemClock;
 use hotdeal::http::auth::Role;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_with, spawn_app_with_clock};
 
 async fn raw(app: &TestApp, path: &str, if_none_match: Option<&str>) -> reqwest::Response {
-    let mut req = app.client.get(app.url(path));
+    let mut req = app.client.http().get(app.url(path));
     if let Some(tag) = if_none_match {
         req = req.header("If-None-Match", tag);
     }
@@ -95,6 +95,7 @@ impl Events {
     async fn open(app: &TestApp, query: &str) -> Events {
         let res = app
             .client
+            .http()
             .get(app.url(&format!("/api/v1/live?{query}")))
             .send()
             .await
@@ -148,12 +149,10 @@ async fn the_live_stream_sends_the_state_then_each_change() {
     for expected_issued in 1..=3 {
         let (_, token) = app.token(Role::Customer);
         let res = app
-            .post(
-                "/api/v1/coupons/issue",
-                &json!({"couponInfoId": campaign}),
-                Some(&token),
-            )
-            .await;
+            .with_token(&token)
+            .issue_coupon(&campaign)
+            .await
+            .unwrap();
         assert_eq!(res.status, 201);
         // Several claims may land between two reads; wait for this one to show.
         loop {
@@ -204,6 +203,7 @@ async fn live_streams_are_bounded_and_checked() {
         loop {
             let res = app
                 .client
+                .http()
                 .get(app.url(&format!("/api/v1/live?couponInfoIds={campaign}")))
                 .send()
                 .await

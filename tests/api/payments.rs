@@ -602,12 +602,10 @@ async fn readied_order(app: &TestApp, s: &Shopper, item: ItemId) -> (String, req
     assert_eq!(res.status, 201, "{:?}", res.body);
     let order = res.data()["orderId"].as_str().unwrap().to_string();
     let ready = app
-        .post(
-            "/api/v1/payments",
-            &json!({"orderId": order}),
-            Some(&s.token),
-        )
-        .await;
+        .with_token(&s.token)
+        .ready_payment(&order)
+        .await
+        .unwrap();
     assert_eq!(ready.status, 201, "{:?}", ready.body);
     let url = reqwest::Url::parse(ready.data()["nextRedirectPcUrl"].as_str().unwrap()).unwrap();
     let tid = ready.data()["tid"].as_str().unwrap().to_string();
@@ -623,12 +621,8 @@ fn query_param(url: &reqwest::Url, key: &str) -> String {
 
 /// GET a result page (no redirects followed): status and body text.
 async fn open_page(app: &TestApp, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut req = app.client.get(app.url(path));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let res = req.send().await.unwrap();
-    (res.status().as_u16(), res.text().await.unwrap())
+    let res = app.client_for(token).get(path.to_string()).await.unwrap();
+    (res.status, String::from_utf8(res.raw.to_vec()).unwrap())
 }
 
 async fn status_of(app: &TestApp, s: &Shopper, order: &str) -> String {

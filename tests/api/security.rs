@@ -70,12 +70,7 @@ async fn change_password(app: &TestApp, account: &Account, body: Value) -> TestR
 }
 
 async fn claim(app: &TestApp, campaign: &str, token: &str) -> TestResponse {
-    app.post(
-        "/api/v1/coupons/issue",
-        &json!({ "couponInfoId": campaign }),
-        Some(token),
-    )
-    .await
+    app.with_token(token).issue_coupon(campaign).await.unwrap()
 }
 
 async fn add_address(app: &TestApp, token: &str) -> TestResponse {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use hotdeal::client::Client;
 use hotdeal::http::auth::JwtKeys;
 use serde_json::Value;
 
@@ -113,13 +114,18 @@ impl Server {
         self.base.trim_start_matches("http://")
     }
 
+    /// The API client of this server.
+    fn api(&self) -> Client {
+        Client::new(&self.base).expect("client")
+    }
+
     /// Wait until `/readyz` answers (any status); its status and body.
     async fn readyz(&self) -> (u16, Value) {
         let deadline = Instant::now() + Duration::from_secs(30);
+        let api = self.api();
         loop {
-            if let Ok(res) = reqwest::get(format!("{}/readyz", self.base)).await {
-                let status = res.status().as_u16();
-                return (status, res.json().await.unwrap_or_default());
+            if let Ok(res) = api.ready().await {
+                return (res.status, res.body);
             }
             assert!(
                 Instant::now() < deadline,
@@ -481,12 +487,7 @@ async fn restore_refuses_a_database_without_the_snapshots_data_and_force_is_repo
             .any(|p| p.as_str().unwrap().contains("campaigns")),
         "{body}"
     );
-    let metrics = reqwest::get(format!("{}/metrics", server.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.api().metrics().await.unwrap().text().into_owned();
     let gauge = metrics
         .lines()
         .find(|l| l.starts_with("hotdeal_recovery_problems "))

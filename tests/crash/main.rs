@@ -7,10 +7,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hotdeal::client::{Client, ClientOptions, Method, NewCampaign};
 use hotdeal::domain::ids::UserId;
 use hotdeal::http::auth::{JwtKeys, Role};
 use hotdeal::persistence::{Db, DbOptions};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 mod node_lock;
 
@@ -27,6 +28,8 @@ fn free_port() -> u16 {
 struct Server {
     child: Child,
     base: String,
+    /// The API client of this server (no token).
+    api: Client,
 }
 
 impl Drop for Server {
@@ -65,17 +68,24 @@ fn start_server(dir: &Path, extra_env: &[(&str, String)]) -> Server {
         cmd.env(k, v);
     }
     let child = cmd.spawn().expect("hotdeal starts");
+    let base = format!("http://127.0.0.1:{port}");
+    // 64 connections for the hammering workers; a request cut off by a kill fails within 20 s.
+    let options = ClientOptions {
+        timeout: Duration::from_secs(20),
+        ..ClientOptions::pooled(64)
+    };
     Server {
         child,
-        base: format!("http://127.0.0.1:{port}"),
+        api: Client::with_options(&base, &options).expect("client"),
+        base,
     }
 }
 
-async fn wait_ready(client: &reqwest::Client, server: &mut Server, dir: &Path) {
+async fn wait_ready(server: &mut Server, dir: &Path) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(r) = client.get(format!("{}/readyz", server.base)).send().await
-            && r.status() == 200
+        if let Ok(r) = server.api.ready().await
+            && r.status == 200
         {
             return;
         }
@@ -102,45 +112,47 @@ fn token(user: UserId, role: Role) -> String {
         .unwrap()
 }
 
+/// `method path` with a JSON body as the holder of `token`: the status and the JSON body.
 async fn send(
-    client: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
+    api: &Client,
+    method: Method,
+    path: impl Into<std::borrow::Cow<'static, str>>,
     body: Value,
     token: &str,
 ) -> (u16, Value) {
-    let res = client
-        .request(method, url)
-        .bearer_auth(token)
+    let res = api
+        .with_token(token)
+        .request(method, path)
         .json(&body)
-        .send()
         .await
         .expect("request");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
+    (res.status, res.body)
 }
 
-async fn create_open_campaign(client: &reqwest::Client, base: &str, quantity: i64) -> String {
-    let admin = token(UserId::new(), Role::Master);
-    let (status, body) = send(
-        client,
-        reqwest::Method::POST,
-        format!("{base}/api/v1/coupon-infos"),
-        json!({"name": "crash", "quantity": quantity, "couponType": "FIRST_COME_FIRST_SERVE",
-               "discountAmount": 1000, "minOrderAmount": 0, "expirationDate": "2099-12-31"}),
-        &admin,
-    )
-    .await;
+/// A coupon of `campaign` for the holder of `token`: the status and the JSON body.
+async fn issue(api: &Client, campaign: &str, token: &str) -> (u16, Value) {
+    let res = api
+        .with_token(token)
+        .issue_coupon(campaign)
+        .await
+        .expect("request");
+    (res.status, res.body)
+}
+
+async fn create_open_campaign(api: &Client, quantity: i64) -> String {
+    let admin = api.with_token(&token(UserId::new(), Role::Master));
+    let res = admin
+        .create_campaign(&NewCampaign::first_come("crash", quantity))
+        .await
+        .expect("request");
+    let (status, body) = (res.status, res.body);
     assert_eq!(status, 201, "{body}");
     let id = body["data"]["couponId"].as_str().unwrap().to_string();
-    let (status, body) = send(
-        client,
-        reqwest::Method::PATCH,
-        format!("{base}/api/v1/coupon-infos/{id}/status"),
-        json!({"status": "ISSUED"}),
-        &admin,
-    )
-    .await;
+    let res = admin
+        .set_campaign_status(&id, "ISSUED")
+        .await
+        .expect("request");
+    let (status, body) = (res.status, res.body);
     assert_eq!(status, 200, "{body}");
     id
 }
@@ -155,29 +167,16 @@ struct Ledger {
 }
 
 /// Claim coupons for fresh users from `workers` concurrent clients until the server dies.
-async fn hammer(
-    client: reqwest::Client,
-    base: String,
-    campaign: String,
-    ledger: Arc<Mutex<Ledger>>,
-    workers: usize,
-) {
+async fn hammer(api: Client, campaign: String, ledger: Arc<Mutex<Ledger>>, workers: usize) {
     let mut tasks = Vec::new();
     for _ in 0..workers {
-        let (client, base, campaign, ledger) = (
-            client.clone(),
-            base.clone(),
-            campaign.clone(),
-            ledger.clone(),
-        );
+        let (api, campaign, ledger) = (api.clone(), campaign.clone(), ledger.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let user = UserId::new();
-                let res = client
-                    .post(format!("{base}/api/v1/coupons/issue"))
-                    .bearer_auth(token(user, Role::Customer))
-                    .json(&json!({"couponInfoId": campaign}))
-                    .send()
+                let res = api
+                    .with_token(&token(user, Role::Customer))
+                    .issue_coupon(&campaign)
                     .await;
                 let res = match res {
                     Ok(r) => r,
@@ -186,8 +185,8 @@ async fn hammer(
                         return;
                     }
                 };
-                let status = res.status().as_u16();
-                let body: Value = res.json().await.unwrap_or(Value::Null);
+                let status = res.status;
+                let body: Value = res.body;
                 let mut l = ledger.lock().unwrap();
                 match (status, body["code"].as_str()) {
                     (201, _) => {
@@ -227,30 +226,19 @@ async fn coupon_users(db_path: &Path, campaign: &str) -> Vec<UserId> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_claims_survive_repeated_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
     let quantity = 8_000;
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let mut campaign = None;
     let kills = 5;
     for round in 0..kills {
         let mut server = start_server(dir.path(), &[]);
-        wait_ready(&client, &mut server, dir.path()).await;
+        wait_ready(&mut server, dir.path()).await;
         let campaign_id = match &campaign {
             Some(c) => c,
-            None => campaign.insert(create_open_campaign(&client, &server.base, quantity).await),
+            None => campaign.insert(create_open_campaign(&server.api, quantity).await),
         }
         .clone();
-        let load = tokio::spawn(hammer(
-            client.clone(),
-            server.base.clone(),
-            campaign_id,
-            ledger.clone(),
-            32,
-        ));
+        let load = tokio::spawn(hammer(server.api.clone(), campaign_id, ledger.clone(), 32));
         // Kill at a random moment once claims are flowing.
         let kill_after = Duration::from_millis(300 + rand::random_range(0..700u64));
         tokio::time::sleep(kill_after).await;
@@ -268,13 +256,13 @@ async fn acknowledged_claims_survive_repeated_kill_9() {
 
     // A last start: recovery, then the write-behind catches up; compare with what clients heard.
     let mut server = start_server(dir.path(), &[]);
-    wait_ready(&client, &mut server, dir.path()).await;
+    wait_ready(&mut server, dir.path()).await;
     let campaign = campaign.unwrap();
     let admin = token(UserId::new(), Role::Master);
     let (status, audit) = send(
-        &client,
-        reqwest::Method::GET,
-        format!("{}/api/v1/admin/audit", server.base),
+        &server.api,
+        Method::GET,
+        "/api/v1/admin/audit",
         Value::Null,
         &admin,
     )
@@ -287,9 +275,9 @@ async fn acknowledged_claims_survive_repeated_kill_9() {
         "engine and database disagree: {audit}"
     );
     let (_, info) = send(
-        &client,
-        reqwest::Method::GET,
-        format!("{}/api/v1/coupon-infos/{campaign}", server.base),
+        &server.api,
+        Method::GET,
+        format!("/api/v1/coupon-infos/{campaign}"),
         Value::Null,
         &admin,
     )
@@ -344,38 +332,26 @@ fn unsafe_sigterm(child: &Child) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_corrupt_journal_tail_and_a_corrupt_newest_snapshot_fall_back_to_good_data() {
     let dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::new();
     // No periodic snapshots: the test makes them itself.
     let env = [("HOTDEAL_SNAPSHOT_INTERVAL_S", "0".to_string())];
     let mut server = start_server(dir.path(), &env);
-    wait_ready(&client, &mut server, dir.path()).await;
-    let campaign = create_open_campaign(&client, &server.base, 1_000).await;
+    wait_ready(&mut server, dir.path()).await;
+    let campaign = create_open_campaign(&server.api, 1_000).await;
     let admin = token(UserId::new(), Role::Master);
-    let issue = |user: UserId, base: String, campaign: String, client: reqwest::Client| async move {
-        send(
-            &client,
-            reqwest::Method::POST,
-            format!("{base}/api/v1/coupons/issue"),
-            json!({"couponInfoId": campaign}),
-            &token(user, Role::Customer),
-        )
-        .await
-        .0
+    let claim = |user: UserId, api: Client, campaign: String| async move {
+        issue(&api, &campaign, &token(user, Role::Customer)).await.0
     };
     let mut first = Vec::new();
     for _ in 0..10 {
         let u = UserId::new();
-        assert_eq!(
-            issue(u, server.base.clone(), campaign.clone(), client.clone()).await,
-            201
-        );
+        assert_eq!(claim(u, server.api.clone(), campaign.clone()).await, 201);
         first.push(u);
     }
     // A good snapshot, then more claims, then a second snapshot that we will corrupt.
     let (s, _) = send(
-        &client,
-        reqwest::Method::POST,
-        format!("{}/api/v1/admin/snapshots", server.base),
+        &server.api,
+        Method::POST,
+        "/api/v1/admin/snapshots",
         Value::Null,
         &admin,
     )
@@ -384,17 +360,14 @@ async fn a_corrupt_journal_tail_and_a_corrupt_newest_snapshot_fall_back_to_good_
     let mut second = Vec::new();
     for _ in 0..10 {
         let u = UserId::new();
-        assert_eq!(
-            issue(u, server.base.clone(), campaign.clone(), client.clone()).await,
-            201
-        );
+        assert_eq!(claim(u, server.api.clone(), campaign.clone()).await, 201);
         second.push(u);
     }
     tokio::time::sleep(Duration::from_millis(5)).await;
     let (s, newest) = send(
-        &client,
-        reqwest::Method::POST,
-        format!("{}/api/v1/admin/snapshots", server.base),
+        &server.api,
+        Method::POST,
+        "/api/v1/admin/snapshots",
         Value::Null,
         &admin,
     )
@@ -421,17 +394,10 @@ async fn a_corrupt_journal_tail_and_a_corrupt_newest_snapshot_fall_back_to_good_
     drop(f);
 
     let mut server = start_server(dir.path(), &env);
-    wait_ready(&client, &mut server, dir.path()).await;
+    wait_ready(&mut server, dir.path()).await;
     // Every acknowledged claim is back: from the older snapshot plus the journal.
     for u in first.iter().chain(&second) {
-        let (status, body) = send(
-            &client,
-            reqwest::Method::POST,
-            format!("{}/api/v1/coupons/issue", server.base),
-            json!({"couponInfoId": campaign}),
-            &token(*u, Role::Customer),
-        )
-        .await;
+        let (status, body) = issue(&server.api, &campaign, &token(*u, Role::Customer)).await;
         assert_eq!(
             (status, body["code"].as_str()),
             (409, Some("CO006")),
@@ -524,21 +490,16 @@ async fn acknowledged_orders_and_their_reservations_survive_repeated_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let (item, shoppers) = seed_orders_fixture(dir.path(), 64).await;
     let shoppers = Arc::new(shoppers);
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
     // order id -> quantity, for every 201; and how many requests got no answer.
     let acked: Arc<Mutex<Vec<(String, i64)>>> = Arc::default();
     let cut_off = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for round in 0..5 {
         let mut server = start_server(dir.path(), &[]);
-        wait_ready(&client, &mut server, dir.path()).await;
+        wait_ready(&mut server, dir.path()).await;
         let mut tasks = Vec::new();
         for w in 0..32usize {
-            let (client, base, shoppers, acked, cut_off) = (
-                client.clone(),
-                server.base.clone(),
+            let (api, shoppers, acked, cut_off) = (
+                server.api.clone(),
                 shoppers.clone(),
                 acked.clone(),
                 cut_off.clone(),
@@ -549,20 +510,21 @@ async fn acknowledged_orders_and_their_reservations_survive_repeated_kill_9() {
                     let (user, address) = &shoppers[i % shoppers.len()];
                     i += 32;
                     let qty = 1 + (i % 3) as i64;
-                    let res = client
-                        .post(format!("{base}/api/v1/orders"))
-                        .bearer_auth(token(*user, Role::Customer))
-                        .json(&json!({"items": [{"productId": item.to_string(), "quantity": qty}], "addressId": address}))
-                        .send()
+                    let res = api
+                        .with_token(&token(*user, Role::Customer))
+                        .buy_now(item.0, qty, address.parse().unwrap())
                         .await;
                     let Ok(res) = res else {
                         cut_off.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         return;
                     };
-                    let status = res.status().as_u16();
-                    let body: Value = res.json().await.unwrap_or(Value::Null);
+                    let status = res.status;
+                    let body: Value = res.body;
                     match status {
-                        201 => acked.lock().unwrap().push((body["data"]["orderId"].as_str().unwrap().to_string(), qty)),
+                        201 => acked
+                            .lock()
+                            .unwrap()
+                            .push((body["data"]["orderId"].as_str().unwrap().to_string(), qty)),
                         503 => {}
                         other => panic!("unexpected {other}: {body}"),
                     }
@@ -582,7 +544,7 @@ async fn acknowledged_orders_and_their_reservations_survive_repeated_kill_9() {
     }
 
     let mut server = start_server(dir.path(), &[]);
-    wait_ready(&client, &mut server, dir.path()).await;
+    wait_ready(&mut server, dir.path()).await;
     let admin = token(UserId::new(), Role::Master);
     let acked = acked.lock().unwrap().clone();
     assert!(
@@ -593,9 +555,9 @@ async fn acknowledged_orders_and_their_reservations_survive_repeated_kill_9() {
     let mut acked_units = 0;
     for (order, qty) in &acked {
         let (status, body) = send(
-            &client,
-            reqwest::Method::GET,
-            format!("{}/api/v1/orders/{order}", server.base),
+            &server.api,
+            Method::GET,
+            format!("/api/v1/orders/{order}"),
             Value::Null,
             &admin,
         )
@@ -616,9 +578,9 @@ async fn acknowledged_orders_and_their_reservations_survive_repeated_kill_9() {
     // Stock: every acknowledged order still holds its units; orders cut off mid-flight either
     // made it whole or were released (never half an order, never more than was sold).
     let (_, audit) = send(
-        &client,
-        reqwest::Method::GET,
-        format!("{}/api/v1/admin/audit", server.base),
+        &server.api,
+        Method::GET,
+        "/api/v1/admin/audit",
         Value::Null,
         &admin,
     )

@@ -67,10 +67,9 @@ fn assert_names_holder(log: &str, holder: &Server, holder_home: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_node_on_the_same_sqlite_file_refuses_to_start_and_names_the_holder() {
     let dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::new();
     let database = format!("sqlite://{}", dir.path().join("shared.db").display());
     let (mut first, first_home) = start_node(dir.path(), "a", &database);
-    wait_ready(&client, &mut first, &first_home).await;
+    wait_ready(&mut first, &first_home).await;
 
     let (mut second, second_home) = start_node(dir.path(), "b", &database);
     let (status, log) = refused(&mut second, &second_home).await;
@@ -80,20 +79,15 @@ async fn a_second_node_on_the_same_sqlite_file_refuses_to_start_and_names_the_ho
     // It stopped before recovery: no journal of its own was opened.
     assert!(!second_home.join("data").join("journal").exists());
     // The first node is unaffected.
-    let ready = client
-        .get(format!("{}/readyz", first.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
+    let ready = first.api.ready().await.unwrap();
+    assert_eq!(ready.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_process_on_the_same_data_dir_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::new();
     let mut first = start_server(dir.path(), &[]);
-    wait_ready(&client, &mut first, dir.path()).await;
+    wait_ready(&mut first, dir.path()).await;
     // Same data dir, another database: both would write one journal.
     let other = dir.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
@@ -116,11 +110,10 @@ async fn a_second_process_on_the_same_data_dir_refuses_to_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_with_sigkill_takes_its_sqlite_database_back_and_no_other_node_does() {
     let dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::new();
     let database = format!("sqlite://{}", dir.path().join("shared.db").display());
     let (mut first, first_home) = start_node(dir.path(), "a", &database);
-    wait_ready(&client, &mut first, &first_home).await;
-    create_open_campaign(&client, &first.base, 10).await;
+    wait_ready(&mut first, &first_home).await;
+    create_open_campaign(&first.api, 10).await;
     let first_pid = first.child.id();
     kill_9(&mut first);
 
@@ -135,14 +128,14 @@ async fn a_node_killed_with_sigkill_takes_its_sqlite_database_back_and_no_other_
 
     // The killed node, restarted with its data dir, takes it back at once.
     let (mut restarted, _) = start_node(dir.path(), "a", &database);
-    wait_ready(&client, &mut restarted, &first_home).await;
+    wait_ready(&mut restarted, &first_home).await;
     let log = std::fs::read_to_string(first_home.join("server.log")).unwrap();
     assert!(log.contains("\"epoch\":2"), "{log}");
 
     // After a clean stop any node may take the database.
     stop_cleanly(&mut restarted).await;
     let (mut other, other_home) = start_node(dir.path(), "b", &database);
-    wait_ready(&client, &mut other, &other_home).await;
+    wait_ready(&mut other, &other_home).await;
 }
 
 /// Two data dirs on one MySQL database: the second refuses; after SIGKILL the first, restarted
@@ -156,9 +149,8 @@ async fn two_data_dirs_on_one_mysql_database_the_second_refuses_and_a_killed_nod
     };
     let scratch = ScratchDatabase::create(&server, "hd_lock").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::new();
     let (mut first, first_home) = start_node(dir.path(), "a", &scratch.url);
-    wait_ready(&client, &mut first, &first_home).await;
+    wait_ready(&mut first, &first_home).await;
 
     let (mut second, second_home) = start_node(dir.path(), "b", &scratch.url);
     let (status, log) = refused(&mut second, &second_home).await;
@@ -169,7 +161,7 @@ async fn two_data_dirs_on_one_mysql_database_the_second_refuses_and_a_killed_nod
 
     kill_9(&mut first);
     let (mut restarted, _) = start_node(dir.path(), "a", &scratch.url);
-    wait_ready(&client, &mut restarted, &first_home).await;
+    wait_ready(&mut restarted, &first_home).await;
     let log = std::fs::read_to_string(first_home.join("server.log")).unwrap();
     assert!(log.contains("\"epoch\":2"), "{log}");
 
