@@ -114,7 +114,10 @@ struct KeysInner {
     minted_header: Box<str>,
     /// Access tokens already verified, by their exact text (a shopper retrying a sold-out or
     /// busy claim sends the same token again and again).
-    verified: dashmap::DashMap<Box<str>, Claims>,
+    /// Hashed with foldhash (seeded per process): only tokens whose signature verified get in, so
+    /// nobody without the secret chooses these keys, and SipHash over a 300-byte token cost more
+    /// than the rest of the lookup.
+    verified: dashmap::DashMap<Box<str>, Claims, foldhash::fast::RandomState>,
     /// Users whose tokens issued before some instant are void.
     revocations: Arc<TokenRevocations>,
 }
@@ -150,7 +153,7 @@ impl JwtKeys {
             validation,
             hmac: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes()),
             minted_header,
-            verified: dashmap::DashMap::new(),
+            verified: dashmap::DashMap::with_hasher(foldhash::fast::RandomState::default()),
             revocations: Arc::default(),
         }))
     }
