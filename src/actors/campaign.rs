@@ -107,15 +107,6 @@ impl ClaimQueue {
         inner.drain_sent = false;
         std::mem::replace(&mut inner.requests, spare)
     }
-
-    /// Claims waiting.
-    pub fn len(&self) -> usize {
-        self.inner.lock().expect("claim queue lock").requests.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// What the actor publishes for callers to read without a message hop.
