@@ -337,6 +337,17 @@ pub struct Config {
     #[arg(long, env = "HOTDEAL_LEASE_TTL_MS", default_value_t = 3_000)]
     pub lease_ttl_ms: u64,
 
+    /// Cluster mode: several nodes on one MySQL/MariaDB database, each item and campaign owned
+    /// by one node at a time through a fenced lease on its partition (docs/cluster.md). Needs
+    /// `--node-id`, `--advertise-url` and a `mysql://` `DATABASE_URL`.
+    #[arg(long, env = "HOTDEAL_CLUSTER")]
+    pub cluster: bool,
+
+    /// Number of partitions items and campaigns are hashed into (cluster mode). Stored in the
+    /// database at the first start; a node started with another value refuses to start.
+    #[arg(long, env = "HOTDEAL_PARTITIONS", default_value_t = 64)]
+    pub partitions: u32,
+
     /// Seed a demo store into an empty database at start (an approved company, products, a time
     /// sale, an open coupon campaign, a shopper, a seller and, without `HOTDEAL_ADMIN_EMAIL`, a
     /// MASTER) and print where to look. A database that holds any data is left alone.
@@ -386,6 +397,38 @@ impl Config {
         std::io::Write::write_all(&mut file, secret.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
         Ok(secret)
+    }
+
+    /// What cluster mode needs from the rest of the configuration: a MySQL database, a node id,
+    /// the URL other nodes reach this one at, durable acknowledgements and sane partitions.
+    pub fn check_cluster(&self) -> anyhow::Result<()> {
+        if !self.cluster {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            self.database_url.starts_with("mysql://")
+                || self.database_url.starts_with("mariadb://"),
+            "--cluster needs a shared MySQL/MariaDB database (DATABASE_URL=mysql://...): \
+             SQLite cannot be shared by several nodes"
+        );
+        anyhow::ensure!(
+            self.node_id.is_some(),
+            "--cluster needs --node-id (HOTDEAL_NODE_ID), unique among the nodes"
+        );
+        anyhow::ensure!(
+            self.advertise_url.is_some(),
+            "--cluster needs --advertise-url (HOTDEAL_ADVERTISE_URL): where the other nodes reach this one"
+        );
+        anyhow::ensure!(
+            self.durability == Durability::Sync,
+            "--cluster acknowledges a decision once committed in the database: \
+             it needs --durability sync"
+        );
+        anyhow::ensure!(
+            (1..=4096).contains(&self.partitions),
+            "--partitions must be between 1 and 4096"
+        );
+        Ok(())
     }
 
     /// The number of actor threads to start.

@@ -26,6 +26,7 @@ pub mod actors;
 pub mod catalog;
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod commerce;
 pub mod config;
 pub mod domain;

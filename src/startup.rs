@@ -49,7 +49,12 @@ impl Application {
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         crate::persistence::create_private_dir(&config.snapshot_dir)
             .with_context(|| format!("creating snapshot dir {}", config.snapshot_dir.display()))?;
+        config.check_cluster()?;
         let db = connect_db(&config).await?;
+        if config.cluster {
+            let parts = start_cluster(&config, &db, clock.clone()).await?;
+            return Self::finish(config, db, clock, parts, started).await;
+        }
         // One node per database: locked (and migrated under the lock) before recovery.
         let node_lock = crate::persistence::node_lock::acquire(&config, &db).await?;
         tracing::info!(backend = db.dialect.name(), "database ready");
@@ -178,6 +183,31 @@ impl Application {
             ));
         }
 
+        let parts = EngineParts {
+            node_lock,
+            engine,
+            writebehind: Some(writebehind),
+            recovery_problems,
+            background,
+        };
+        Self::finish(config, db, clock, parts, started).await
+    }
+
+    /// The part of the build shared by both modes: keys, listener, services, state.
+    async fn finish(
+        config: Config,
+        db: Db,
+        clock: SharedClock,
+        parts: EngineParts,
+        started: Instant,
+    ) -> anyhow::Result<Application> {
+        let EngineParts {
+            node_lock,
+            engine,
+            writebehind,
+            recovery_problems,
+            mut background,
+        } = parts;
         let keys = JwtKeys::new(&config.load_or_create_jwt_secret()?);
         let listener = TcpListener::bind(config.http_addr)
             .await
@@ -229,7 +259,7 @@ impl Application {
             listener,
             port,
             state,
-            writebehind: Some(writebehind),
+            writebehind,
             node_lock: Some(node_lock),
             _background: background,
         })
@@ -272,7 +302,10 @@ impl Application {
         let state = self.state.clone();
         state.set_ready(false);
         drop(self._background.drain(..));
-        if let Err(err) = state
+        if let Some(cluster) = state.engine.cluster() {
+            // The tables hold every decision: give the partitions to the other nodes.
+            crate::cluster::keeper::leave(cluster, &state.engine).await;
+        } else if let Err(err) = state
             .engine
             .snapshot_to(&state.config.snapshot_dir, state.config.snapshot_keep)
             .await
@@ -290,6 +323,62 @@ impl Application {
         tracing::info!("hotdeal stopped");
         served
     }
+}
+
+/// The engine and what keeps it, as either mode starts them.
+struct EngineParts {
+    node_lock: crate::persistence::node_lock::NodeLock,
+    engine: EngineHandle,
+    writebehind: Option<WriteBehind>,
+    recovery_problems: Vec<String>,
+    background: Vec<CancelOnDrop>,
+}
+
+/// Cluster mode: no files, no snapshot, no write-behind. The journal commits to the database
+/// fenced by the partition leases, and actors load from the tables on first use.
+async fn start_cluster(
+    config: &Config,
+    db: &Db,
+    clock: SharedClock,
+) -> anyhow::Result<EngineParts> {
+    use crate::cluster::{Cluster, keeper, sink::ClusterSink};
+    let node_lock = crate::persistence::node_lock::acquire_for_cluster(config, db).await?;
+    let cluster = Cluster::join(config, db.clone()).await?;
+    let sink = ClusterSink::new(
+        cluster.clone(),
+        clock.clone(),
+        tokio::runtime::Handle::current(),
+    );
+    let journal = crate::persistence::journal::Journal::open_with_sink(Box::new(sink), 0)?;
+    let engine = EngineHandle::start(
+        EngineOptions::from_config(config),
+        journal,
+        Arc::new(SqlStore::new(db.clone())),
+        clock.clone(),
+    )?;
+    engine.join_cluster(cluster.clone());
+    keeper::first_round(&cluster, &engine).await?;
+    tracing::info!(
+        node_id = cluster.node_id(),
+        partitions = cluster.partitions(),
+        held = cluster.held().len(),
+        lease_ttl_ms = config.lease_ttl_ms,
+        "joined the cluster"
+    );
+    let background = vec![
+        ticker::spawn(
+            engine.clone(),
+            Duration::from_millis(config.tick_interval_ms),
+        ),
+        keeper::spawn(cluster, engine.clone()),
+    ];
+    Ok(EngineParts {
+        node_lock,
+        engine,
+        writebehind: None,
+        recovery_problems: Vec::new(),
+        background,
+    })
 }
 
 fn spawn_snapshotter(

@@ -72,6 +72,14 @@ impl<K: Eq + Hash + Copy, E: Clone> Registry<K, E> {
             .collect()
     }
 
+    /// Drop every entry whose key matches `doomed` (their actors stop once the last address is
+    /// gone); returns how many were dropped.
+    pub fn remove_where(&self, doomed: impl Fn(&K) -> bool) -> usize {
+        let before = self.map.len();
+        self.map.retain(|k, _| !doomed(k));
+        before - self.map.len()
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }

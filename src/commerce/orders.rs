@@ -193,7 +193,12 @@ pub async fn place(c: &Commerce, caller: &Caller, req: &PlaceOrder) -> CommerceR
     };
     let now = c.now_ms();
     let deadline = now + c.config.reservation_ttl_ms as i64;
-    let order_id = OrderId::new();
+    // In cluster mode the order lives in the partition of its first line in reservation order
+    // (the lowest item id), so a forwarded request lands where both are decided.
+    let order_id = match lines.iter().map(|l| l.item).min() {
+        Some(first) => c.engine.new_order_id(first),
+        None => OrderId::new(),
+    };
     // Every decision of the order is journaled without waiting; one wait for the last of them
     // (the journal's durable watermark is global) makes them all durable before the answer.
     let (reserved, mut last_seq) = match c

@@ -83,6 +83,10 @@ pub enum EngineError {
     /// Another node has taken this node's database over: nothing may be decided here any more.
     #[error("this node no longer holds its database")]
     NodeLockLost,
+    /// Cluster mode: the entity's partition is decided by another node (`owner_url`), or by
+    /// none right now (`None`).
+    #[error("this entity is owned by another node")]
+    NotOwner { owner_url: Option<String> },
     /// Loading an entity from storage failed.
     #[error("storage error: {0:#}")]
     Storage(anyhow::Error),
@@ -160,6 +164,8 @@ struct Inner {
     orders: dashmap::DashMap<OrderId, Arc<tokio::sync::Mutex<OrderEntry>>>,
     /// This node's hold on its database, once startup has it.
     node_lock: std::sync::OnceLock<crate::persistence::node_lock::LockStatus>,
+    /// Cluster mode: which partitions this node decides for.
+    cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 /// An order in the order book, with the last journal sequence that touched it. Each order is
@@ -203,6 +209,7 @@ impl EngineHandle {
                 expired_rx: Mutex::new(Some(expired_rx)),
                 orders: dashmap::DashMap::new(),
                 node_lock: std::sync::OnceLock::new(),
+                cluster: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -210,6 +217,61 @@ impl EngineHandle {
     /// Refuse claims (`NodeLockLost`) once `status` says another node took the database over.
     pub fn watch_node_lock(&self, status: crate::persistence::node_lock::LockStatus) {
         let _ = self.inner.node_lock.set(status);
+    }
+
+    /// Cluster mode: decide only for the partitions `cluster` says this node holds.
+    pub fn join_cluster(&self, cluster: Arc<crate::cluster::Cluster>) {
+        let _ = self.inner.cluster.set(cluster);
+    }
+
+    /// The cluster this node is part of (cluster mode only).
+    pub fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
+        self.inner.cluster.get()
+    }
+
+    /// `NotOwner` unless this node decides for the partition of entity `id` (always, outside
+    /// cluster mode).
+    fn check_owner(&self, id: u128) -> Result<(), EngineError> {
+        let Some(cluster) = self.inner.cluster.get() else {
+            return Ok(());
+        };
+        match cluster.route(cluster.partition_of(id)) {
+            crate::cluster::Route::Local => Ok(()),
+            crate::cluster::Route::Elsewhere { url, .. } => Err(EngineError::NotOwner {
+                owner_url: Some(url),
+            }),
+            crate::cluster::Route::Unowned => Err(EngineError::NotOwner { owner_url: None }),
+        }
+    }
+
+    /// Forget the actors and orders of partition `p` (this node no longer decides for it); they
+    /// are loaded again from the database by the node that does.
+    pub fn evict_partition(&self, p: u32) {
+        let Some(cluster) = self.inner.cluster.get() else {
+            return;
+        };
+        let of = |id: u128| cluster.partition_of(id) == p;
+        let campaigns = self.inner.campaigns.remove_where(|id| of(id.as_u128()));
+        let items = self.inner.items.remove_where(|id| of(id.as_u128()));
+        let before = self.inner.orders.len();
+        self.inner.orders.retain(|id, _| !of(id.as_u128()));
+        let orders = before - self.inner.orders.len();
+        tracing::info!(partition = p, campaigns, items, orders, "partition evicted");
+    }
+
+    /// A new order id. In cluster mode it falls in the partition of `first_item`, so the order
+    /// is decided where its first line's stock is.
+    pub fn new_order_id(&self, first_item: ItemId) -> OrderId {
+        let Some(cluster) = self.inner.cluster.get() else {
+            return OrderId::new();
+        };
+        let home = cluster.partition_of(first_item.as_u128());
+        loop {
+            let id = OrderId::new();
+            if cluster.partition_of(id.as_u128()) == home {
+                return id;
+            }
+        }
     }
 
     /// Whether this node's hold on its database is confirmed (true when none is watched).
@@ -302,6 +364,7 @@ impl EngineHandle {
 
     /// The campaign's actor, loading it from storage on first use.
     pub async fn campaign(&self, id: CampaignId) -> Result<CampaignEntry, EngineError> {
+        self.check_owner(id.as_u128())?;
         let this = self.clone();
         let found = self
             .inner
@@ -321,6 +384,7 @@ impl EngineHandle {
 
     /// The item's actor, loading it from storage on first use.
     pub async fn item(&self, id: ItemId) -> Result<ItemEntry, EngineError> {
+        self.check_owner(id.as_u128())?;
         let this = self.clone();
         let found = self
             .inner

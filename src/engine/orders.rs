@@ -35,6 +35,7 @@ impl EngineHandle {
 
     /// The order with this id: from memory, or loaded from the database.
     pub async fn order(&self, id: OrderId) -> Result<Option<OrderRef>, EngineError> {
+        self.check_owner(id.as_u128())?;
         if let Some(o) = self.inner.orders.get(&id) {
             return Ok(Some(o.clone()));
         }

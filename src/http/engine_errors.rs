@@ -23,6 +23,17 @@ impl From<EngineError> for ApiError {
                 "this node no longer serves its database; retry on another node",
                 5,
             ),
+            EngineError::NotOwner { owner_url } => {
+                let err = ApiError::unavailable(
+                    "PARTITION_UNAVAILABLE",
+                    "no node decides for this entity right now (a lease is changing hands); retry shortly",
+                    1,
+                );
+                match owner_url {
+                    Some(url) => err.forward_to(url),
+                    None => err,
+                }
+            }
             EngineError::Storage(e) => ApiError::from(e.context("loading engine state")),
             EngineError::UnknownCampaign => ErrorCode::CampaignNotFound.into(),
             EngineError::UnknownItem => ErrorCode::ProductNotFound.into(),

@@ -16,7 +16,14 @@ pub struct ApiError {
     message: String,
     retry_after_s: Option<u64>,
     source: Option<anyhow::Error>,
+    /// Cluster mode: the node that decides this request (see [`ForwardTo`]).
+    forward_to: Option<String>,
 }
+
+/// A response extension: the request should be answered by the node at this URL, the owner of
+/// the entity it touched (cluster mode; `http::cluster` forwards it there).
+#[derive(Debug, Clone)]
+pub struct ForwardTo(pub String);
 
 /// The error body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -63,8 +70,16 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after_s: None,
+            forward_to: None,
             source: None,
         }
+    }
+
+    /// Cluster mode: the request belongs to the node at `url` (forwarded there when it was not
+    /// forwarded already).
+    pub fn forward_to(mut self, url: String) -> Self {
+        self.forward_to = Some(url);
+        self
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -251,6 +266,9 @@ impl IntoResponse for ApiError {
             message: self.message,
         };
         let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(url) = self.forward_to {
+            response.extensions_mut().insert(ForwardTo(url));
+        }
         if let Some(s) = self.retry_after_s {
             response
                 .headers_mut()

@@ -25,6 +25,7 @@ pub mod admin;
 pub mod admin_ops;
 pub mod auth;
 pub mod catalog;
+pub mod cluster;
 pub mod commerce;
 pub mod coupons;
 pub mod engine_errors;
@@ -181,12 +182,27 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .merge(coupons::router())
         .merge(commerce::router())
         .merge(admin::router())
+        .merge(cluster::router())
         .merge(ops::router())
         .merge(openapi::router())
         .merge(pages::router())
         .merge(extra)
         .fallback(not_found)
-        .with_state(state);
+        .with_state(state.clone());
+    // Cluster mode: forward what another node decides, and name the answering node.
+    let router = match state.engine.cluster() {
+        Some(cluster) => match cluster::Forwarder::new(cluster.clone(), body_limit) {
+            Ok(forwarder) => router.layer(axum::middleware::from_fn_with_state(
+                forwarder,
+                cluster::forward,
+            )),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot build the forwarding client");
+                router
+            }
+        },
+        None => router,
+    };
     let envelope = error::EnvelopeLayer::new(
         state_config.http_max_uri_bytes,
         state_config.http_max_header_bytes,

@@ -28,6 +28,8 @@ use super::AppState;
         super::admin::list,
         super::admin::audit,
         super::admin::engine_status,
+        super::cluster::cluster_view,
+        super::cluster::owner,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&BearerAuth),

@@ -159,6 +159,44 @@ pub const SERIES: &[Series] = &[
         "Times this node's database was taken over by another node",
     ),
     series(
+        "hotdeal_cluster_leases_held",
+        Gauge,
+        "Cluster mode: partition leases this node holds",
+    ),
+    series(
+        "hotdeal_cluster_takeovers_total",
+        Counter,
+        "Cluster mode: partitions this node took from another node whose lease lapsed",
+    ),
+    series(
+        "hotdeal_cluster_fenced_writes_total",
+        Counter,
+        "Cluster mode: journal commits refused because another node holds the partition now",
+    ),
+    series(
+        "hotdeal_cluster_forwarded_total",
+        Counter,
+        "Cluster mode: requests forwarded to the node that owns their entity",
+    ),
+    series(
+        "hotdeal_cluster_forward_failures_total",
+        Counter,
+        "Cluster mode: forwarded requests whose owner did not answer",
+    ),
+    series(
+        "hotdeal_cluster_keeper_errors_total",
+        Counter,
+        "Cluster mode: lease rounds that failed (database unreachable)",
+    ),
+    with_unit(
+        series(
+            "hotdeal_journal_commit_seconds",
+            Histogram,
+            "Cluster mode: latency of one fenced journal commit to the database",
+        ),
+        Unit::Seconds,
+    ),
+    series(
         "hotdeal_http_connections_open",
         Gauge,
         "HTTP connections open now",

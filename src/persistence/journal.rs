@@ -79,7 +79,17 @@ pub type OnDurable = Box<dyn FnOnce(Result<(), JournalUnavailable>) + Send>;
 struct Pending {
     next_seq: Seq,
     events: Vec<(Seq, Event)>,
-    completions: Vec<OnDurable>,
+    /// Each batch's completion with the first and last sequence it covers.
+    completions: Vec<(Seq, Seq, OnDurable)>,
+}
+
+/// Where a journal without segment files makes its batches durable (cluster mode: a fenced
+/// database transaction). Called from the journal's writer thread, one batch at a time, in
+/// sequence order.
+pub trait BatchSink: Send + 'static {
+    /// Make `batch` durable. Returns the sequences that could not be and never will be (their
+    /// entity's partition is no longer this node's); an `Err` fails the journal for good.
+    fn commit(&mut self, batch: &[(Seq, Event)]) -> anyhow::Result<Vec<Seq>>;
 }
 
 struct Shared {
@@ -94,6 +104,35 @@ struct Shared {
     outbox: Mutex<VecDeque<(Seq, Event)>>,
     outbox_ready: Notify,
     stats: JournalStats,
+    /// Whether any sequence was refused by a [`BatchSink`] (then `lost` is consulted).
+    any_lost: AtomicBool,
+    /// Ranges of sequences a [`BatchSink`] refused, oldest first.
+    lost: Mutex<Vec<(Seq, Seq)>>,
+}
+
+impl Shared {
+    fn new(mode: Durability, last_seq: Seq, applied_seq: Seq) -> Arc<Shared> {
+        let (durable_tx, _) = watch::channel(last_seq);
+        Arc::new(Shared {
+            mode,
+            pending: Mutex::new(Pending {
+                next_seq: last_seq + 1,
+                events: Vec::with_capacity(4096),
+                completions: Vec::with_capacity(256),
+            }),
+            wake_writer: Condvar::new(),
+            durable_tx,
+            failed: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            appended: AtomicU64::new(last_seq),
+            applied: AtomicU64::new(applied_seq.min(last_seq)),
+            outbox: Mutex::new(VecDeque::new()),
+            outbox_ready: Notify::new(),
+            stats: JournalStats::default(),
+            any_lost: AtomicBool::new(false),
+            lost: Mutex::new(Vec::new()),
+        })
+    }
 }
 
 /// The engine's journal. Cheap to share behind an `Arc`.
@@ -122,24 +161,7 @@ impl Journal {
         last_seq: Seq,
         applied_seq: Seq,
     ) -> anyhow::Result<Arc<Journal>> {
-        let (durable_tx, _) = watch::channel(last_seq);
-        let shared = Arc::new(Shared {
-            mode: options.mode,
-            pending: Mutex::new(Pending {
-                next_seq: last_seq + 1,
-                events: Vec::with_capacity(4096),
-                completions: Vec::with_capacity(256),
-            }),
-            wake_writer: Condvar::new(),
-            durable_tx,
-            failed: AtomicBool::new(false),
-            stopping: AtomicBool::new(false),
-            appended: AtomicU64::new(last_seq),
-            applied: AtomicU64::new(applied_seq.min(last_seq)),
-            outbox: Mutex::new(VecDeque::new()),
-            outbox_ready: Notify::new(),
-            stats: JournalStats::default(),
-        });
+        let shared = Shared::new(options.mode, last_seq, applied_seq);
         if options.mode == Durability::None {
             return Ok(Arc::new(Journal {
                 shared,
@@ -161,22 +183,36 @@ impl Journal {
             .spawn(move || {
                 if let Err(err) = writer_loop(&thread_shared, &mut writer, &opts) {
                     tracing::error!(error = ?err, "journal writer failed; new claims will be refused");
-                    thread_shared.failed.store(true, Ordering::SeqCst);
                     // queued batches will never be written: tell their callers
-                    let queued = std::mem::take(
-                        &mut thread_shared.pending.lock().expect("journal lock").completions,
-                    );
-                    for done in queued {
-                        done(Err(JournalUnavailable));
-                    }
-                    // wake every waiter so they see the failure
-                    thread_shared.durable_tx.send_modify(|_| {});
+                    fail_queued(&thread_shared);
                 }
             })
             .context("spawning the journal writer")?;
         Ok(Arc::new(Journal {
             shared,
             dir: Some(options.dir.clone()),
+            writer: Mutex::new(Some(handle)),
+        }))
+    }
+
+    /// A `sync` journal without files: every batch is made durable by `sink` (cluster mode),
+    /// which also applies it to the database, so the write-behind has nothing to do.
+    pub fn open_with_sink(sink: Box<dyn BatchSink>, last_seq: Seq) -> anyhow::Result<Arc<Journal>> {
+        let shared = Shared::new(Durability::Sync, last_seq, last_seq);
+        let thread_shared = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("hotdeal-journal".into())
+            .spawn(move || {
+                let mut sink = sink;
+                if let Err(err) = sink_loop(&thread_shared, sink.as_mut()) {
+                    tracing::error!(error = ?err, "journal writer failed; new decisions will be refused");
+                    fail_queued(&thread_shared);
+                }
+            })
+            .context("spawning the journal writer")?;
+        Ok(Arc::new(Journal {
+            shared,
+            dir: None,
             writer: Mutex::new(Some(handle)),
         }))
     }
@@ -245,7 +281,7 @@ impl Journal {
         let was_empty = pending.events.is_empty();
         pending.events.extend((first..=last).zip(events));
         if shared.mode == Durability::Sync {
-            pending.completions.push(on_durable);
+            pending.completions.push((first, last, on_durable));
             drop(pending);
         } else {
             drop(pending);
@@ -270,10 +306,22 @@ impl Journal {
         let res = rx
             .wait_for(|durable| *durable >= seq || failed.load(Ordering::Acquire))
             .await;
-        if res.is_err() || failed.load(Ordering::Acquire) {
+        if res.is_err() || failed.load(Ordering::Acquire) || self.was_lost(seq) {
             return Err(JournalUnavailable);
         }
         Ok(())
+    }
+
+    /// Whether a [`BatchSink`] refused `seq`.
+    fn was_lost(&self, seq: Seq) -> bool {
+        self.shared.any_lost.load(Ordering::Acquire)
+            && self
+                .shared
+                .lost
+                .lock()
+                .expect("journal lock")
+                .iter()
+                .any(|(a, b)| (*a..=*b).contains(&seq))
     }
 
     /// The newest sequence handed out.
@@ -477,7 +525,7 @@ fn writer_loop(
 ) -> anyhow::Result<()> {
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     let mut batch: Vec<(Seq, Event)> = Vec::with_capacity(4096);
-    let mut completions: Vec<OnDurable> = Vec::with_capacity(256);
+    let mut completions: Vec<(Seq, Seq, OnDurable)> = Vec::with_capacity(256);
     let mut unsynced = false;
     let mut last_sync = Instant::now();
     let idle_wait = match options.mode {
@@ -545,7 +593,7 @@ fn writer_loop(
             }
         }
         shared.durable_tx.send_replace(last);
-        for done in completions.drain(..) {
+        for (_, _, done) in completions.drain(..) {
             done(Ok(()));
         }
         {
@@ -553,6 +601,76 @@ fn writer_loop(
             outbox.extend(batch.drain(..));
         }
         shared.outbox_ready.notify_one();
+    }
+}
+
+/// Mark the journal failed and tell every queued batch.
+fn fail_queued(shared: &Shared) {
+    shared.failed.store(true, Ordering::SeqCst);
+    let queued = std::mem::take(&mut shared.pending.lock().expect("journal lock").completions);
+    for (_, _, done) in queued {
+        done(Err(JournalUnavailable));
+    }
+    shared.durable_tx.send_modify(|_| {});
+}
+
+/// The writer of a journal with a [`BatchSink`]: take what is queued, commit it, answer.
+fn sink_loop(shared: &Shared, sink: &mut dyn BatchSink) -> anyhow::Result<()> {
+    let mut batch: Vec<(Seq, Event)> = Vec::with_capacity(4096);
+    let mut completions: Vec<(Seq, Seq, OnDurable)> = Vec::with_capacity(256);
+    loop {
+        {
+            let mut pending = shared.pending.lock().expect("journal lock");
+            while pending.events.is_empty() && !shared.stopping.load(Ordering::Acquire) {
+                pending = shared
+                    .wake_writer
+                    .wait_timeout(pending, Duration::from_millis(100))
+                    .expect("journal lock")
+                    .0;
+            }
+            if pending.events.is_empty() {
+                return Ok(());
+            }
+            std::mem::swap(&mut batch, &mut pending.events);
+            std::mem::swap(&mut completions, &mut pending.completions);
+        }
+        let t = Instant::now();
+        let lost = sink.commit(&batch)?;
+        let nanos = t.elapsed().as_nanos() as u64;
+        shared.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        shared.stats.fsync_nanos.fetch_add(nanos, Ordering::Relaxed);
+        shared
+            .stats
+            .records
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        metrics::histogram!("hotdeal_journal_commit_seconds").record(nanos as f64 / 1e9);
+        let mut lost_ranges: Vec<(Seq, Seq)> = Vec::new();
+        for seq in lost {
+            match lost_ranges.last_mut() {
+                Some((_, b)) if *b + 1 == seq => *b = seq,
+                _ => lost_ranges.push((seq, seq)),
+            }
+        }
+        if !lost_ranges.is_empty() {
+            shared
+                .lost
+                .lock()
+                .expect("journal lock")
+                .extend(lost_ranges.iter().copied());
+            shared.any_lost.store(true, Ordering::Release);
+        }
+        let last = batch.last().map(|(s, _)| *s).unwrap_or(0);
+        shared.durable_tx.send_replace(last);
+        shared.applied.fetch_max(last, Ordering::AcqRel);
+        for (first, end, done) in completions.drain(..) {
+            let refused = lost_ranges.iter().any(|(a, b)| *a <= end && first <= *b);
+            done(if refused {
+                Err(JournalUnavailable)
+            } else {
+                Ok(())
+            });
+        }
+        batch.clear();
     }
 }
 

@@ -15,6 +15,7 @@ use sqlx::{AnyPool, Executor};
 pub mod audit;
 pub mod baskets;
 pub mod catalog;
+pub mod cluster;
 pub mod coupons;
 pub mod idempotency;
 pub mod journal;

@@ -190,6 +190,9 @@ pub struct NodeLock {
     status: LockStatus,
     db: Db,
     keeper: Option<Keeper>,
+    /// Whether this node holds [`DATABASE_LEASE`] (not in cluster mode, where partitions have
+    /// leases of their own).
+    database_lease: bool,
     _database_file_lock: Option<File>,
     _data_dir_lock: File,
 }
@@ -236,7 +239,9 @@ impl NodeLock {
             }
             None => None,
         };
-        if self.status.is_lost() {
+        if !self.database_lease {
+            // cluster mode: the partition leases are released by the cluster keeper
+        } else if self.status.is_lost() {
             tracing::error!(
                 node_id = %self.node_id,
                 "stopping without the database lease: another node took it over"
@@ -337,6 +342,9 @@ pub async fn acquire(config: &Config, db: &Db) -> anyhow::Result<NodeLock> {
         }
     };
     db.migrate().await?;
+    if mysql.is_some() {
+        refuse_if_cluster_alive(db, &database, ttl).await?;
+    }
     // A lease held by a file lock lapses with its process: no expiry to renew.
     let expires_at = mysql.as_ref().map(|_| now_ms() + ttl.as_millis() as i64);
     let connection_id = mysql.as_ref().map(|m| m.connection_id);
@@ -373,9 +381,112 @@ pub async fn acquire(config: &Config, db: &Db) -> anyhow::Result<NodeLock> {
         status,
         db: db.clone(),
         keeper,
+        database_lease: true,
         _database_file_lock: file_lock,
         _data_dir_lock: data_dir_lock,
     })
+}
+
+/// Cluster mode's share of [`acquire`]: this node's data dir, the migrations (applied by one node
+/// at a time), and a refusal when a node without `--cluster` serves the database or left it
+/// unreleased (its journal may hold what the database lacks). The partitions are leased by
+/// `crate::cluster`.
+pub async fn acquire_for_cluster(config: &Config, db: &Db) -> anyhow::Result<NodeLock> {
+    anyhow::ensure!(
+        config.lease_ttl_ms >= MIN_LEASE_TTL_MS,
+        "--lease-ttl-ms must be at least {MIN_LEASE_TTL_MS}"
+    );
+    anyhow::ensure!(
+        db.dialect == Dialect::Mysql,
+        "--cluster needs a MySQL/MariaDB database"
+    );
+    let data_dir_lock = lock_data_dir(&config.data_dir)?;
+    let node_id = load_or_create_node_id(config)?;
+    let ttl = Duration::from_millis(config.lease_ttl_ms);
+    let mut connection = lock_connection(db, ttl).await?;
+    let name: Option<String> = sqlx::query_scalar("SELECT DATABASE()")
+        .fetch_one(&mut connection)
+        .await?;
+    let name = name.context("DATABASE_URL names no database")?;
+    let database = format!("the MySQL database `{name}`");
+    let migrate_lock = format!("{}.migrate", mysql_lock_name(&name));
+    anyhow::ensure!(
+        get_lock(&mut connection, &migrate_lock, 60).await?,
+        "another node kept the migration lock of {database} for a minute"
+    );
+    let single = mysql_lock_name(&name);
+    let single_free = get_lock(&mut connection, &single, 0).await?;
+    let checked = async {
+        if !single_free {
+            let holder = read_holder(&db.pool).await.ok().flatten();
+            return Err(NodeLockError::InUse {
+                database: database.clone(),
+                holder,
+            }
+            .into());
+        }
+        sqlx::query("SELECT RELEASE_LOCK(?)")
+            .bind(&single)
+            .execute(&mut connection)
+            .await?;
+        db.migrate().await?;
+        if let Some(holder) = read_holder(&db.pool).await?
+            && holder.released_at.is_none()
+        {
+            return Err(NodeLockError::NotReleased {
+                database: database.clone(),
+                holder,
+                may_still_run: true,
+            }
+            .into());
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = sqlx::query("SELECT RELEASE_LOCK(?)")
+        .bind(&migrate_lock)
+        .execute(&mut connection)
+        .await;
+    let _ = sqlx::Connection::close(connection).await;
+    checked?;
+    Ok(NodeLock {
+        node_id,
+        epoch: 0,
+        status: LockStatus::held(),
+        db: db.clone(),
+        keeper: None,
+        database_lease: false,
+        _database_file_lock: None,
+        _data_dir_lock: data_dir_lock,
+    })
+}
+
+/// Refuse to serve a MySQL database alone while cluster nodes are alive on it (their heartbeat
+/// in `hd_node` is recent).
+async fn refuse_if_cluster_alive(db: &Db, database: &str, ttl: Duration) -> anyhow::Result<()> {
+    let rows = sqlx::query(
+        "SELECT node_id, advertise_url FROM hd_node \
+         WHERE heartbeat_at > CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) - ?",
+    )
+    .bind(3 * ttl.as_millis() as i64)
+    .fetch_all(&db.pool)
+    .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let nodes: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let id: String = r.try_get("node_id").unwrap_or_default();
+            let url: String = r.try_get("advertise_url").unwrap_or_default();
+            format!("\"{id}\" at {url}")
+        })
+        .collect();
+    anyhow::bail!(
+        "{database} is served by hotdeal nodes in cluster mode ({}); start this node with \
+         --cluster to join them, or stop them first",
+        nodes.join(", ")
+    )
 }
 
 fn host_name() -> String {

@@ -211,6 +211,25 @@ pub async fn apply_batch(db: &Db, batch: &[(Seq, Event)], now_ms: Millis) -> any
     let Some((last_seq, _)) = batch.last() else {
         return Ok(());
     };
+    let mut tx = db.pool.begin().await?;
+    apply_in(&mut tx, db.dialect, batch, now_ms).await?;
+    sqlx::query("UPDATE hd_checkpoint SET last_seq = ?, updated_at = ? WHERE name = 'writebehind'")
+        .bind(*last_seq as i64)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Apply `batch` (in sequence order) inside `tx`, without the checkpoint: the write-behind's
+/// batches and cluster mode's fenced journal commits both go through here.
+pub async fn apply_in(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    dialect: Dialect,
+    batch: &[(Seq, Event)],
+    now_ms: Millis,
+) -> anyhow::Result<()> {
     let mut campaigns: HashMap<CampaignId, CampaignChanges> = HashMap::new();
     let mut campaign_order: Vec<CampaignId> = Vec::new();
     // coupon id -> Some((order, at)) used / None recovered; last one wins.
@@ -371,18 +390,15 @@ pub async fn apply_batch(db: &Db, batch: &[(Seq, Event)], now_ms: Millis) -> any
         }
     }
 
-    let dialect = db.dialect;
-    let mut tx = db.pool.begin().await?;
-
     for id in &campaign_order {
         let c = &campaigns[id];
         if let Some((status, config)) = &c.before {
-            set_campaign(&mut tx, *id, *status, config.as_ref(), now_ms).await?;
+            set_campaign(tx, *id, *status, config.as_ref(), now_ms).await?;
         }
         if !c.issued.is_empty() {
             let mut inserted = 0u64;
             for chunk in row_chunks(&c.issued, COUPON_ROWS) {
-                inserted += insert_coupons(&mut tx, dialect, *id, chunk).await?;
+                inserted += insert_coupons(tx, dialect, *id, chunk).await?;
             }
             if inserted > 0 {
                 sqlx::query(
@@ -394,12 +410,12 @@ pub async fn apply_batch(db: &Db, batch: &[(Seq, Event)], now_ms: Millis) -> any
                 .bind(inserted as i64)
                 .bind(now_ms)
                 .bind(id.to_string())
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             }
         }
         if let Some((status, config)) = &c.after {
-            set_campaign(&mut tx, *id, *status, config.as_ref(), now_ms).await?;
+            set_campaign(tx, *id, *status, config.as_ref(), now_ms).await?;
         }
     }
 
@@ -414,7 +430,7 @@ pub async fn apply_batch(db: &Db, batch: &[(Seq, Event)], now_ms: Millis) -> any
                 .bind(order.to_string())
                 .bind(now_ms)
                 .bind(id.to_string())
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             }
             None => {
@@ -424,7 +440,7 @@ pub async fn apply_batch(db: &Db, batch: &[(Seq, Event)], now_ms: Millis) -> any
                 )
                 .bind(now_ms)
                 .bind(id.to_string())
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             }
         }
@@ -444,7 +460,7 @@ pub async fn apply_batch(db: &Db, batch: &[(Seq, Event)], now_ms: Millis) -> any
         .bind(d.sold)
         .bind(now_ms)
         .bind(id.to_string())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
     for (id, price) in &prices {
@@ -452,7 +468,7 @@ pub async fn apply_batch(db: &Db, batch: &[(Seq, Event)], now_ms: Millis) -> any
             .bind(*price)
             .bind(now_ms)
             .bind(id.to_string())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
     }
     let mut promotion_ids: Vec<_> = promotions.keys().copied().collect();
@@ -464,7 +480,7 @@ pub async fn apply_batch(db: &Db, batch: &[(Seq, Event)], now_ms: Millis) -> any
         .bind(promotions[&id])
         .bind(now_ms)
         .bind(id.to_string())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
 
@@ -485,21 +501,21 @@ pub async fn apply_batch(db: &Db, batch: &[(Seq, Event)], now_ms: Millis) -> any
                 .bind(unit_price)
                 .bind(promotion.map(|p| p.to_string()))
                 .bind(deadline)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             }
             None => {
                 sqlx::query("DELETE FROM hd_reservation WHERE item_id = ? AND order_id = ?")
                     .bind(item.to_string())
                     .bind(order.to_string())
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
             }
         }
     }
 
     for chunk in row_chunks(&placed, ORDER_ROWS) {
-        insert_orders(&mut tx, dialect, chunk).await?;
+        insert_orders(tx, dialect, chunk).await?;
     }
     for id in &order_status_order {
         let (status, at_ms) = order_status[id];
@@ -512,16 +528,10 @@ pub async fn apply_batch(db: &Db, batch: &[(Seq, Event)], now_ms: Millis) -> any
         .bind(at_ms)
         .bind(at_ms)
         .bind(id.to_string())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
 
-    sqlx::query("UPDATE hd_checkpoint SET last_seq = ?, updated_at = ? WHERE name = 'writebehind'")
-        .bind(*last_seq as i64)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
     Ok(())
 }
 
