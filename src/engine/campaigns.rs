@@ -64,7 +64,7 @@ impl EngineHandle {
         };
         match reply {
             Ok(Ok(outcome)) => Ok(outcome),
-            Ok(Err(_)) => Err(EngineError::JournalUnavailable),
+            Ok(Err(_)) => Err(self.not_durable()),
             // the reply was dropped unsent: the journal failed, or the actor is gone
             Err(_) if self.inner.journal.is_failed() => Err(EngineError::JournalUnavailable),
             Err(_) => Err(EngineError::Busy),

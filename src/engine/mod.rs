@@ -464,8 +464,18 @@ impl EngineHandle {
                 .journal
                 .wait_durable(seq)
                 .await
-                .map_err(|_| EngineError::JournalUnavailable),
+                .map_err(|_| self.not_durable()),
             None => Ok(()),
+        }
+    }
+
+    /// Why a decision could not be made durable: the journal failed, or (cluster mode, the
+    /// journal still working) its partition was fenced or dropped before the commit.
+    fn not_durable(&self) -> EngineError {
+        if self.inner.cluster.get().is_some() && !self.inner.journal.is_failed() {
+            EngineError::NotOwner { owner_url: None }
+        } else {
+            EngineError::JournalUnavailable
         }
     }
 

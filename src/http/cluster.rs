@@ -193,8 +193,9 @@ pub struct ClusterView {
     pub partitions: Vec<ClusterPartition>,
 }
 
-/// The cluster's nodes and partition leases (MASTER). Outside cluster mode: this node alone,
-/// deciding everything, with no partitions.
+/// The cluster's nodes and partition leases (MASTER).
+///
+/// Outside cluster mode: this node alone, deciding everything, with no partitions.
 #[utoipa::path(get, path = "/api/v1/admin/cluster", tag = "admin",
     security(("bearer" = [])),
     responses((status = 200, description = "nodes and partitions", body = Envelope<ClusterView>),
@@ -281,7 +282,9 @@ pub struct OwnerView {
     pub epoch: i64,
 }
 
-/// The partition of a campaign or product and the node that decides for it (MASTER).
+/// Which node decides for a campaign or product (MASTER).
+///
+/// Answers the entity's partition, its owner and the lease's epoch.
 #[utoipa::path(get, path = "/api/v1/admin/cluster/owner", tag = "admin",
     security(("bearer" = [])),
     params(OwnerQuery),
