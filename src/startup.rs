@@ -144,6 +144,7 @@ impl Application {
                 max_connections: 1,
                 acquire_timeout: Duration::from_millis(config.db_acquire_timeout_ms),
                 long_lived: true,
+                lock_bound_s: None,
             },
         )
         .await?;
@@ -357,7 +358,10 @@ async fn start_cluster(
         clock.clone(),
     )?;
     engine.join_cluster(cluster.clone());
-    keeper::first_round(&cluster, &engine).await?;
+    if let Err(err) = keeper::first_round(&cluster, &engine).await {
+        // The keeper retries every third of a lease; until then this node forwards everything.
+        tracing::warn!(error = %format!("{err:#}"), "first cluster lease round failed");
+    }
     tracing::info!(
         node_id = cluster.node_id(),
         partitions = cluster.partitions(),
@@ -407,6 +411,10 @@ pub async fn connect_db(config: &Config) -> anyhow::Result<Db> {
             max_connections: config.db_max_connections,
             acquire_timeout: Duration::from_millis(config.db_acquire_timeout_ms),
             long_lived: false,
+            // a paused node's locked lease rows are freed within a lease (at least a second)
+            lock_bound_s: config
+                .cluster
+                .then(|| config.lease_ttl_ms.div_ceil(1000).max(1)),
         },
     )
     .await

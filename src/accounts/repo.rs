@@ -235,16 +235,7 @@ pub async fn ensure_master(
 ) -> anyhow::Result<Uuid> {
     mark_email_verified(db, email).await?;
     if let Some(user) = find_user_by_email(db, email).await? {
-        sqlx::query(
-            "UPDATE p_user SET password = ?, role = 'MASTER', deleted_at = NULL, deleted_by = NULL, \
-             updated_at = ?, updated_by = 'SYSTEM' WHERE user_id = ?",
-        )
-        .bind(password_hash)
-        .bind(now_ms)
-        .bind(user.user_id.to_string())
-        .execute(&db.pool)
-        .await?;
-        return Ok(user.user_id);
+        return make_master(db, user.user_id, password_hash, now_ms).await;
     }
     let user_id = Uuid::now_v7();
     let mut nickname = "admin".to_string();
@@ -254,7 +245,7 @@ pub async fn ensure_master(
         }
         nickname = format!("admin{:05}", rand::random::<u32>() % 100_000);
     }
-    insert_user(
+    let inserted = insert_user(
         db,
         &NewUser {
             user_id,
@@ -265,6 +256,32 @@ pub async fn ensure_master(
         },
         now_ms,
     )
+    .await;
+    if let Err(err) = inserted {
+        // Several nodes starting at once each create the account: whoever lost the race makes
+        // the winner's row the MASTER it was asked for.
+        return match find_user_by_email(db, email).await? {
+            Some(user) => make_master(db, user.user_id, password_hash, now_ms).await,
+            None => Err(err),
+        };
+    }
+    Ok(user_id)
+}
+
+async fn make_master(
+    db: &Db,
+    user_id: Uuid,
+    password_hash: &str,
+    now_ms: Millis,
+) -> anyhow::Result<Uuid> {
+    sqlx::query(
+        "UPDATE p_user SET password = ?, role = 'MASTER', deleted_at = NULL, deleted_by = NULL, \
+         updated_at = ?, updated_by = 'SYSTEM' WHERE user_id = ?",
+    )
+    .bind(password_hash)
+    .bind(now_ms)
+    .bind(user_id.to_string())
+    .execute(&db.pool)
     .await?;
     Ok(user_id)
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, AssertSqlSafe, Executor};
 
 pub mod audit;
 pub mod baskets;
@@ -70,6 +70,11 @@ pub struct DbOptions {
     /// Keep connections for the pool's whole life (no idle timeout, no maximum lifetime): the
     /// write-behind's own connection keeps its page cache warm this way.
     pub long_lived: bool,
+    /// Cluster mode (MySQL/MariaDB): bound, in seconds, how long a statement waits for a row
+    /// lock, and (MariaDB) how long the server keeps a connection idle inside a transaction. A
+    /// paused node that was committing holds its partitions' lease rows locked; the server drops
+    /// its connection after this long, so another node can take the partitions over.
+    pub lock_bound_s: Option<u64>,
 }
 
 impl Default for DbOptions {
@@ -78,6 +83,7 @@ impl Default for DbOptions {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(3),
             long_lived: false,
+            lock_bound_s: None,
         }
     }
 }
@@ -123,6 +129,7 @@ impl Db {
         if options.long_lived {
             pool_options = pool_options.idle_timeout(None).max_lifetime(None);
         }
+        let lock_bound_s = options.lock_bound_s;
         let pool = pool_options
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
@@ -145,6 +152,18 @@ impl Db {
                         }
                         Dialect::Mysql => {
                             conn.execute("SET time_zone = '+00:00'").await?;
+                            if let Some(s) = lock_bound_s {
+                                conn.execute(AssertSqlSafe(format!(
+                                    "SET SESSION innodb_lock_wait_timeout = {s}"
+                                )))
+                                .await?;
+                                // MariaDB only; MySQL 8 has no such bound (docs/cluster.md).
+                                let _ = conn
+                                    .execute(AssertSqlSafe(format!(
+                                        "SET SESSION idle_transaction_timeout = {s}"
+                                    )))
+                                    .await;
+                            }
                         }
                     }
                     Ok(())

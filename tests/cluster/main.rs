@@ -123,7 +123,10 @@ impl Node {
             .append(true)
             .open(home.join("server.log"))
             .unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotdeal"));
+        // HOTDEAL_TEST_BIN runs the nodes from another build (e.g. a release binary).
+        let bin = std::env::var_os("HOTDEAL_TEST_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_hotdeal").into());
+        let mut cmd = Command::new(bin);
         cmd.arg("serve")
             .env("HOTDEAL_HTTP_ADDR", format!("127.0.0.1:{port}"))
             .env("DATABASE_URL", database_url)
@@ -310,6 +313,21 @@ impl ClusterView {
         }
         seen.iter().all(|s| *s)
     }
+
+    /// Every partition owned by one of `live`, each holding its share (P / live, rounded down
+    /// or up): the nodes have finished handing partitions over after starting together.
+    fn balanced_over(&self, live: &[&str]) -> bool {
+        let share = PARTITIONS as usize / live.len().max(1);
+        self.all_owned_by(live)
+            && live.iter().all(|n| {
+                let held = self
+                    .partitions
+                    .iter()
+                    .filter(|p| p.owner.as_deref() == Some(*n))
+                    .count();
+                held == share || held == share + 1
+            })
+    }
 }
 
 /// Three (or `n`) nodes on one scratch database, a direct pool on that database for checks, and
@@ -345,8 +363,17 @@ impl Cluster {
             master: master_token(),
             dir,
         };
-        let all: Vec<usize> = (0..n).collect();
-        cluster.wait_all_owned(&all, Duration::from_secs(30)).await;
+        let ids: Vec<String> = cluster.nodes.iter().map(|n| n.id.clone()).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        // Nodes started together hand partitions over for a few lease rounds; tests start once
+        // that settled, so their set-up requests meet no handover.
+        poll(
+            &format!("every partition owned, balanced over {ids:?}"),
+            Duration::from_secs(30),
+            || cluster.view(0),
+            |v| v.balanced_over(&ids),
+        )
+        .await;
         cluster
     }
 
