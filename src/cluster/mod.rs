@@ -165,12 +165,11 @@ impl Cluster {
         let Some(rows) = rows.as_ref() else {
             return Route::Unowned;
         };
+        // The last read may be a third of a lease old: send the request to the node the row
+        // names even if its lease looked close to expiry then. That node answers for itself (it
+        // forwards no further), and a dead one refuses the connection: 503 either way.
         match rows.leases.iter().find(|l| l.partition == p) {
-            Some(l)
-                if !l.owner.is_empty()
-                    && l.owner != self.me.node_id
-                    && l.expires_at > rows.now_ms =>
-            {
+            Some(l) if !l.owner.is_empty() && !l.released && l.owner != self.me.node_id => {
                 Route::Elsewhere {
                     owner: l.owner.clone(),
                     url: l.advertise_url.clone(),

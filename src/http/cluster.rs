@@ -35,7 +35,6 @@ pub const FORWARDED_HEADER: &str = "x-hotdeal-forwarded";
 
 /// What the forwarding middleware needs.
 pub struct Forwarder {
-    cluster: Arc<Cluster>,
     client: reqwest::Client,
     node: HeaderValue,
     body_limit: usize,
@@ -52,7 +51,6 @@ impl Forwarder {
             .build()?;
         let node = HeaderValue::from_str(cluster.node_id())?;
         Ok(Arc::new(Forwarder {
-            cluster,
             client,
             node,
             body_limit,
@@ -120,17 +118,17 @@ async fn run_or_forward(f: &Forwarder, req: Request, next: Next) -> Response {
                 Ok(body) => builder
                     .body(Body::from(body))
                     .unwrap_or_else(|_| response.into_response()),
-                Err(_) => owner_unreachable(&f.cluster),
+                Err(_) => owner_unreachable(),
             }
         }
         Err(err) => {
             tracing::warn!(error = %err, owner = %url, "forwarding to the owner failed");
-            owner_unreachable(&f.cluster)
+            owner_unreachable()
         }
     }
 }
 
-fn owner_unreachable(_cluster: &Cluster) -> Response {
+fn owner_unreachable() -> Response {
     metrics::counter!("hotdeal_cluster_forward_failures_total").increment(1);
     ApiError::unavailable(
         "PARTITION_UNAVAILABLE",

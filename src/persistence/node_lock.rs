@@ -404,11 +404,7 @@ pub async fn acquire_for_cluster(config: &Config, db: &Db) -> anyhow::Result<Nod
     let node_id = load_or_create_node_id(config)?;
     let ttl = Duration::from_millis(config.lease_ttl_ms);
     let mut connection = lock_connection(db, ttl).await?;
-    let name: Option<String> = sqlx::query_scalar("SELECT DATABASE()")
-        .fetch_one(&mut connection)
-        .await?;
-    let name = name.context("DATABASE_URL names no database")?;
-    let database = format!("the MySQL database `{name}`");
+    let (name, database) = database_name(&mut connection).await?;
     let migrate_lock = format!("{}.migrate", mysql_lock_name(&name));
     anyhow::ensure!(
         get_lock(&mut connection, &migrate_lock, 60).await?,
@@ -681,15 +677,21 @@ async fn get_lock(connection: &mut AnyConnection, name: &str, wait_s: u64) -> an
     Ok(got == Some(1))
 }
 
+/// The connection's database and how messages name it.
+async fn database_name(connection: &mut AnyConnection) -> anyhow::Result<(String, String)> {
+    let name: Option<String> = sqlx::query_scalar("SELECT DATABASE()")
+        .fetch_one(connection)
+        .await?;
+    let name = name.context("DATABASE_URL names no database")?;
+    let database = format!("the MySQL database `{name}`");
+    Ok((name, database))
+}
+
 /// `GET_LOCK` on a dedicated connection. When it is taken by this node's own id (its previous
 /// process, whose connection the server has not dropped yet), wait for the server to drop it.
 async fn lock_mysql(db: &Db, me: &Identity, ttl: Duration) -> anyhow::Result<(String, MysqlLock)> {
     let mut connection = lock_connection(db, ttl).await?;
-    let name: Option<String> = sqlx::query_scalar("SELECT DATABASE()")
-        .fetch_one(&mut connection)
-        .await?;
-    let name = name.context("DATABASE_URL names no database")?;
-    let database = format!("the MySQL database `{name}`");
+    let (name, database) = database_name(&mut connection).await?;
     let lock_name = mysql_lock_name(&name);
     let mut got = get_lock(&mut connection, &lock_name, 0).await?;
     if !got {

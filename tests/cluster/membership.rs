@@ -127,7 +127,13 @@ async fn every_response_names_its_node() {
             Some(cluster.nodes[at].base.as_str())
         );
         for i in 0..cluster.nodes.len() {
-            let seen = cluster.owner(i, Entity::Campaign(campaign)).await.unwrap();
+            // A node whose lease round ran late sees no owner for a moment (its own lease lapsed
+            // locally before its renewal): wait for the answer to settle.
+            let seen = cluster
+                .wait_owner(i, Entity::Campaign(campaign), Duration::from_secs(5), |o| {
+                    o == owner_id
+                })
+                .await;
             assert_eq!(
                 (seen.partition, seen.owner.as_deref()),
                 (owner.partition, Some(owner_id.as_str()))
