@@ -420,6 +420,11 @@ impl Config {
             "--cluster needs --advertise-url (HOTDEAL_ADVERTISE_URL): where the other nodes reach this one"
         );
         anyhow::ensure!(
+            self.jwt_secret.as_deref().is_some_and(|s| !s.is_empty()),
+            "--cluster needs HOTDEAL_JWT_SECRET, the same on every node: a token issued by one \
+             node is checked by the others, and nodes sign their calls to each other with it"
+        );
+        anyhow::ensure!(
             self.durability == Durability::Sync,
             "--cluster acknowledges a decision once committed in the database: \
              it needs --durability sync"

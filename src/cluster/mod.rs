@@ -23,6 +23,7 @@
 //!   (`http::cluster`).
 
 pub mod keeper;
+pub mod peer;
 pub mod sink;
 
 use std::collections::BTreeMap;
@@ -70,6 +71,8 @@ pub struct Cluster {
     db: Db,
     /// Woken when a partition is fenced, so the keeper acts at once.
     wake: Notify,
+    /// Signed calls to the other nodes (orders whose lines span partitions).
+    peers: peer::Peers,
 }
 
 /// A node as `GET /api/v1/admin/cluster` shows it.
@@ -100,6 +103,7 @@ impl Cluster {
                 .unwrap_or_else(|_| "unknown".into()),
             pid: i64::from(std::process::id()),
         };
+        let peers = peer::Peers::new(&me.node_id, config.jwt_secret.as_deref().expect("checked"))?;
         let started_ms = chrono::Utc::now().timestamp_millis();
         crate::persistence::cluster::heartbeat(&db, &me, started_ms).await?;
         Ok(Arc::new(Cluster {
@@ -112,7 +116,13 @@ impl Cluster {
             rows: RwLock::new(None),
             db,
             wake: Notify::new(),
+            peers,
         }))
+    }
+
+    /// Calls to the other nodes.
+    pub fn peers(&self) -> &peer::Peers {
+        &self.peers
     }
 
     pub fn node_id(&self) -> &str {

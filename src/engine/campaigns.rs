@@ -1,6 +1,8 @@
 //! Campaigns: claims (through the claim queue), coupon use and recovery, status and configuration.
 
+use super::remote::Owner;
 use super::*;
+use crate::cluster::peer::PeerCall;
 
 impl EngineHandle {
     /// Issue one coupon of `campaign` to `user`, first come first served.
@@ -87,7 +89,8 @@ impl EngineHandle {
     }
 
     /// [`EngineHandle::use_coupon`] without waiting for durability: also returns the journal
-    /// sequence of the use (`None` when nothing was journaled).
+    /// sequence of the use (`None` when nothing was journaled here: refused, or decided by the
+    /// campaign's owner on another node, where it is durable already).
     pub async fn use_coupon_unacked(
         &self,
         campaign: CampaignId,
@@ -95,8 +98,33 @@ impl EngineHandle {
         order: OrderId,
         eligible_amount: i64,
     ) -> Result<(CampaignOutcome, Option<Seq>), EngineError> {
-        let entry = self.campaign(campaign).await?;
-        self.check_backlog()?;
+        match self.campaign_owner(campaign).await? {
+            Owner::Here(entry) => {
+                self.check_backlog()?;
+                self.use_at(&entry, user, order, eligible_amount).await
+            }
+            Owner::Peer(url) => self
+                .peer_campaign(
+                    &url,
+                    PeerCall::UseCoupon {
+                        campaign,
+                        user,
+                        order,
+                        eligible_amount,
+                    },
+                )
+                .await
+                .map(|outcome| (outcome, None)),
+        }
+    }
+
+    pub(super) async fn use_at(
+        &self,
+        entry: &CampaignEntry,
+        user: UserId,
+        order: OrderId,
+        eligible_amount: i64,
+    ) -> Result<(CampaignOutcome, Option<Seq>), EngineError> {
         self.ask(
             &entry.addr,
             &entry.shared.gauge,
@@ -115,12 +143,26 @@ impl EngineHandle {
         campaign: CampaignId,
         user: UserId,
     ) -> Result<CampaignOutcome, EngineError> {
-        let entry = self.campaign(campaign).await?;
-        let (outcome, seq) = self
-            .ask(&entry.addr, &entry.shared.gauge, RecoverCoupon { user })
-            .await?;
-        self.durable(seq).await?;
-        Ok(outcome)
+        match self.campaign_owner(campaign).await? {
+            Owner::Here(entry) => {
+                let (outcome, seq) = self.recover_at(&entry, user).await?;
+                self.durable(seq).await?;
+                Ok(outcome)
+            }
+            Owner::Peer(url) => {
+                self.peer_campaign(&url, PeerCall::RecoverCoupon { campaign, user })
+                    .await
+            }
+        }
+    }
+
+    pub(super) async fn recover_at(
+        &self,
+        entry: &CampaignEntry,
+        user: UserId,
+    ) -> Result<(CampaignOutcome, Option<Seq>), EngineError> {
+        self.ask(&entry.addr, &entry.shared.gauge, RecoverCoupon { user })
+            .await
     }
 
     /// Set a campaign's status; returns the status actually set.

@@ -1,7 +1,9 @@
 //! Items: reservations (all-or-nothing orders), confirmation, release, restock, stock and sale
 //! changes, and the ticker's expiry of reservations.
 
+use super::remote::Owner;
 use super::*;
+use crate::cluster::peer::PeerCall;
 
 impl EngineHandle {
     /// Reserve every line of `order` or none: lines in item id order (duplicates merged), the
@@ -39,12 +41,15 @@ impl EngineHandle {
                 _ => merged.push(l),
             }
         }
-        // Resolve every item first: an unknown id refuses the order before anything is held.
-        let mut entries = Vec::with_capacity(merged.len());
+        // Resolve every item first: an unknown id refuses the order before anything is held
+        // (a line another node owns is checked by that node when it is reserved).
+        let mut owners = Vec::with_capacity(merged.len());
         let now = self.now_ms();
         for l in &merged {
-            let entry = self.item(l.item).await?;
-            if let Some(outcome) = entry.shared.fast_reject(now) {
+            let owner = self.item_owner(l.item).await?;
+            if let Owner::Here(entry) = &owner
+                && let Some(outcome) = entry.shared.fast_reject(now)
+            {
                 metrics::counter!("hotdeal_engine_fast_rejects_total", "kind" => "item")
                     .increment(1);
                 return Ok((
@@ -55,24 +60,31 @@ impl EngineHandle {
                     None,
                 ));
             }
-            entries.push(entry);
+            owners.push(owner);
         }
         self.check_backlog()?;
         let mut reserved: Vec<(ReservedLine, usize)> = Vec::with_capacity(merged.len());
         let mut last_seq = None;
-        for (index, (l, entry)) in merged.iter().zip(&entries).enumerate() {
-            let result = self
-                .ask(
-                    &entry.addr,
-                    &entry.shared.gauge,
-                    Reserve {
-                        order,
-                        user,
-                        qty: l.qty,
-                        deadline_ms,
-                    },
-                )
-                .await;
+        for (index, (l, owner)) in merged.iter().zip(&owners).enumerate() {
+            let result = match owner {
+                Owner::Here(entry) => {
+                    self.reserve_at(entry, order, user, l.qty, deadline_ms)
+                        .await
+                }
+                Owner::Peer(url) => self
+                    .peer_item(
+                        url,
+                        PeerCall::Reserve {
+                            order,
+                            user,
+                            item: l.item,
+                            qty: l.qty,
+                            deadline_ms,
+                        },
+                    )
+                    .await
+                    .map(|outcome| (outcome, None)),
+            };
             let refusal = match result {
                 Ok((
                     ItemOutcome::Reserved {
@@ -111,10 +123,20 @@ impl EngineHandle {
                 Ok((outcome, _)) => Ok(outcome),
                 Err(e) => Err(e),
             };
-            // A line failed: release what this order holds so far.
-            for (_, index) in &reserved {
-                self.release_one(&entries[*index], order, ReleaseReason::Cancelled)
-                    .await?;
+            // A line failed: release what this order holds so far. A peer that did not answer
+            // may have reserved the failed line too, so it is released as well.
+            let mut holding: Vec<usize> = reserved.iter().map(|(_, i)| *i).collect();
+            if refusal.is_err() && matches!(owner, Owner::Peer(_)) {
+                holding.push(index);
+            }
+            for i in holding {
+                if let Err(e) = self
+                    .release_on(&owners[i], merged[i].item, order, ReleaseReason::Cancelled)
+                    .await
+                {
+                    tracing::error!(%order, item = %merged[i].item, error = %e,
+                        "could not release a refused order's line; it expires by its deadline");
+                }
             }
             return match refusal {
                 Ok(outcome) => Ok((
@@ -131,7 +153,54 @@ impl EngineHandle {
         Ok((OrderReservation::Reserved { lines }, last_seq))
     }
 
-    async fn release_one(
+    /// Reserve `qty` units of the item for `order` in its actor (not yet durable).
+    pub(super) async fn reserve_at(
+        &self,
+        entry: &ItemEntry,
+        order: OrderId,
+        user: UserId,
+        qty: i64,
+        deadline_ms: Millis,
+    ) -> Result<(ItemOutcome, Option<Seq>), EngineError> {
+        self.ask(
+            &entry.addr,
+            &entry.shared.gauge,
+            Reserve {
+                order,
+                user,
+                qty,
+                deadline_ms,
+            },
+        )
+        .await
+    }
+
+    /// Release `order`'s units of `item` where it is decided (a peer's release is durable on
+    /// return; a local one returns its sequence).
+    async fn release_on(
+        &self,
+        owner: &Owner<ItemEntry>,
+        item: ItemId,
+        order: OrderId,
+        reason: ReleaseReason,
+    ) -> Result<(ItemOutcome, Option<Seq>), EngineError> {
+        match owner {
+            Owner::Here(entry) => self.release_one(entry, order, reason).await,
+            Owner::Peer(url) => self
+                .peer_item(
+                    url,
+                    PeerCall::Release {
+                        order,
+                        item,
+                        reason,
+                    },
+                )
+                .await
+                .map(|outcome| (outcome, None)),
+        }
+    }
+
+    pub(super) async fn release_one(
         &self,
         entry: &ItemEntry,
         order: OrderId,
@@ -162,18 +231,35 @@ impl EngineHandle {
         let mut out = Vec::with_capacity(items.len());
         let mut last_seq = None;
         for item in items {
-            let entry = self.item(*item).await?;
-            let (outcome, seq) = self
-                .ask(&entry.addr, &entry.shared.gauge, Confirm { order })
-                .await?;
-            last_seq = last_seq.max(seq);
+            let outcome = match self.item_owner(*item).await? {
+                Owner::Here(entry) => {
+                    let (outcome, seq) = self.confirm_at(&entry, order).await?;
+                    last_seq = last_seq.max(seq);
+                    outcome
+                }
+                Owner::Peer(url) => {
+                    self.peer_item(&url, PeerCall::Confirm { order, item: *item })
+                        .await?
+                }
+            };
             out.push((*item, outcome));
         }
         self.durable(last_seq).await?;
         Ok(out)
     }
 
-    /// Put the order's reserved units back on sale in every item.
+    pub(super) async fn confirm_at(
+        &self,
+        entry: &ItemEntry,
+        order: OrderId,
+    ) -> Result<(ItemOutcome, Option<Seq>), EngineError> {
+        self.ask(&entry.addr, &entry.shared.gauge, Confirm { order })
+            .await
+    }
+
+    /// Put the order's reserved units back on sale in every item. Every item is tried even when
+    /// one fails (its owner in cluster mode may be unreachable): the others' stock is freed at
+    /// once, and the first error is returned so the caller retries (a release is idempotent).
     pub async fn release_order(
         &self,
         order: OrderId,
@@ -182,14 +268,27 @@ impl EngineHandle {
     ) -> Result<Vec<(ItemId, ItemOutcome)>, EngineError> {
         let mut out = Vec::with_capacity(items.len());
         let mut last_seq = None;
+        let mut failed = None;
         for item in items {
-            let entry = self.item(*item).await?;
-            let (outcome, seq) = self.release_one(&entry, order, reason).await?;
-            last_seq = last_seq.max(seq);
-            out.push((*item, outcome));
+            let released = match self.item_owner(*item).await {
+                Ok(owner) => self.release_on(&owner, *item, order, reason).await,
+                Err(e) => Err(e),
+            };
+            match released {
+                Ok((outcome, seq)) => {
+                    last_seq = last_seq.max(seq);
+                    out.push((*item, outcome));
+                }
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
         }
         self.durable(last_seq).await?;
-        Ok(out)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
     }
 
     /// Refund: `qty` units of `item` sold to `order` (by `user`, from `promotion` if any) go
@@ -202,21 +301,47 @@ impl EngineHandle {
         qty: i64,
         promotion: Option<PromotionId>,
     ) -> Result<ItemOutcome, EngineError> {
-        let entry = self.item(item).await?;
-        let (outcome, seq) = self
-            .ask(
-                &entry.addr,
-                &entry.shared.gauge,
-                Restock {
-                    order,
-                    user,
-                    qty,
-                    promotion,
-                },
-            )
-            .await?;
-        self.durable(seq).await?;
-        Ok(outcome)
+        match self.item_owner(item).await? {
+            Owner::Here(entry) => {
+                let (outcome, seq) = self.restock_at(&entry, order, user, qty, promotion).await?;
+                self.durable(seq).await?;
+                Ok(outcome)
+            }
+            Owner::Peer(url) => {
+                self.peer_item(
+                    &url,
+                    PeerCall::Restock {
+                        order,
+                        user,
+                        item,
+                        qty,
+                        promotion,
+                    },
+                )
+                .await
+            }
+        }
+    }
+
+    pub(super) async fn restock_at(
+        &self,
+        entry: &ItemEntry,
+        order: OrderId,
+        user: UserId,
+        qty: i64,
+        promotion: Option<PromotionId>,
+    ) -> Result<(ItemOutcome, Option<Seq>), EngineError> {
+        self.ask(
+            &entry.addr,
+            &entry.shared.gauge,
+            Restock {
+                order,
+                user,
+                qty,
+                promotion,
+            },
+        )
+        .await
     }
 
     /// Operator stock change.

@@ -7,12 +7,13 @@
 //!
 //! By entity: `campaigns` (claims, coupon use), `items`
 //! (reservations, stock, sales, expiry ticks), `orders` (the order book),
-//! `snapshot`; this file holds the handle, the actor registry and the helpers
+//! `remote` (cluster mode: an order's steps on the nodes that own its lines), `snapshot`; this file holds the handle, the actor registry and the helpers
 //! they share (ask with a bound and a timeout, the backlog check, the durability wait).
 
 mod campaigns;
 mod items;
 mod orders;
+mod remote;
 mod snapshot;
 
 use std::sync::{Arc, Mutex};

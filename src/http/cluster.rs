@@ -156,6 +156,51 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/admin/cluster", get(cluster_view))
         .route("/api/v1/admin/cluster/owner", get(owner))
+        .route(
+            crate::cluster::peer::PEER_PATH,
+            axum::routing::post(peer_call),
+        )
+}
+
+/// `POST /internal/v1/peer`: a step of an order another node runs, decided here for an entity
+/// this node owns (`crate::cluster::peer`). Not part of the public API: only a caller holding
+/// the cluster's key can sign one, and outside cluster mode the path does not exist.
+async fn peer_call(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(cluster) = state.engine.cluster() else {
+        return ApiError::not_found("NOT_FOUND", "no such endpoint").into_response();
+    };
+    let auth = headers
+        .get(crate::cluster::peer::PEER_AUTH_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !cluster
+        .peers()
+        .verify(auth, &body, chrono::Utc::now().timestamp_millis())
+    {
+        metrics::counter!("hotdeal_cluster_peer_refused_total").increment(1);
+        return ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "PEER_SIGNATURE_INVALID",
+            "this path takes only calls signed by a node of the cluster",
+        )
+        .into_response();
+    }
+    let call: crate::cluster::peer::PeerCall = match serde_json::from_slice(&body) {
+        Ok(call) => call,
+        Err(e) => {
+            return ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "PEER_CALL_INVALID",
+                format!("not a peer call: {e}"),
+            )
+            .into_response();
+        }
+    };
+    axum::Json(state.engine.serve_peer(call).await).into_response()
 }
 
 /// A node of the cluster.

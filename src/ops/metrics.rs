@@ -184,6 +184,21 @@ pub const SERIES: &[Series] = &[
         "Cluster mode: forwarded requests whose owner did not answer",
     ),
     series(
+        "hotdeal_cluster_peer_calls_total",
+        Counter,
+        "Cluster mode: order steps sent to the node that owns their item or campaign",
+    ),
+    series(
+        "hotdeal_cluster_peer_failures_total",
+        Counter,
+        "Cluster mode: order steps whose owner did not answer",
+    ),
+    series(
+        "hotdeal_cluster_peer_refused_total",
+        Counter,
+        "Cluster mode: calls to the peer path refused for a missing or wrong signature",
+    ),
+    series(
         "hotdeal_cluster_keeper_errors_total",
         Counter,
         "Cluster mode: lease rounds that failed (database unreachable)",

@@ -20,6 +20,7 @@ use uuid::Uuid;
 mod coupons;
 mod membership;
 mod orders;
+mod spanning;
 
 const SECRET: &str = "cluster-test-secret-cluster-test-secret";
 /// Short leases, so failover tests take seconds.
@@ -435,6 +436,29 @@ impl Cluster {
             |v| v.all_owned_by(&ids),
         )
         .await
+    }
+
+    /// An approved company, made through node `via`.
+    async fn approved_company(&self, via: usize) -> Uuid {
+        let admin = self.admin(via);
+        let brn = 1_000_000_000 + (Uuid::new_v4().as_u128() % 9_000_000_000) as i64;
+        let company: hotdeal::client::CompanyCreated = admin
+            .create_company(&hotdeal::client::NewCompany {
+                business_registration_number: brn,
+                company_phone_number: 212345678,
+                manager_id: UserId::new().0,
+                brand_name: "cluster",
+                company_email: "cluster@hotdeal.local",
+            })
+            .data()
+            .await
+            .expect("company");
+        admin
+            .set_company_status(company.company_id, "APPROVED")
+            .ok()
+            .await
+            .expect("approved");
+        company.company_id
     }
 
     /// A first-come campaign of `quantity`, created and opened through node `via`.

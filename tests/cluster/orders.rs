@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use hotdeal::client::{
-    AddressCreated, Client, CompanyCreated, NewAddress, NewCompany, NewProduct, NewPromotion,
-    ProductCreated, PromotionCreated,
+    AddressCreated, Client, NewAddress, NewProduct, NewPromotion, ProductCreated, PromotionCreated,
 };
 use hotdeal::domain::clock::rfc3339;
 use hotdeal::domain::ids::UserId;
@@ -21,30 +20,14 @@ use super::{Cluster, Entity, backoff, poll, token, with_mysql};
 /// second, created through node `via`; returns (product, promotion).
 async fn time_sale(cluster: &Cluster, via: usize, stock: i64) -> (Uuid, Uuid) {
     let admin = cluster.admin(via);
-    let brn = 1_000_000_000 + (Uuid::new_v4().as_u128() % 9_000_000_000) as i64;
-    let company: CompanyCreated = admin
-        .create_company(&NewCompany {
-            business_registration_number: brn,
-            company_phone_number: 212345678,
-            manager_id: UserId::new().0,
-            brand_name: "cluster",
-            company_email: "cluster@hotdeal.local",
-        })
-        .data()
-        .await
-        .expect("company");
-    admin
-        .set_company_status(company.company_id, "APPROVED")
-        .ok()
-        .await
-        .expect("approved");
+    let company_id = cluster.approved_company(via).await;
     let product: ProductCreated = admin
         .create_product(&NewProduct {
             name: "cluster sale",
             price: 10_000,
             quantity: stock,
             category: "FOOD",
-            company_id: company.company_id,
+            company_id,
             description: None,
             thumb_img: "https://example.com/cluster.png",
             detail_imgs: &[],

@@ -1,0 +1,285 @@
+//! Calls between nodes for orders that span partitions.
+//!
+//! An order lives on the node of its lowest item's partition (the HTTP layer forwards it there).
+//! Its other lines may belong to partitions other nodes own: that node reserves, confirms,
+//! releases or restocks them, and uses or recovers the order's coupon, through one signed
+//! `POST /internal/v1/peer` call per step. The owner answers once its own decision is durable
+//! (committed in the database, fenced by its lease), so the calling node can count a remote
+//! step done as soon as it returns. A call never travels further: a node that no longer owns
+//! the entity answers `NotOwner`, and the order is refused with 503 after its compensations.
+//!
+//! All-or-nothing holds as on one node: lines are reserved in item id order, and whatever was
+//! reserved is released when a later line is refused or its owner cannot be reached. A release
+//! that cannot be delivered either (the owner was killed) is not lost: every reservation carries
+//! its deadline, and the partition's next owner expires it from the database.
+//!
+//! Calls are signed with an HMAC of the body under a key derived from the shared JWT secret, with
+//! the send time inside the signed text; a node refuses a call whose signature does not match or
+//! whose time is more than [`MAX_SKEW_MS`] away from its own clock.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::hmac;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Millis;
+use crate::domain::campaign::CampaignOutcome;
+use crate::domain::event::ReleaseReason;
+use crate::domain::ids::{CampaignId, CompanyId, ItemId, OrderId, PromotionId, UserId};
+use crate::domain::item::ItemOutcome;
+use crate::engine::EngineError;
+
+/// The path every peer call is posted to.
+pub const PEER_PATH: &str = "/internal/v1/peer";
+/// The header carrying `<send time ms>.<signature>`.
+pub const PEER_AUTH_HEADER: &str = "x-hotdeal-peer-auth";
+/// How far a call's send time may be from the receiver's clock.
+pub const MAX_SKEW_MS: i64 = 30_000;
+/// How long a caller waits for a peer's answer.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One step of an order, asked of the node that owns the entity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase")]
+pub enum PeerCall {
+    #[serde(rename_all = "camelCase")]
+    Reserve {
+        order: OrderId,
+        user: UserId,
+        item: ItemId,
+        qty: i64,
+        deadline_ms: Millis,
+    },
+    #[serde(rename_all = "camelCase")]
+    Confirm { order: OrderId, item: ItemId },
+    #[serde(rename_all = "camelCase")]
+    Release {
+        order: OrderId,
+        item: ItemId,
+        reason: ReleaseReason,
+    },
+    #[serde(rename_all = "camelCase")]
+    Restock {
+        order: OrderId,
+        user: UserId,
+        item: ItemId,
+        qty: i64,
+        promotion: Option<PromotionId>,
+    },
+    #[serde(rename_all = "camelCase")]
+    UseCoupon {
+        campaign: CampaignId,
+        user: UserId,
+        order: OrderId,
+        eligible_amount: i64,
+    },
+    #[serde(rename_all = "camelCase")]
+    RecoverCoupon { campaign: CampaignId, user: UserId },
+    /// The company a campaign's coupons are limited to (`None`: any).
+    #[serde(rename_all = "camelCase")]
+    CampaignCompany { campaign: CampaignId },
+}
+
+/// A peer's answer: the owner's outcome, or why it decided nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PeerAnswer {
+    Item(ItemOutcome),
+    Campaign(CampaignOutcome),
+    Company(Option<CompanyId>),
+    Refused(PeerRefusal),
+}
+
+/// Why a peer decided nothing, as an [`EngineError`] it can be turned back into.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PeerRefusal {
+    Busy,
+    JournalUnavailable,
+    Backlogged,
+    NodeLockLost,
+    /// The peer does not own the entity (any more).
+    NotOwner,
+    UnknownItem,
+    UnknownCampaign,
+    Storage(String),
+}
+
+impl From<EngineError> for PeerRefusal {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Busy => PeerRefusal::Busy,
+            EngineError::JournalUnavailable => PeerRefusal::JournalUnavailable,
+            EngineError::Backlogged => PeerRefusal::Backlogged,
+            EngineError::NodeLockLost => PeerRefusal::NodeLockLost,
+            EngineError::NotOwner { .. } => PeerRefusal::NotOwner,
+            EngineError::UnknownItem => PeerRefusal::UnknownItem,
+            EngineError::UnknownCampaign => PeerRefusal::UnknownCampaign,
+            EngineError::Storage(err) => PeerRefusal::Storage(format!("{err:#}")),
+        }
+    }
+}
+
+impl From<PeerRefusal> for EngineError {
+    fn from(r: PeerRefusal) -> Self {
+        match r {
+            PeerRefusal::Busy => EngineError::Busy,
+            PeerRefusal::JournalUnavailable => EngineError::JournalUnavailable,
+            PeerRefusal::Backlogged => EngineError::Backlogged,
+            // The peer's own node lock or lease is its problem; for this order the entity has
+            // no owner that can decide right now.
+            PeerRefusal::NodeLockLost | PeerRefusal::NotOwner => {
+                EngineError::NotOwner { owner_url: None }
+            }
+            PeerRefusal::UnknownItem => EngineError::UnknownItem,
+            PeerRefusal::UnknownCampaign => EngineError::UnknownCampaign,
+            PeerRefusal::Storage(m) => EngineError::Storage(anyhow::anyhow!("on the owner: {m}")),
+        }
+    }
+}
+
+/// The signing key and the pooled client for calls to other nodes.
+pub struct Peers {
+    key: hmac::Key,
+    client: reqwest::Client,
+    node: String,
+}
+
+impl Peers {
+    /// Peers of node `node`, signing with a key derived from the shared `secret`.
+    pub fn new(node: &str, secret: &str) -> anyhow::Result<Peers> {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(32)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(CALL_TIMEOUT)
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(Peers {
+            key: peer_key(secret),
+            client,
+            node: node.to_string(),
+        })
+    }
+
+    /// Ask the node at `url` (its advertise URL) for `call`. Transport failures and answers
+    /// that are not a peer answer count as "no owner could decide" (503 for the shopper).
+    pub async fn call(&self, url: &str, call: &PeerCall) -> Result<PeerAnswer, EngineError> {
+        let body = serde_json::to_vec(call).map_err(|e| EngineError::Storage(e.into()))?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let auth = sign(&self.key, now, &body);
+        metrics::counter!("hotdeal_cluster_peer_calls_total").increment(1);
+        let sent = self
+            .client
+            .post(format!("{url}{PEER_PATH}"))
+            .header(PEER_AUTH_HEADER, auth)
+            .header(crate::http::cluster::FORWARDED_HEADER, &self.node)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await;
+        let unreachable = |why: String| {
+            metrics::counter!("hotdeal_cluster_peer_failures_total").increment(1);
+            tracing::warn!(peer = %url, ?call, error = %why, "peer call failed");
+            EngineError::NotOwner { owner_url: None }
+        };
+        let answer = match sent {
+            Ok(a) if a.status().is_success() => a,
+            Ok(a) => return Err(unreachable(format!("status {}", a.status()))),
+            Err(e) => return Err(unreachable(e.to_string())),
+        };
+        match answer.json::<PeerAnswer>().await {
+            Ok(PeerAnswer::Refused(r)) => Err(r.into()),
+            Ok(a) => Ok(a),
+            Err(e) => Err(unreachable(e.to_string())),
+        }
+    }
+
+    /// Whether `auth` (the header) signs `body` with this cluster's key, sent within
+    /// [`MAX_SKEW_MS`] of `now_ms`.
+    pub fn verify(&self, auth: &str, body: &[u8], now_ms: i64) -> bool {
+        verify(&self.key, auth, body, now_ms)
+    }
+}
+
+fn peer_key(secret: &str) -> hmac::Key {
+    // A key of its own, so a peer signature can never be mistaken for a token signature.
+    let derived = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, b"hotdeal peer calls v1"),
+        secret.as_bytes(),
+    );
+    hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())
+}
+
+fn signed_text(sent_ms: i64, body: &[u8]) -> Vec<u8> {
+    let mut text = format!("{sent_ms}.").into_bytes();
+    text.extend_from_slice(body);
+    text
+}
+
+fn sign(key: &hmac::Key, sent_ms: i64, body: &[u8]) -> String {
+    let tag = hmac::sign(key, &signed_text(sent_ms, body));
+    format!("{sent_ms}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+}
+
+fn verify(key: &hmac::Key, auth: &str, body: &[u8], now_ms: i64) -> bool {
+    let Some((sent, tag)) = auth.split_once('.') else {
+        return false;
+    };
+    let Ok(sent_ms) = sent.parse::<i64>() else {
+        return false;
+    };
+    if (now_ms - sent_ms).abs() > MAX_SKEW_MS {
+        return false;
+    }
+    let Ok(tag) = URL_SAFE_NO_PAD.decode(tag) else {
+        return false;
+    };
+    hmac::verify(key, &signed_text(sent_ms, body), &tag).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_holds_for_its_body_key_and_time_only() {
+        let key = peer_key("secret");
+        let body = br#"{"op":"confirm"}"#;
+        let auth = sign(&key, 1_000_000, body);
+        assert!(verify(&key, &auth, body, 1_000_000));
+        assert!(verify(&key, &auth, body, 1_000_000 + MAX_SKEW_MS));
+        assert!(!verify(&key, &auth, body, 1_000_000 + MAX_SKEW_MS + 1));
+        assert!(!verify(&key, &auth, br#"{"op":"release"}"#, 1_000_000));
+        assert!(!verify(&peer_key("other"), &auth, body, 1_000_000));
+        // the time is signed: moving it breaks the signature
+        let (_, tag) = auth.split_once('.').unwrap();
+        assert!(!verify(&key, &format!("1000001.{tag}"), body, 1_000_000));
+        assert!(!verify(&key, "garbage", body, 1_000_000));
+        assert!(!verify(&key, "", body, 1_000_000));
+    }
+
+    #[test]
+    fn calls_and_answers_keep_their_shape_on_the_wire() {
+        let call = PeerCall::Reserve {
+            order: OrderId(uuid::Uuid::nil()),
+            user: UserId(uuid::Uuid::nil()),
+            item: ItemId(uuid::Uuid::nil()),
+            qty: 2,
+            deadline_ms: 5,
+        };
+        let json = serde_json::to_string(&call).unwrap();
+        assert!(json.contains(r#""op":"reserve""#), "{json}");
+        assert!(json.contains(r#""deadlineMs":5"#), "{json}");
+        assert_eq!(serde_json::from_str::<PeerCall>(&json).unwrap(), call);
+        let refused = PeerAnswer::Refused(PeerRefusal::NotOwner);
+        let json = serde_json::to_string(&refused).unwrap();
+        assert_eq!(serde_json::from_str::<PeerAnswer>(&json).unwrap(), refused);
+        assert!(matches!(
+            EngineError::from(PeerRefusal::NotOwner),
+            EngineError::NotOwner { owner_url: None }
+        ));
+    }
+}

@@ -1,0 +1,193 @@
+//! Cluster mode: the steps of an order whose item or campaign another node owns
+//! ([`crate::cluster::peer`]), and the serving side of those calls.
+//!
+//! The order's own node resolves each entity to [`Owner::Here`] (its actor) or
+//! [`Owner::Peer`] (the owner's advertise URL) and runs the step there. A peer step is durable
+//! when it returns. The serving side ([`EngineHandle::serve_peer`]) decides only for entities
+//! this node owns: it never calls a third node.
+
+use super::*;
+use crate::cluster::peer::{PeerAnswer, PeerCall, PeerRefusal};
+use crate::domain::ids::CompanyId;
+
+/// Who decides for an entity: this node's actor, or the node at a URL.
+pub(super) enum Owner<E> {
+    Here(E),
+    Peer(String),
+}
+
+impl EngineHandle {
+    /// `NotOwner` unless this node decides for order `order` (always, outside cluster mode):
+    /// an order is placed, and all its steps started, on the node of its partition.
+    pub fn check_order_home(&self, order: OrderId) -> Result<(), EngineError> {
+        self.check_owner(order.as_u128())
+    }
+
+    /// Where item `id` is decided: here, or (cluster mode) on the owner of its partition.
+    pub(super) async fn item_owner(&self, id: ItemId) -> Result<Owner<ItemEntry>, EngineError> {
+        match self.item(id).await {
+            Ok(entry) => Ok(Owner::Here(entry)),
+            Err(EngineError::NotOwner {
+                owner_url: Some(url),
+            }) => Ok(Owner::Peer(url)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Where campaign `id` is decided: here, or (cluster mode) on the owner of its partition.
+    pub(super) async fn campaign_owner(
+        &self,
+        id: CampaignId,
+    ) -> Result<Owner<CampaignEntry>, EngineError> {
+        match self.campaign(id).await {
+            Ok(entry) => Ok(Owner::Here(entry)),
+            Err(EngineError::NotOwner {
+                owner_url: Some(url),
+            }) => Ok(Owner::Peer(url)),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn peer(&self, url: &str, call: PeerCall) -> Result<PeerAnswer, EngineError> {
+        let Some(cluster) = self.inner.cluster.get() else {
+            // Only a cluster node resolves an entity to another node.
+            return Err(EngineError::NotOwner { owner_url: None });
+        };
+        cluster.peers().call(url, &call).await
+    }
+
+    /// An item step on the node at `url` (durable once it returns).
+    pub(super) async fn peer_item(
+        &self,
+        url: &str,
+        call: PeerCall,
+    ) -> Result<ItemOutcome, EngineError> {
+        match self.peer(url, call).await? {
+            PeerAnswer::Item(outcome) => Ok(outcome),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// A campaign step on the node at `url` (durable once it returns).
+    pub(super) async fn peer_campaign(
+        &self,
+        url: &str,
+        call: PeerCall,
+    ) -> Result<CampaignOutcome, EngineError> {
+        match self.peer(url, call).await? {
+            PeerAnswer::Campaign(outcome) => Ok(outcome),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The company a campaign's coupons are limited to (`None`: any company), from its owner.
+    pub async fn campaign_company(
+        &self,
+        campaign: CampaignId,
+    ) -> Result<Option<CompanyId>, EngineError> {
+        match self.campaign_owner(campaign).await? {
+            Owner::Here(entry) => {
+                let (view, _) = self
+                    .ask(&entry.addr, &entry.shared.gauge, View { holder: None })
+                    .await?;
+                Ok(view.config.company_id)
+            }
+            Owner::Peer(url) => match self
+                .peer(&url, PeerCall::CampaignCompany { campaign })
+                .await?
+            {
+                PeerAnswer::Company(company) => Ok(company),
+                other => Err(unexpected(other)),
+            },
+        }
+    }
+
+    /// Serve another node's call: decide it here, durably, or say why not. Only entities of
+    /// partitions this node holds are decided; anything else answers `NotOwner`.
+    pub async fn serve_peer(&self, call: PeerCall) -> PeerAnswer {
+        match self.serve_peer_inner(call).await {
+            Ok(answer) => answer,
+            Err(e) => PeerAnswer::Refused(PeerRefusal::from(e)),
+        }
+    }
+
+    async fn serve_peer_inner(&self, call: PeerCall) -> Result<PeerAnswer, EngineError> {
+        let (answer, seq) = match call {
+            PeerCall::Reserve {
+                order,
+                user,
+                item,
+                qty,
+                deadline_ms,
+            } => {
+                let entry = self.item(item).await?;
+                if let Some(outcome) = entry.shared.fast_reject(self.now_ms()) {
+                    metrics::counter!("hotdeal_engine_fast_rejects_total", "kind" => "item")
+                        .increment(1);
+                    return Ok(PeerAnswer::Item(outcome));
+                }
+                self.check_backlog()?;
+                let (outcome, seq) = self
+                    .reserve_at(&entry, order, user, qty, deadline_ms)
+                    .await?;
+                (PeerAnswer::Item(outcome), seq)
+            }
+            PeerCall::Confirm { order, item } => {
+                let entry = self.item(item).await?;
+                let (outcome, seq) = self.confirm_at(&entry, order).await?;
+                (PeerAnswer::Item(outcome), seq)
+            }
+            PeerCall::Release {
+                order,
+                item,
+                reason,
+            } => {
+                let entry = self.item(item).await?;
+                let (outcome, seq) = self.release_one(&entry, order, reason).await?;
+                (PeerAnswer::Item(outcome), seq)
+            }
+            PeerCall::Restock {
+                order,
+                user,
+                item,
+                qty,
+                promotion,
+            } => {
+                let entry = self.item(item).await?;
+                let (outcome, seq) = self.restock_at(&entry, order, user, qty, promotion).await?;
+                (PeerAnswer::Item(outcome), seq)
+            }
+            PeerCall::UseCoupon {
+                campaign,
+                user,
+                order,
+                eligible_amount,
+            } => {
+                let entry = self.campaign(campaign).await?;
+                self.check_backlog()?;
+                let (outcome, seq) = self.use_at(&entry, user, order, eligible_amount).await?;
+                (PeerAnswer::Campaign(outcome), seq)
+            }
+            PeerCall::RecoverCoupon { campaign, user } => {
+                let entry = self.campaign(campaign).await?;
+                let (outcome, seq) = self.recover_at(&entry, user).await?;
+                (PeerAnswer::Campaign(outcome), seq)
+            }
+            PeerCall::CampaignCompany { campaign } => {
+                let entry = self.campaign(campaign).await?;
+                let (view, _) = self
+                    .ask(&entry.addr, &entry.shared.gauge, View { holder: None })
+                    .await?;
+                (PeerAnswer::Company(view.config.company_id), None)
+            }
+        };
+        self.durable(seq).await?;
+        Ok(answer)
+    }
+}
+
+fn unexpected(answer: PeerAnswer) -> EngineError {
+    EngineError::Storage(anyhow::anyhow!(
+        "a peer answered with an unexpected kind of outcome: {answer:?}"
+    ))
+}
