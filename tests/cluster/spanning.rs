@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use hotdeal::client::{
-    AddressCreated, Client, NewAddress, NewOrder, NewProduct, OrderLine, ProductCreated,
+    AddressCreated, Client, CouponIssued, NewAddress, NewOrder, NewProduct, OrderLine,
+    ProductCreated,
 };
 use hotdeal::domain::ids::UserId;
 use hotdeal::http::auth::Role;
@@ -83,6 +84,26 @@ async fn an_order_across_partitions_is_all_or_nothing_when_a_line_owner_dies() {
         }
         let (second, second_owner) = second.expect("a product in another node's partition");
         let victim = cluster.index_of(&second_owner);
+        // The coupons' campaign, decided by the third node.
+        let mut campaign = None;
+        for _ in 0..40 {
+            let candidate = cluster.open_campaign(0, SHOPPERS as i64).await;
+            let owner = cluster
+                .wait_owner(
+                    0,
+                    Entity::Campaign(candidate),
+                    Duration::from_secs(10),
+                    |_| true,
+                )
+                .await
+                .owner
+                .unwrap();
+            if owner != first_owner && owner != second_owner {
+                campaign = Some(candidate);
+                break;
+            }
+        }
+        let campaign = campaign.expect("a campaign in the third node's partition");
         // Shoppers talk only to the nodes that stay up, so every answer reaches them.
         let survivors: Vec<usize> = (0..cluster.nodes.len()).filter(|&i| i != victim).collect();
         eprintln!("first line owned by {first_owner}, second by {second_owner} (killed mid-load)");
@@ -91,25 +112,27 @@ async fn an_order_across_partitions_is_all_or_nothing_when_a_line_owner_dies() {
             .iter()
             .map(|&i| cluster.nodes[i].api.clone())
             .collect();
-        let shoppers: Vec<(UserId, Uuid)> = futures::stream::iter(0..SHOPPERS)
+        // Shoppers, each with an address and a coupon of the campaign.
+        let shoppers: Vec<(UserId, Uuid, Uuid)> = futures::stream::iter(0..SHOPPERS)
             .map(|i| {
-                let api = apis[i % apis.len()].clone();
+                let user = UserId::new();
+                let api = apis[i % apis.len()].with_token(&token(user, Role::Customer));
                 async move {
-                    let user = UserId::new();
                     let made: AddressCreated = api
-                        .with_token(&token(user, Role::Customer))
                         .create_address(&NewAddress::seoul("spanning"))
                         .data()
                         .await
                         .expect("address");
-                    (user, made.address_id)
+                    let coupon: CouponIssued =
+                        api.issue_coupon(campaign).data().await.expect("a coupon");
+                    (user, made.address_id, coupon.coupon_id)
                 }
             })
             .buffered(16)
             .collect()
             .await;
 
-        // Every shopper orders one unit of each line until it is acknowledged; 503s (the second
+        // Every shopper orders one unit of each line, with its coupon, until it is acknowledged; 503s (the second
         // line's owner is gone, or its partition is changing hands) are retried.
         let acked: Arc<Mutex<Vec<(UserId, Uuid)>>> = Arc::default();
         let refused = Arc::new(AtomicUsize::new(0));
@@ -119,7 +142,7 @@ async fn an_order_across_partitions_is_all_or_nothing_when_a_line_owner_dies() {
             let shoppers = shoppers.clone();
             async move {
                 futures::stream::iter(shoppers.into_iter().enumerate())
-                    .for_each_concurrent(6, |(i, (user, address))| {
+                    .for_each_concurrent(6, |(i, (user, address, coupon))| {
                         let api = apis[i % apis.len()].with_token(&token(user, Role::Customer));
                         let (acked, refused) = (acked.clone(), refused.clone());
                         async move {
@@ -136,7 +159,7 @@ async fn an_order_across_partitions_is_all_or_nothing_when_a_line_owner_dies() {
                                 ]),
                                 basket_list: None,
                                 address_id: address,
-                                coupon_id: None,
+                                coupon_id: Some(coupon),
                             };
                             loop {
                                 assert!(Instant::now() < deadline, "no order for {user}");
@@ -201,6 +224,28 @@ async fn an_order_across_partitions_is_all_or_nothing_when_a_line_owner_dies() {
             let lines: HashSet<Uuid> = lines.iter().map(|s| s.parse().unwrap()).collect();
             assert_eq!(lines, HashSet::from([first, second]), "order {id}");
         }
+        // Each acknowledged order used its buyer's coupon (decided by the third node); no
+        // refused order kept one.
+        let used: Vec<(Option<String>,)> = sqlx::query_as(
+            "SELECT used_order_id FROM p_coupon WHERE coupon_info_id = ? AND is_used = 1",
+        )
+        .bind(campaign.to_string())
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let used: HashSet<Uuid> = used
+            .iter()
+            .map(|(o,)| {
+                o.as_deref()
+                    .expect("a used coupon names its order")
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            used, acked_ids,
+            "coupons used by exactly the acknowledged orders"
+        );
         // The first line's owner never went away, so every refused order released its line
         // there at once: exactly the acknowledged orders hold it.
         assert_eq!(
@@ -232,7 +277,7 @@ async fn an_order_across_partitions_is_all_or_nothing_when_a_line_owner_dies() {
         );
 
         // Cancelling through a surviving node releases both lines, each on its owner (the
-        // second now on the node that took the killed one's partition).
+        // second now on the node that took the killed one's partition), and recovers the coupon.
         futures::stream::iter(acked.iter().copied().enumerate())
             .for_each_concurrent(8, |(i, (user, id))| {
                 let api = apis[i % apis.len()].with_token(&token(user, Role::Customer));
@@ -267,6 +312,36 @@ async fn an_order_across_partitions_is_all_or_nothing_when_a_line_owner_dies() {
                 .await
                 .unwrap();
         assert_eq!(reserved_first, 0);
+        // ... and gives every coupon back, on the campaign's node.
+        let still_used: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM p_coupon WHERE coupon_info_id = ? AND is_used = 1",
+        )
+        .bind(campaign.to_string())
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(still_used, 0, "a cancelled order kept its coupon");
+
+        // The steps went over the peer path, which takes only signed calls.
+        let home = cluster.index_of(&first_owner);
+        let calls = cluster.nodes[home]
+            .metric("hotdeal_cluster_peer_calls_total")
+            .await;
+        assert!(
+            calls.is_some_and(|n| n > 0.0),
+            "no peer calls counted: {calls:?}"
+        );
+        let forged = apis[0]
+            .post(
+                "/internal/v1/peer",
+                &serde_json::json!({"op": "release", "order": Uuid::new_v4(),
+                    "item": second, "reason": "Cancelled"}),
+            )
+            .header("x-hotdeal-peer-auth", "1.AAAA")
+            .await
+            .expect("an answer");
+        assert_eq!(forged.status, 401, "{}", forged.body);
+        assert_eq!(forged.code(), "PEER_SIGNATURE_INVALID");
         cluster.finish().await;
     })
     .await;
