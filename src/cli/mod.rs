@@ -181,7 +181,7 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for _ in 0..args.count {
-        let user = args.user_id.map(UserId).unwrap_or_default();
+        let user = args.user_id.map_or_else(UserId::new, UserId);
         let token = keys.mint_access(user, &args.email, role, now, ttl_s)?;
         writeln!(out, "{token}")?;
     }

@@ -37,6 +37,10 @@ use crate::domain::event::{EntityRef, Event};
 use crate::persistence::Db;
 use crate::persistence::cluster::{ClusterRows, NodeIdentity, PartitionLease};
 
+/// The loop guard on a request one node sends another (a forwarded request, a peer call): the
+/// sending node. A request carrying it is decided where it arrives, never sent on.
+pub const FORWARDED_HEADER: &str = "x-hotdeal-forwarded";
+
 /// Where a partition's decisions are made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {

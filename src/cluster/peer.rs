@@ -175,7 +175,7 @@ impl Peers {
             .client
             .post(format!("{url}{PEER_PATH}"))
             .header(PEER_AUTH_HEADER, auth)
-            .header(crate::http::cluster::FORWARDED_HEADER, &self.node)
+            .header(super::FORWARDED_HEADER, &self.node)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body)
             .send()

@@ -13,7 +13,7 @@ use crate::domain::Millis;
 use crate::domain::campaign::CampaignOutcome;
 use crate::domain::coupon::{PricedLine, eligible_amount, pay_amount};
 use crate::domain::event::ReleaseReason;
-use crate::domain::ids::{CampaignId, CouponId, ItemId, OrderId, UserId};
+use crate::domain::ids::{CampaignId, CompanyId, CouponId, ItemId, OrderId, UserId};
 use crate::domain::item::ItemOutcome;
 use crate::domain::order::{Order, OrderCoupon, OrderLine, OrderStatus, checked_total};
 use crate::engine::{EngineError, LineRequest, OrderEntry, OrderRef, OrderReservation};
@@ -242,7 +242,9 @@ pub async fn place(c: &Commerce, caller: &Caller, req: &PlaceOrder) -> CommerceR
             OrderLine {
                 item: l.item,
                 name: info.map(|i| i.name.clone()).unwrap_or_default(),
-                company_id: info.map(|i| i.company_id).unwrap_or_default(),
+                // A product whose row is gone has no company: a company's coupon does not
+                // apply to it (never a made-up id).
+                company_id: info.map_or(CompanyId(Uuid::nil()), |i| i.company_id),
                 qty: l.qty,
                 unit_price: l.unit_price,
                 promotion: l.promotion,

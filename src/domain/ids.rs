@@ -75,24 +75,6 @@ id_type!(
     CompanyId
 );
 
-/// A random id as `Default`, kept only for the two types whose callers still rely on it (a CLI
-/// token for a random user, a company id an order line falls back to); every other id type has
-/// no `Default`, so a derived one cannot invent ids silently.
-macro_rules! random_default {
-    ($($name:ident),*) => {
-        $(
-            impl Default for $name {
-                /// A fresh random id (the same as `new()`), not a neutral value.
-                fn default() -> Self {
-                    Self::new()
-                }
-            }
-        )*
-    };
-}
-
-random_default!(UserId, CompanyId);
-
 /// The coupon id of `user`'s coupon from `campaign`.
 ///
 /// Deterministic (UUID v5 over both ids), so a user who already holds a coupon can be told which

@@ -30,8 +30,7 @@ use crate::cluster::{Cluster, Route};
 
 /// The header naming the node that answered.
 pub const NODE_HEADER: &str = "x-hotdeal-node";
-/// The loop guard on a forwarded request: the node that forwarded it.
-pub const FORWARDED_HEADER: &str = "x-hotdeal-forwarded";
+pub use crate::cluster::FORWARDED_HEADER;
 
 /// What the forwarding middleware needs.
 pub struct Forwarder {

@@ -180,34 +180,12 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-/// Whether an error chain is the database (or pool) being unreachable or overloaded.
-fn is_infrastructure(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        if let Some(sqlx_err) = e.downcast_ref::<sqlx::Error>() {
-            return matches!(
-                sqlx_err,
-                sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Io(_)
-                    | sqlx::Error::Tls(_)
-                    | sqlx::Error::WorkerCrashed
-            );
-        }
-        if let Some(redis_err) = e.downcast_ref::<redis::RedisError>() {
-            return redis_err.is_io_error()
-                || redis_err.is_timeout()
-                || redis_err.is_connection_dropped();
-        }
-        e.downcast_ref::<std::io::Error>().is_some()
-    })
-}
-
 impl From<anyhow::Error> for ApiError {
     fn from(err: anyhow::Error) -> Self {
         if let Some(api) = err.downcast_ref::<ApiError>() {
             return ApiError::new(api.status, api.code, api.message.clone());
         }
-        if is_infrastructure(&err) {
+        if crate::persistence::is_unavailable(&err) {
             let mut e = ApiError::unavailable(
                 "SERVICE_UNAVAILABLE",
                 "storage is unavailable, retry shortly",
@@ -217,12 +195,6 @@ impl From<anyhow::Error> for ApiError {
             return e;
         }
         ApiError::internal(err)
-    }
-}
-
-impl From<sqlx::Error> for ApiError {
-    fn from(err: sqlx::Error) -> Self {
-        anyhow::Error::from(err).into()
     }
 }
 

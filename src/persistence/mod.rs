@@ -194,6 +194,30 @@ impl Db {
     }
 }
 
+/// Whether an error chain is storage being unreachable or overloaded (the database or its pool,
+/// Redis, an I/O error) rather than a fault in the request or the code: the HTTP layer answers
+/// 503 with `Retry-After` for these.
+pub fn is_unavailable(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        if let Some(sqlx_err) = e.downcast_ref::<sqlx::Error>() {
+            return matches!(
+                sqlx_err,
+                sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::WorkerCrashed
+            );
+        }
+        if let Some(redis_err) = e.downcast_ref::<redis::RedisError>() {
+            return redis_err.is_io_error()
+                || redis_err.is_timeout()
+                || redis_err.is_connection_dropped();
+        }
+        e.downcast_ref::<std::io::Error>().is_some()
+    })
+}
+
 /// Create `dir` (and missing parents) readable by the owner only (0700 on unix). An existing
 /// directory keeps its mode.
 pub fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
