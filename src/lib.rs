@@ -11,7 +11,9 @@
 //!   orders, payments, coupons, idempotency records).
 //! - [`error_code`]: every error code the API answers with (status, code, default message).
 //! - [`persistence`]: the SQL pool (SQLite or MySQL), repositories, paging, journal,
-//!   write-behind, snapshots, the node lock.
+//!   write-behind, snapshots, the node lock, and whether an error is storage being unavailable.
+//! - [`cluster`]: cluster mode: partitions, the lease keeper, the fenced database journal, peer
+//!   calls between nodes (their SQL is in `persistence::cluster`).
 //! - [`kv`]: the key-value store (Redis, or memory) for short-lived secrets shared by nodes.
 //! - [`ops`]: metrics and rate limits.
 //! - [`http`]: axum routers, one per resource, the error envelope, auth.
