@@ -163,7 +163,7 @@ pub fn router() -> Router<AppState> {
 
 /// `POST /internal/v1/peer`: a step of an order another node runs, decided here for an entity
 /// this node owns (`crate::cluster::peer`). Not part of the public API: only a caller holding
-/// the cluster's key can sign one, and outside cluster mode the path does not exist.
+/// the cluster's key can sign one, and outside cluster mode the path answers 404.
 async fn peer_call(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
