@@ -164,6 +164,26 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no element {css}: {e}"))
     }
 
+    /// The value of attribute `name` on the first element matching `css`,
+    /// waiting for one that has it. Looked up afresh on every try, so a table
+    /// that re-renders between the lookup and the read (a stale element) is
+    /// simply read again.
+    pub async fn attr(&self, css: &str, name: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(e) = self.client.find(Locator::Css(css)).await
+                && let Ok(Some(v)) = e.attr(name).await
+            {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {css} with {name}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Wait until `check` says yes (polled every 50 ms), or fail with `what`.
     pub async fn until<F, Fut>(&self, what: &str, mut check: F)
     where
@@ -216,16 +236,42 @@ impl Browser {
         e.send_keys(text).await.expect("types");
     }
 
+    /// Click the element matching `css` once it is enabled. The element is
+    /// looked up afresh on every try, so a re-render in between is not a failure.
     pub async fn click(&self, css: &str) {
-        let e = self.find(css).await;
-        self.until(&format!("{css} is enabled"), || {
-            let e = e.clone();
-            async move { e.is_enabled().await.unwrap_or(false) }
+        self.act(css, "click", |e| async move { e.click().await.map(|_| ()) })
+            .await;
+    }
+
+    /// Press Enter on the element matching `css` once it is enabled.
+    pub async fn press_enter(&self, css: &str) {
+        self.act(css, "press Enter on", |e| async move {
+            e.send_keys("\u{E007}").await
         })
         .await;
-        e.click()
-            .await
-            .unwrap_or_else(|err| panic!("click {css}: {err}"));
+    }
+
+    async fn act<F, Fut>(&self, css: &str, what: &str, mut act: F)
+    where
+        F: FnMut(Element) -> Fut,
+        Fut: std::future::Future<Output = Result<(), fantoccini::error::CmdError>>,
+    {
+        let deadline = Instant::now() + WAIT;
+        let mut last = String::from("no such element");
+        loop {
+            if let Ok(e) = self.client.find(Locator::Css(css)).await {
+                match e.is_enabled().await {
+                    Ok(true) => match act(e).await {
+                        Ok(()) => return,
+                        Err(err) => last = err.to_string(),
+                    },
+                    Ok(false) => last = "disabled".into(),
+                    Err(err) => last = err.to_string(),
+                }
+            }
+            assert!(Instant::now() < deadline, "could not {what} {css}: {last}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn script(&self, js: &str) -> Value {

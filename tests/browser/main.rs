@@ -437,13 +437,7 @@ async fn coupon_claims_show_issued_already_yours_and_sold_out() {
         )
         .await;
         // The second claim from the keyboard: the button takes Enter.
-        let claim = b.find(&format!("{card} [data-role=claim]")).await;
-        b.until("the claim button is enabled again", || {
-            let claim = claim.clone();
-            async move { claim.is_enabled().await.unwrap_or(false) }
-        })
-        .await;
-        claim.send_keys("\u{E007}").await.expect("presses Enter");
+        b.press_enter(&format!("{card} [data-role=claim]")).await;
         b.until_text(
             &format!("{card} [data-role=outcome]"),
             "a second claim is refused",
@@ -760,9 +754,11 @@ async fn a_seller_registers_adds_a_product_and_watches_a_sale_sell() {
         b.fill("[data-role=company-form] input[name=brandName]", "Kitchen Co").await;
         b.fill("[data-role=company-form] input[name=companyEmail]", "kitchen@example.com").await;
         b.click("[data-role=company-form] button[type=submit]").await;
-        let row = b.find("tr[data-company]").await;
-        let company = row.attr("data-company").await.unwrap().unwrap();
-        assert!(row.text().await.unwrap().contains("REQUESTED"));
+        let company = b.attr("tr[data-company]", "data-company").await;
+        b.until_text(&format!("tr[data-company='{company}']"), "the company is requested", |t| {
+            t.contains("REQUESTED")
+        })
+        .await;
         let (_, master) = app.token(Role::Master);
         let res = app
             .request(
@@ -788,8 +784,7 @@ async fn a_seller_registers_adds_a_product_and_watches_a_sale_sell() {
         b.fill("[data-role=product-form] input[name=thumbImg]", &image).await;
         b.fill("[data-role=product-form] textarea[name=detailImgs]", &image).await;
         b.click("[data-role=product-form] button[type=submit]").await;
-        let row = b.find("tr[data-product]").await;
-        let product = row.attr("data-product").await.unwrap().unwrap();
+        let product = b.attr("tr[data-product]", "data-product").await;
         b.until_text(&format!("tr[data-product='{product}'] [data-role=available]"), "the stock shows", |t| t == "30")
             .await;
 
