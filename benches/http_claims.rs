@@ -48,6 +48,7 @@ use hotdeal::client::{
 };
 use hotdeal::config::{Config, Durability};
 use hotdeal::domain::ids::{CampaignId, UserId, coupon_id_for};
+use hotdeal::error_code::ErrorCode;
 use hotdeal::http::auth::{AuthUser, JwtKeys, Role};
 use hotdeal::http::coupons::{IssueBody, Issued};
 use hotdeal::http::ops::ClientIp;
@@ -437,7 +438,7 @@ async fn redis_issue(
         .arg(user.user_id.0.to_string())
         .invoke_async(&mut conn)
         .await
-        .map_err(|e| ApiError::unavailable("REDIS", e.to_string(), 1))?;
+        .map_err(|e| ApiError::coded(ErrorCode::ServiceUnavailable, e.to_string()))?;
     issued_or_refused(outcome, body.coupon_info_id, user.user_id)
 }
 
@@ -449,11 +450,8 @@ fn issued_or_refused(outcome: i64, campaign: Uuid, user: UserId) -> ApiResult<Re
                 coupon_id: coupon_id_for(CampaignId(campaign), user).0,
             },
         )),
-        0 => Err(ApiError::conflict("CO005", "the coupons are sold out")),
-        _ => Err(ApiError::conflict(
-            "CO006",
-            "a coupon was already issued to this user",
-        )),
+        0 => Err(ErrorCode::CouponsSoldOut.into()),
+        _ => Err(ErrorCode::CouponAlreadyIssued.into()),
     }
 }
 
@@ -486,7 +484,7 @@ async fn rowlock_issue(
     state.ops.check_rate(user.user_id, ip.0).await?;
     let outcome = rowlock_claim(&state.db, body.coupon_info_id, user.user_id)
         .await
-        .map_err(|e| ApiError::unavailable("DB", format!("{e:#}"), 1))?;
+        .map_err(|e| ApiError::coded(ErrorCode::ServiceUnavailable, format!("{e:#}")))?;
     issued_or_refused(outcome, body.coupon_info_id, user.user_id)
 }
 

@@ -55,10 +55,60 @@ error_codes! {
     InvalidSort = (BAD_REQUEST, "INVALID_SORT", "page, size or sort is not valid");
     /// The caller's role (or identity) may not do this.
     Forbidden = (FORBIDDEN, "FORBIDDEN", "Access is denied");
+    /// A path segment that does not parse (an id that is not a number or UUID).
+    InvalidPath = (BAD_REQUEST, "INVALID_PATH", "a path segment is not valid");
+    /// A query string that does not parse, or a contradictory one.
+    InvalidQuery = (BAD_REQUEST, "INVALID_QUERY", "the query string is not valid");
+    /// No bearer token, or one that is expired, forged or not an access token.
+    Unauthorized = (UNAUTHORIZED, "UNAUTHORIZED", "a valid bearer token is required");
+    /// An access token issued before its account changed (password, role, deletion).
+    TokenRevoked = (UNAUTHORIZED, "TOKEN_REVOKED", "this token was revoked (the account changed); log in again");
+    /// No route (or asset) at this path.
+    RouteNotFound = (NOT_FOUND, "NOT_FOUND", "no such endpoint");
+    /// A body without `Content-Type: application/json` where JSON is expected.
+    UnsupportedMediaType = (UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", "expected a request with `Content-Type: application/json`");
+    /// A request body over the limit.
+    PayloadTooLarge = (PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "request body is too large");
+    /// A request body that did not arrive within the body timeout.
+    RequestTimeout = (REQUEST_TIMEOUT, "REQUEST_TIMEOUT", "the request body did not arrive in time");
+    /// A request target over `max_uri_bytes`.
+    UriTooLong = (URI_TOO_LONG, "URI_TOO_LONG", "the request target is too long");
+    /// Request headers over `max_header_bytes`.
+    HeadersTooLarge = (REQUEST_HEADER_FIELDS_TOO_LARGE, "HEADERS_TOO_LARGE", "the request headers are too large");
+    /// A bug or an unexpected failure; the cause is logged, never shown.
+    Internal = (INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "internal server error");
+
+    // ---- bare statuses: errors the HTTP stack answered itself, put in the envelope ----
+    /// A 400 the HTTP stack answered itself.
+    BadRequest = (BAD_REQUEST, "BAD_REQUEST", "the request is not valid");
+    /// A method the route does not take (with `Allow`).
+    MethodNotAllowed = (METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "this method is not allowed here");
+    /// A 406 the HTTP stack answered itself.
+    NotAcceptable = (NOT_ACCEPTABLE, "NOT_ACCEPTABLE", "no acceptable representation");
+    /// A 409 the HTTP stack answered itself.
+    Conflict = (CONFLICT, "CONFLICT", "the request conflicts with the current state");
+    /// A body without a length where one is required.
+    LengthRequired = (LENGTH_REQUIRED, "LENGTH_REQUIRED", "a Content-Length is required");
+    /// Any other 4xx the HTTP stack answered itself.
+    RequestRefused = (BAD_REQUEST, "REQUEST_REFUSED", "the request was refused");
 
     // ---- engine ----
     /// The actor's mailbox is full or did not answer in time.
     EngineBusy = (SERVICE_UNAVAILABLE, "ENGINE_BUSY", "too many requests for this item right now, retry shortly");
+    /// The write-behind is too far behind the journal (`Retry-After: 2`).
+    EngineBacklogged = (SERVICE_UNAVAILABLE, "ENGINE_BACKLOGGED", "the database is behind; retry shortly");
+    /// The journal cannot record decisions (disk full, I/O error, storage down).
+    JournalUnavailable = (SERVICE_UNAVAILABLE, "JOURNAL_UNAVAILABLE", "cannot record decisions right now");
+    /// The node lost its lock on the database and no longer serves it.
+    NodeLockLost = (SERVICE_UNAVAILABLE, "NODE_LOCK_LOST", "this node no longer serves its database; retry on another node");
+
+    // ---- several nodes ----
+    /// No node decides for the entity right now (a lease is changing hands, or its owner did not answer).
+    PartitionUnavailable = (SERVICE_UNAVAILABLE, "PARTITION_UNAVAILABLE", "no node decides for this entity right now; retry shortly");
+    /// A peer call without a valid signature of a node of the cluster.
+    PeerSignatureInvalid = (UNAUTHORIZED, "PEER_SIGNATURE_INVALID", "this path takes only calls signed by a node of the cluster");
+    /// A signed peer call whose body is not a peer call.
+    PeerCallInvalid = (BAD_REQUEST, "PEER_CALL_INVALID", "not a peer call");
 
     // ---- accounts ----
     /// The email already has an account.
@@ -171,6 +221,8 @@ error_codes! {
     CampaignCompanyNotFound = (NOT_FOUND, "CO018", "company not found");
 
     // ---- commerce: baskets, orders, payments ----
+    /// A basket, order or payment list's page, size or sort out of range.
+    InvalidCommercePaging = (BAD_REQUEST, "008", "page, size or sort is not valid");
     /// A body that is not JSON (bodies read as bytes, to be hashed for idempotency).
     InvalidJson = (BAD_REQUEST, "INVALID_JSON", "malformed JSON");
     /// An `Idempotency-Key` that is not 1 to 255 ASCII characters.
@@ -239,6 +291,12 @@ error_codes! {
     StockBelowZero = (CONFLICT, "STOCK_BELOW_ZERO", "cannot remove more units than are available");
     /// An operator closing the time sale of a product that has none.
     NoSale = (CONFLICT, "NO_SALE", "this product has no time sale");
+
+    // ---- pages ----
+    /// A live stream asked for without ids, or with ids that are not UUIDs.
+    LiveBadIds = (BAD_REQUEST, "LIVE_BAD_IDS", "give productIds or couponInfoIds");
+    /// Every live stream slot is taken (`Retry-After: 5`).
+    LiveStreamsFull = (SERVICE_UNAVAILABLE, "LIVE_STREAMS_FULL", "too many live streams are open, retry shortly");
 }
 
 #[cfg(test)]

@@ -480,7 +480,11 @@ async fn image(axum::extract::Path(file): axum::extract::Path<String>) -> axum::
             svg(title, colour),
         )
             .into_response(),
-        None => crate::http::ApiError::not_found("NOT_FOUND", "no such demo image").into_response(),
+        None => crate::http::ApiError::coded(
+            crate::error_code::ErrorCode::RouteNotFound,
+            "no such demo image",
+        )
+        .into_response(),
     }
 }
 

@@ -649,7 +649,7 @@ pub async fn list_addresses(
         ADDRESS_SORTS,
         ADDRESS_PAGE_SIZE,
         state.config.page_limits(),
-        ErrorCode::InvalidSort.as_str(),
+        ErrorCode::InvalidSort,
     )?;
     let (rows, total) = service::list_addresses(accounts(&state), caller(&user), &page).await?;
     let content = rows.into_iter().map(AddressView::from).collect();

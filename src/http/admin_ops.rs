@@ -483,7 +483,7 @@ pub async fn audit_log(
         AUDIT_SORTS,
         20,
         state.config.page_limits(),
-        ErrorCode::InvalidSort.as_str(),
+        ErrorCode::InvalidSort,
     )?;
     let filter = AuditFilter {
         action: q

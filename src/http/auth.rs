@@ -18,6 +18,7 @@ use super::error::ApiError;
 use crate::accounts::revocation::TokenRevocations;
 use crate::domain::Millis;
 use crate::domain::ids::UserId;
+use crate::error_code::ErrorCode;
 
 /// The seed's `UserRole`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -292,7 +293,7 @@ impl AuthUser {
         if roles.contains(&self.role) {
             Ok(())
         } else {
-            Err(ApiError::forbidden("FORBIDDEN", "Access is denied"))
+            Err(ApiError::from(ErrorCode::Forbidden))
         }
     }
 
@@ -329,34 +330,31 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let keys = JwtKeys::from_ref(state);
         let token = bearer(parts)
-            .ok_or_else(|| ApiError::unauthorized("UNAUTHORIZED", "missing bearer token"))?;
+            .ok_or_else(|| ApiError::coded(ErrorCode::Unauthorized, "missing bearer token"))?;
         let claims = keys.verify(token).map_err(|e| {
             let msg = match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => "token expired",
                 jsonwebtoken::errors::ErrorKind::InvalidSignature => "invalid token signature",
                 _ => "invalid token",
             };
-            ApiError::unauthorized("UNAUTHORIZED", msg)
+            ApiError::coded(ErrorCode::Unauthorized, msg)
         })?;
         if claims.token_type != TokenType::Access {
-            return Err(ApiError::unauthorized(
-                "UNAUTHORIZED",
+            return Err(ApiError::coded(
+                ErrorCode::Unauthorized,
                 "a refresh token is not an access token",
             ));
         }
         // On every request, cached token or not: the account may have been deleted, or its
         // password or role changed, since the token was issued.
         if keys.is_revoked(&claims) {
-            return Err(ApiError::unauthorized(
-                "TOKEN_REVOKED",
-                "this token was revoked (the account changed); log in again",
-            ));
+            return Err(ErrorCode::TokenRevoked.into());
         }
         let role = claims
             .role
             .as_deref()
             .and_then(Role::parse)
-            .ok_or_else(|| ApiError::unauthorized("UNAUTHORIZED", "token has no role"))?;
+            .ok_or_else(|| ApiError::coded(ErrorCode::Unauthorized, "token has no role"))?;
         if let Some(slot) = parts.extensions.get::<VerifiedCaller>() {
             slot.set(claims.user_id);
         }

@@ -27,6 +27,7 @@ use super::envelope::{Envelope, Reply};
 use super::error::{ApiError, ApiResult, ErrorBody, ForwardTo};
 use super::extract::Query;
 use crate::cluster::{Cluster, Route};
+use crate::error_code::ErrorCode;
 
 /// The header naming the node that answered.
 pub const NODE_HEADER: &str = "x-hotdeal-node";
@@ -76,12 +77,7 @@ async fn run_or_forward(f: &Forwarder, req: Request, next: Next) -> Response {
     let bytes = match axum::body::to_bytes(body, f.body_limit).await {
         Ok(b) => b,
         Err(_) => {
-            return ApiError::new(
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                "request body is too large",
-            )
-            .into_response();
+            return ApiError::from(ErrorCode::PayloadTooLarge).into_response();
         }
     };
     let method = parts.method.clone();
@@ -129,10 +125,9 @@ async fn run_or_forward(f: &Forwarder, req: Request, next: Next) -> Response {
 
 fn owner_unreachable() -> Response {
     metrics::counter!("hotdeal_cluster_forward_failures_total").increment(1);
-    ApiError::unavailable(
-        "PARTITION_UNAVAILABLE",
+    ApiError::coded(
+        ErrorCode::PartitionUnavailable,
         "the node that decides this entity did not answer; retry shortly",
-        1,
     )
     .into_response()
 }
@@ -170,7 +165,7 @@ async fn peer_call(
     body: axum::body::Bytes,
 ) -> Response {
     let Some(cluster) = state.engine.cluster() else {
-        return ApiError::not_found("NOT_FOUND", "no such endpoint").into_response();
+        return ApiError::from(ErrorCode::RouteNotFound).into_response();
     };
     let auth = headers
         .get(crate::cluster::peer::PEER_AUTH_HEADER)
@@ -181,22 +176,13 @@ async fn peer_call(
         .verify(auth, &body, chrono::Utc::now().timestamp_millis())
     {
         metrics::counter!("hotdeal_cluster_peer_refused_total").increment(1);
-        return ApiError::new(
-            axum::http::StatusCode::UNAUTHORIZED,
-            "PEER_SIGNATURE_INVALID",
-            "this path takes only calls signed by a node of the cluster",
-        )
-        .into_response();
+        return ApiError::from(ErrorCode::PeerSignatureInvalid).into_response();
     }
     let call: crate::cluster::peer::PeerCall = match serde_json::from_slice(&body) {
         Ok(call) => call,
         Err(e) => {
-            return ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "PEER_CALL_INVALID",
-                format!("not a peer call: {e}"),
-            )
-            .into_response();
+            return ApiError::coded(ErrorCode::PeerCallInvalid, format!("not a peer call: {e}"))
+                .into_response();
         }
     };
     axum::Json(state.engine.serve_peer(call).await).into_response()
@@ -343,8 +329,8 @@ pub async fn owner(
     let id = match (q.coupon_info_id, q.product_id) {
         (Some(id), None) | (None, Some(id)) => id.as_u128(),
         _ => {
-            return Err(ApiError::bad_request(
-                "INVALID_QUERY",
+            return Err(ApiError::coded(
+                ErrorCode::InvalidQuery,
                 "give exactly one of couponInfoId and productId",
             ));
         }

@@ -382,7 +382,7 @@ pub async fn list_campaigns(
         CAMPAIGN_SORTS,
         10,
         state.config.page_limits(),
-        ErrorCode::InvalidCampaign.as_str(),
+        ErrorCode::InvalidCampaign,
     )?;
     let (campaigns, total) = service::campaigns(
         &state.commerce,

@@ -8,26 +8,15 @@ impl From<EngineError> for ApiError {
     fn from(err: EngineError) -> Self {
         match err {
             EngineError::Busy => ErrorCode::EngineBusy.into(),
-            EngineError::Backlogged => ApiError::unavailable(
-                "ENGINE_BACKLOGGED",
-                "the database is behind; retry shortly",
-                2,
-            ),
-            EngineError::JournalUnavailable => ApiError::unavailable(
-                "JOURNAL_UNAVAILABLE",
-                "cannot record decisions right now",
-                5,
-            ),
-            EngineError::NodeLockLost => ApiError::unavailable(
-                "NODE_LOCK_LOST",
-                "this node no longer serves its database; retry on another node",
-                5,
-            ),
+            EngineError::Backlogged => ApiError::from(ErrorCode::EngineBacklogged).retry_after(2),
+            EngineError::JournalUnavailable => {
+                ApiError::from(ErrorCode::JournalUnavailable).retry_after(5)
+            }
+            EngineError::NodeLockLost => ApiError::from(ErrorCode::NodeLockLost).retry_after(5),
             EngineError::NotOwner { owner_url } => {
-                let err = ApiError::unavailable(
-                    "PARTITION_UNAVAILABLE",
+                let err = ApiError::coded(
+                    ErrorCode::PartitionUnavailable,
                     "no node decides for this entity right now (a lease is changing hands); retry shortly",
-                    1,
                 );
                 match owner_url {
                     Some(url) => err.forward_to(url),

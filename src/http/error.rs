@@ -8,11 +8,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-/// An API error.
+use crate::error_code::ErrorCode;
+
+/// An API error: a code from [`ErrorCode`]'s table (which fixes its status) and a message.
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     retry_after_s: Option<u64>,
     source: Option<anyhow::Error>,
@@ -36,8 +37,8 @@ pub struct ErrorBody {
     pub message: String,
 }
 
-impl From<crate::error_code::ErrorCode> for ApiError {
-    fn from(code: crate::error_code::ErrorCode) -> Self {
+impl From<ErrorCode> for ApiError {
+    fn from(code: ErrorCode) -> Self {
         ApiError::coded(code, code.message())
     }
 }
@@ -45,16 +46,13 @@ impl From<crate::error_code::ErrorCode> for ApiError {
 impl ApiError {
     /// A code from the table with a message of its own (naming what is wrong). Infrastructure
     /// codes (503) carry `Retry-After: 1`.
-    pub fn coded(code: crate::error_code::ErrorCode, message: impl Into<String>) -> Self {
-        let status = code.status();
-        let err = Self::new(status, code.as_str(), message);
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            Self {
-                retry_after_s: Some(1),
-                ..err
-            }
-        } else {
-            err
+    pub fn coded(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            retry_after_s: (code.status() == StatusCode::SERVICE_UNAVAILABLE).then_some(1),
+            forward_to: None,
+            source: None,
         }
     }
 
@@ -64,15 +62,10 @@ impl ApiError {
         self
     }
 
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            retry_after_s: None,
-            forward_to: None,
-            source: None,
-        }
+    /// The same error with the cause behind it (logged when answered, never shown).
+    pub fn caused_by(mut self, source: anyhow::Error) -> Self {
+        self.source = Some(source);
+        self
     }
 
     /// Cluster mode: the request belongs to the node at `url` (forwarded there when it was not
@@ -82,51 +75,14 @@ impl ApiError {
         self
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, code, message)
-    }
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, code, message)
-    }
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, message)
-    }
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, message)
-    }
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-    }
+    /// Over a rate limit: 429 with `Retry-After`.
     pub fn too_many_requests(retry_after_s: u64) -> Self {
-        Self {
-            retry_after_s: Some(retry_after_s.max(1)),
-            ..Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
-                "too many requests, slow down",
-            )
-        }
+        ApiError::from(ErrorCode::RateLimited).retry_after(retry_after_s)
     }
-    /// Infrastructure is busy or down: 503 with `Retry-After`.
-    pub fn unavailable(code: &'static str, message: impl Into<String>, retry_after_s: u64) -> Self {
-        Self {
-            retry_after_s: Some(retry_after_s.max(1)),
-            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
-        }
-    }
+
     /// A bug or an unexpected failure: 500, cause logged, not shown.
     pub fn internal(source: anyhow::Error) -> Self {
-        Self {
-            source: Some(source),
-            ..Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_ERROR",
-                "internal server error",
-            )
-        }
+        ApiError::from(ErrorCode::Internal).caused_by(source)
     }
 
     /// A request body that could not be read: too large (413), too slow (408, when the server's
@@ -139,28 +95,24 @@ impl ApiError {
         let mut next = Some(cause);
         while let Some(err) = next {
             if err.is::<super::server::BodyTimeout>() {
-                return ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "REQUEST_TIMEOUT",
-                    "the request body did not arrive in time",
-                );
+                return ErrorCode::RequestTimeout.into();
             }
             next = err.source();
         }
         if status == StatusCode::PAYLOAD_TOO_LARGE {
-            return ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                "request body is too large",
-            );
+            return ErrorCode::PayloadTooLarge.into();
         }
-        ApiError::bad_request("INVALID_BODY", text)
+        ApiError::coded(ErrorCode::InvalidBody, text)
     }
 
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.code.status()
     }
     pub fn code(&self) -> &'static str {
+        self.code.as_str()
+    }
+    /// The table row this error answers with.
+    pub fn error_code(&self) -> ErrorCode {
         self.code
     }
     pub fn message(&self) -> &str {
@@ -173,8 +125,8 @@ impl std::fmt::Display for ApiError {
         write!(
             f,
             "{} {}: {}",
-            self.status.as_u16(),
-            self.code,
+            self.status().as_u16(),
+            self.code(),
             self.message
         )
     }
@@ -183,16 +135,12 @@ impl std::fmt::Display for ApiError {
 impl From<anyhow::Error> for ApiError {
     fn from(err: anyhow::Error) -> Self {
         if let Some(api) = err.downcast_ref::<ApiError>() {
-            return ApiError::new(api.status, api.code, api.message.clone());
+            let mut e = ApiError::coded(api.code, api.message.clone());
+            e.retry_after_s = api.retry_after_s;
+            return e;
         }
         if crate::persistence::is_unavailable(&err) {
-            let mut e = ApiError::unavailable(
-                "SERVICE_UNAVAILABLE",
-                "storage is unavailable, retry shortly",
-                1,
-            );
-            e.source = Some(err);
-            return e;
+            return ApiError::from(ErrorCode::ServiceUnavailable).caused_by(err);
         }
         ApiError::internal(err)
     }
@@ -203,41 +151,39 @@ impl std::error::Error for ApiError {}
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
-            JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_MEDIA_TYPE",
-                "expected a request with `Content-Type: application/json`",
-            ),
+            JsonRejection::MissingJsonContentType(_) => ErrorCode::UnsupportedMediaType.into(),
             JsonRejection::BytesRejection(b) => {
                 ApiError::from_body_failure(&b, b.status(), b.body_text())
             }
-            JsonRejection::JsonSyntaxError(e) => {
-                ApiError::bad_request("INVALID_JSON", format!("malformed JSON: {}", e.body_text()))
-            }
-            JsonRejection::JsonDataError(e) => ApiError::bad_request(
-                "INVALID_VALUE",
+            JsonRejection::JsonSyntaxError(e) => ApiError::coded(
+                ErrorCode::InvalidJson,
+                format!("malformed JSON: {}", e.body_text()),
+            ),
+            JsonRejection::JsonDataError(e) => ApiError::coded(
+                ErrorCode::InvalidValue,
                 format!("invalid request body: {}", e.body_text()),
             ),
-            other => ApiError::bad_request("INVALID_VALUE", other.body_text()),
+            other => ApiError::coded(ErrorCode::InvalidValue, other.body_text()),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let status = self.status();
         if let Some(source) = &self.source {
-            if self.status.is_server_error() && self.status != StatusCode::SERVICE_UNAVAILABLE {
-                tracing::error!(error = ?source, code = self.code, "request failed");
+            if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+                tracing::error!(error = ?source, code = self.code(), "request failed");
             } else {
-                tracing::warn!(error = %format!("{source:#}"), code = self.code, "request refused");
+                tracing::warn!(error = %format!("{source:#}"), code = self.code(), "request refused");
             }
         }
         let body = ErrorBody {
             timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            code: self.code.to_string(),
+            code: self.code().to_string(),
             message: self.message,
         };
-        let mut response = (self.status, axum::Json(body)).into_response();
+        let mut response = (status, axum::Json(body)).into_response();
         if let Some(url) = self.forward_to {
             response.extensions_mut().insert(ForwardTo(url));
         }
@@ -254,26 +200,26 @@ impl IntoResponse for ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// The stable code of a bare status that reached the client without an [`ApiError`].
-fn code_for_status(status: StatusCode) -> &'static str {
+fn code_for_status(status: StatusCode) -> ErrorCode {
     match status {
-        StatusCode::BAD_REQUEST => "BAD_REQUEST",
-        StatusCode::UNAUTHORIZED => "UNAUTHORIZED",
-        StatusCode::FORBIDDEN => "FORBIDDEN",
-        StatusCode::NOT_FOUND => "NOT_FOUND",
-        StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
-        StatusCode::NOT_ACCEPTABLE => "NOT_ACCEPTABLE",
-        StatusCode::REQUEST_TIMEOUT => "REQUEST_TIMEOUT",
-        StatusCode::CONFLICT => "CONFLICT",
-        StatusCode::LENGTH_REQUIRED => "LENGTH_REQUIRED",
-        StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
-        StatusCode::URI_TOO_LONG => "URI_TOO_LONG",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
-        StatusCode::UNPROCESSABLE_ENTITY => "INVALID_VALUE",
-        StatusCode::TOO_MANY_REQUESTS => "RATE_LIMITED",
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "HEADERS_TOO_LARGE",
-        StatusCode::SERVICE_UNAVAILABLE => "SERVICE_UNAVAILABLE",
-        s if s.is_server_error() => "INTERNAL_ERROR",
-        _ => "REQUEST_REFUSED",
+        StatusCode::BAD_REQUEST => ErrorCode::BadRequest,
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+        StatusCode::FORBIDDEN => ErrorCode::Forbidden,
+        StatusCode::NOT_FOUND => ErrorCode::RouteNotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::NOT_ACCEPTABLE => ErrorCode::NotAcceptable,
+        StatusCode::REQUEST_TIMEOUT => ErrorCode::RequestTimeout,
+        StatusCode::CONFLICT => ErrorCode::Conflict,
+        StatusCode::LENGTH_REQUIRED => ErrorCode::LengthRequired,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::URI_TOO_LONG => ErrorCode::UriTooLong,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::InvalidValue,
+        StatusCode::TOO_MANY_REQUESTS => ErrorCode::RateLimited,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ErrorCode::HeadersTooLarge,
+        StatusCode::SERVICE_UNAVAILABLE => ErrorCode::ServiceUnavailable,
+        s if s.is_server_error() => ErrorCode::Internal,
+        _ => ErrorCode::RequestRefused,
     }
 }
 
@@ -352,9 +298,8 @@ where
 
     fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
         if uri_bytes(req.uri()) > self.limits.max_uri_bytes {
-            let refusal = ApiError::new(
-                StatusCode::URI_TOO_LONG,
-                "URI_TOO_LONG",
+            let refusal = ApiError::coded(
+                ErrorCode::UriTooLong,
                 format!(
                     "the request target is longer than {} bytes",
                     self.limits.max_uri_bytes
@@ -365,9 +310,8 @@ where
             };
         }
         if header_bytes(req.headers()) > self.limits.max_header_bytes {
-            let refusal = ApiError::new(
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "HEADERS_TOO_LARGE",
+            let refusal = ApiError::coded(
+                ErrorCode::HeadersTooLarge,
                 format!(
                     "the request headers are larger than {} bytes",
                     self.limits.max_header_bytes
@@ -405,17 +349,21 @@ async fn envelope(response: Response) -> Response {
         .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
         .unwrap_or_default();
     let status = parts.status;
+    let code = code_for_status(status);
     let message = match status {
-        StatusCode::METHOD_NOT_ALLOWED => "this method is not allowed here".to_owned(),
-        StatusCode::PAYLOAD_TOO_LARGE => "request body is too large".to_owned(),
+        StatusCode::METHOD_NOT_ALLOWED | StatusCode::PAYLOAD_TOO_LARGE => code.message().to_owned(),
         _ if !text.is_empty() => text,
         _ => status.canonical_reason().unwrap_or("error").to_owned(),
     };
-    let shaped = ApiError::new(status, code_for_status(status), message).into_response();
+    // The body and headers are the envelope's; the status stays the one answered.
+    let shaped = ApiError::coded(code, message).into_response();
     let (shaped_parts, body) = shaped.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
     for (name, value) in &shaped_parts.headers {
-        parts.headers.insert(name, value.clone());
+        // Headers the stack answered with (`Allow`, its own `Retry-After`) are kept.
+        if name == header::CONTENT_TYPE || !parts.headers.contains_key(name) {
+            parts.headers.insert(name, value.clone());
+        }
     }
     Response::from_parts(parts, body)
 }

@@ -8,6 +8,7 @@ use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 
 use super::error::ApiError;
+use crate::error_code::ErrorCode;
 
 /// `axum::extract::Path` answering `400 INVALID_PATH` (e.g. `%FF` in a parameter, a wrong type).
 #[derive(Debug, FromRequestParts)]
@@ -52,13 +53,13 @@ impl From<PathRejection> for ApiError {
                 rejection.body_text()
             ));
         }
-        ApiError::bad_request("INVALID_PATH", rejection.body_text())
+        ApiError::coded(ErrorCode::InvalidPath, rejection.body_text())
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        ApiError::bad_request("INVALID_QUERY", rejection.body_text())
+        ApiError::coded(ErrorCode::InvalidQuery, rejection.body_text())
     }
 }
 

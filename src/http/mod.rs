@@ -160,7 +160,7 @@ impl AppState {
 
 /// Answer for unknown paths, in the error envelope.
 async fn not_found() -> ApiError {
-    ApiError::not_found("NOT_FOUND", "no such endpoint")
+    ApiError::from(crate::error_code::ErrorCode::RouteNotFound)
 }
 
 /// The whole API.

@@ -15,10 +15,10 @@ impl PageQuery {
         allowed: &[(&str, &'static str)],
         default_size: i64,
         limits: PageLimits,
-        invalid_code: &'static str,
+        invalid_code: crate::error_code::ErrorCode,
     ) -> Result<PageRequest, ApiError> {
         self.check(allowed, default_size, limits)
-            .map_err(|message| ApiError::bad_request(invalid_code, message))
+            .map_err(|message| ApiError::coded(invalid_code, message))
     }
 }
 
@@ -64,6 +64,7 @@ impl<T> Page<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error_code::ErrorCode;
 
     const ALLOWED: &[(&str, &str)] = &[("createdAt", "created_at"), ("price", "price")];
     const LIMITS: PageLimits = PageLimits {
@@ -78,7 +79,9 @@ mod tests {
             size: Some(10),
             sort: Some("price,desc".into()),
         };
-        let r = q.validate(ALLOWED, 10, LIMITS, "P008").unwrap();
+        let r = q
+            .validate(ALLOWED, 10, LIMITS, ErrorCode::InvalidCatalogPaging)
+            .unwrap();
         assert_eq!(
             (r.order_column, r.descending, r.offset()),
             ("price", true, 20)
@@ -88,7 +91,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            bad.validate(ALLOWED, 10, LIMITS, "P008")
+            bad.validate(ALLOWED, 10, LIMITS, ErrorCode::InvalidCatalogPaging)
                 .unwrap_err()
                 .code(),
             "P008"
@@ -97,12 +100,15 @@ mod tests {
             size: Some(101),
             ..Default::default()
         };
-        assert!(big.validate(ALLOWED, 10, LIMITS, "P008").is_err());
+        assert!(
+            big.validate(ALLOWED, 10, LIMITS, ErrorCode::InvalidCatalogPaging)
+                .is_err()
+        );
         let p = Page::new(
             vec![1, 2],
             12,
             &PageQuery::default()
-                .validate(ALLOWED, 10, LIMITS, "X")
+                .validate(ALLOWED, 10, LIMITS, ErrorCode::InvalidSort)
                 .unwrap(),
         );
         assert_eq!((p.total_pages, p.first, p.last), (2, true, false));
@@ -117,7 +123,7 @@ mod tests {
         };
         for page in [i64::MAX, i64::MAX / 10, 1_001, -1, i64::MIN] {
             let err = at(page, 10)
-                .validate(ALLOWED, 10, LIMITS, "P008")
+                .validate(ALLOWED, 10, LIMITS, ErrorCode::InvalidCatalogPaging)
                 .unwrap_err();
             assert_eq!(
                 (err.status().as_u16(), err.code()),
@@ -126,10 +132,14 @@ mod tests {
             );
         }
         for size in [i64::MAX, i64::MIN, 0] {
-            assert!(at(0, size).validate(ALLOWED, 10, LIMITS, "P008").is_err());
+            assert!(
+                at(0, size)
+                    .validate(ALLOWED, 10, LIMITS, ErrorCode::InvalidCatalogPaging)
+                    .is_err()
+            );
         }
         let last = at(1_000, 100)
-            .validate(ALLOWED, 10, LIMITS, "P008")
+            .validate(ALLOWED, 10, LIMITS, ErrorCode::InvalidCatalogPaging)
             .unwrap();
         assert_eq!(last.offset(), 100_000);
         // A request built by hand with huge numbers still neither panics nor wraps.

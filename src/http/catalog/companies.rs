@@ -130,7 +130,7 @@ pub async fn list_companies(
         COMPANY_SORTS,
         10,
         state.config.page_limits(),
-        ErrorCode::InvalidCompanyPaging.as_str(),
+        ErrorCode::InvalidCompanyPaging,
     )?;
     let (content, total) =
         service::list_companies(&state.catalog, caller(&user), q.get("status"), &req).await?;

@@ -180,10 +180,10 @@ impl ListQuery {
     }
 
     /// Every value of `key` parsed as a UUID (comma-separated or repeated), at most `max`.
-    pub(crate) fn uuids(&self, key: &str, max: usize, code: &'static str) -> ApiResult<Vec<Uuid>> {
+    pub(crate) fn uuids(&self, key: &str, max: usize, code: ErrorCode) -> ApiResult<Vec<Uuid>> {
         let raw = self.all(key);
         if raw.len() > max {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::coded(
                 code,
                 format!("{key} holds at most {max} ids"),
             ));
@@ -191,7 +191,7 @@ impl ListQuery {
         raw.iter()
             .map(|v| {
                 Uuid::parse_str(v)
-                    .map_err(|_| ApiError::bad_request(code, format!("{key} must hold UUIDs")))
+                    .map_err(|_| ApiError::coded(code, format!("{key} must hold UUIDs")))
             })
             .collect()
     }

@@ -159,7 +159,7 @@ pub async fn list_products(
         PRODUCT_SORTS,
         10,
         state.config.page_limits(),
-        ErrorCode::InvalidCatalogPaging.as_str(),
+        ErrorCode::InvalidCatalogPaging,
     )?;
     let filter = ProductFilter {
         search: service::check_search(q.get("search"))?,
@@ -167,13 +167,7 @@ pub async fn list_products(
         status: q.get("status").map(service::check_status).transpose()?,
         ids: q
             .has("productIds")
-            .then(|| {
-                q.uuids(
-                    "productIds",
-                    MAX_FILTER_IDS,
-                    ErrorCode::InvalidCatalogValue.as_str(),
-                )
-            })
+            .then(|| q.uuids("productIds", MAX_FILTER_IDS, ErrorCode::InvalidCatalogValue))
             .transpose()?,
         company_id: q
             .get("companyId")

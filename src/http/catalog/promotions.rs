@@ -126,18 +126,12 @@ pub async fn list_promotions(
         PROMOTION_SORTS,
         10,
         state.config.page_limits(),
-        ErrorCode::InvalidCatalogPaging.as_str(),
+        ErrorCode::InvalidCatalogPaging,
     )?;
     let phase = service::check_phase(q.get("status"))?;
     let product_ids: Option<Vec<Uuid>> = q
         .has("productIds")
-        .then(|| {
-            q.uuids(
-                "productIds",
-                MAX_FILTER_IDS,
-                ErrorCode::InvalidCatalogValue.as_str(),
-            )
-        })
+        .then(|| q.uuids("productIds", MAX_FILTER_IDS, ErrorCode::InvalidCatalogValue))
         .transpose()?;
     let (content, total) =
         service::list_promotions(&state.catalog, product_ids, phase, &req).await?;

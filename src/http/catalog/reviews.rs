@@ -111,7 +111,7 @@ pub async fn list_reviews(
         REVIEW_SORTS,
         10,
         state.config.page_limits(),
-        ErrorCode::InvalidCatalogPaging.as_str(),
+        ErrorCode::InvalidCatalogPaging,
     )?;
     let product = q
         .get("productId")

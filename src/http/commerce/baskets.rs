@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::caller;
 use crate::commerce::baskets::{self as service, BasketLine};
+use crate::error_code::ErrorCode;
 use crate::http::AppState;
 use crate::http::auth::AuthUser;
 use crate::http::envelope::{ApiJson, Envelope, Reply};
@@ -140,7 +141,7 @@ pub async fn list(
         &[("createdAt", "b.created_at"), ("quantity", "b.quantity")],
         10,
         state.config.page_limits(),
-        "008",
+        ErrorCode::InvalidCommercePaging,
     )?;
     let (lines, total) =
         service::list(&state.commerce, &caller(&user), &req.sql_tail("b.id")).await?;

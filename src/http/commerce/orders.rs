@@ -300,7 +300,7 @@ pub async fn list(
         &[("createdAt", "created_at"), ("totalAmount", "total_amount")],
         10,
         state.config.page_limits(),
-        "008",
+        ErrorCode::InvalidCommercePaging,
     )?;
     let (orders, total) =
         service::list(&state.commerce, owner, status, &req.sql_tail("id")).await?;

@@ -436,7 +436,7 @@ pub async fn list(
         &[("createdAt", "created_at"), ("amount", "amount")],
         10,
         state.config.page_limits(),
-        "008",
+        ErrorCode::InvalidCommercePaging,
     )?;
     let (payments, total) =
         service::list(&state.commerce, &caller(&user), &req.sql_tail("id")).await?;

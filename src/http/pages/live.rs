@@ -32,6 +32,7 @@ use crate::domain::Millis;
 use crate::domain::campaign::CampaignOutcome;
 use crate::domain::ids::{CampaignId, ItemId};
 use crate::engine::EngineError;
+use crate::error_code::ErrorCode;
 use crate::http::AppState;
 use crate::http::catalog::ListQuery;
 use crate::http::error::ApiError;
@@ -361,25 +362,16 @@ async fn open(
     raw: Option<String>,
 ) -> Result<Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>>, ApiError> {
     let q = ListQuery::parse(raw.as_deref());
-    let products = q.uuids("productIds", MAX_LIVE_IDS, "LIVE_BAD_IDS")?;
-    let campaigns = q.uuids("couponInfoIds", MAX_LIVE_IDS, "LIVE_BAD_IDS")?;
+    let products = q.uuids("productIds", MAX_LIVE_IDS, ErrorCode::LiveBadIds)?;
+    let campaigns = q.uuids("couponInfoIds", MAX_LIVE_IDS, ErrorCode::LiveBadIds)?;
     if products.is_empty() && campaigns.is_empty() {
-        return Err(ApiError::bad_request(
-            "LIVE_BAD_IDS",
-            "give productIds or couponInfoIds",
-        ));
+        return Err(ErrorCode::LiveBadIds.into());
     }
     let permit = hub
         .semaphore(&state.config)
         .clone()
         .try_acquire_owned()
-        .map_err(|_| {
-            ApiError::unavailable(
-                "LIVE_STREAMS_FULL",
-                "too many live streams are open, retry shortly",
-                5,
-            )
-        })?;
+        .map_err(|_| ApiError::from(ErrorCode::LiveStreamsFull).retry_after(5))?;
     // Drop ids the engine does not know (so the reader never asks storage for them again) and
     // take their current state for the first event.
     let mut items = Vec::with_capacity(products.len());

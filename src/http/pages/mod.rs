@@ -67,7 +67,8 @@ async fn console(headers: HeaderMap) -> Response {
 async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
     match assets::find(&path) {
         Some(a) => assets::respond(a, &headers),
-        None => ApiError::not_found("NOT_FOUND", "no such asset").into_response(),
+        None => ApiError::coded(crate::error_code::ErrorCode::RouteNotFound, "no such asset")
+            .into_response(),
     }
 }
 
