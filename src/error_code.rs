@@ -107,6 +107,8 @@ error_codes! {
     PartitionUnavailable = (SERVICE_UNAVAILABLE, "PARTITION_UNAVAILABLE", "no node decides for this entity right now; retry shortly");
     /// A peer call without a valid signature of a node of the cluster.
     PeerSignatureInvalid = (UNAUTHORIZED, "PEER_SIGNATURE_INVALID", "this path takes only calls signed by a node of the cluster");
+    /// A peer call this node has accepted before (its nonce was seen within the signature window).
+    PeerCallReplayed = (UNAUTHORIZED, "PEER_CALL_REPLAYED", "this peer call was accepted before");
     /// A signed peer call whose body is not a peer call.
     PeerCallInvalid = (BAD_REQUEST, "PEER_CALL_INVALID", "not a peer call");
 

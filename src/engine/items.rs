@@ -223,58 +223,47 @@ impl EngineHandle {
     }
 
     /// Payment approved: sell the order's reserved units in every item.
+    /// Sell the order's reserved units in every item. Like [`Self::release_order`], every item
+    /// is tried even when one fails, and the first error is returned (a confirm is idempotent,
+    /// so the caller retries the whole order).
     pub async fn confirm_order(
         &self,
         order: OrderId,
         items: &[ItemId],
     ) -> Result<Vec<(ItemId, ItemOutcome)>, EngineError> {
-        let mut out = Vec::with_capacity(items.len());
-        let mut last_seq = None;
-        for item in items {
-            let outcome = match self.item_owner(*item).await? {
-                Owner::Here(entry) => {
-                    let (outcome, seq) = self.confirm_at(&entry, order).await?;
-                    last_seq = last_seq.max(seq);
-                    outcome
-                }
-                Owner::Peer(url) => {
-                    self.peer_item(&url, PeerCall::Confirm { order, item: *item })
-                        .await?
-                }
-            };
-            out.push((*item, outcome));
-        }
-        self.durable(last_seq).await?;
-        Ok(out)
+        self.each_item(items, |item, owner| async move {
+            match owner {
+                Owner::Here(entry) => self.confirm_at(&entry, order).await,
+                Owner::Peer(url) => self
+                    .peer_item(&url, PeerCall::Confirm { order, item })
+                    .await
+                    .map(|outcome| (outcome, None)),
+            }
+        })
+        .await
     }
 
-    pub(super) async fn confirm_at(
+    /// Run `step` on every item at its owner, then wait until every step decided here is
+    /// durable. Every item is tried even when one fails (its owner in cluster mode may be
+    /// unreachable), so the others take effect at once; the first error is returned.
+    async fn each_item<F, Fut>(
         &self,
-        entry: &ItemEntry,
-        order: OrderId,
-    ) -> Result<(ItemOutcome, Option<Seq>), EngineError> {
-        self.ask(&entry.addr, &entry.shared.gauge, Confirm { order })
-            .await
-    }
-
-    /// Put the order's reserved units back on sale in every item. Every item is tried even when
-    /// one fails (its owner in cluster mode may be unreachable): the others' stock is freed at
-    /// once, and the first error is returned so the caller retries (a release is idempotent).
-    pub async fn release_order(
-        &self,
-        order: OrderId,
         items: &[ItemId],
-        reason: ReleaseReason,
-    ) -> Result<Vec<(ItemId, ItemOutcome)>, EngineError> {
+        step: F,
+    ) -> Result<Vec<(ItemId, ItemOutcome)>, EngineError>
+    where
+        F: Fn(ItemId, Owner<ItemEntry>) -> Fut,
+        Fut: std::future::Future<Output = Result<(ItemOutcome, Option<Seq>), EngineError>>,
+    {
         let mut out = Vec::with_capacity(items.len());
         let mut last_seq = None;
         let mut failed = None;
         for item in items {
-            let released = match self.item_owner(*item).await {
-                Ok(owner) => self.release_on(&owner, *item, order, reason).await,
+            let done = match self.item_owner(*item).await {
+                Ok(owner) => step(*item, owner).await,
                 Err(e) => Err(e),
             };
-            match released {
+            match done {
                 Ok((outcome, seq)) => {
                     last_seq = last_seq.max(seq);
                     out.push((*item, outcome));
@@ -289,6 +278,30 @@ impl EngineHandle {
             Some(e) => Err(e),
             None => Ok(out),
         }
+    }
+
+    pub(super) async fn confirm_at(
+        &self,
+        entry: &ItemEntry,
+        order: OrderId,
+    ) -> Result<(ItemOutcome, Option<Seq>), EngineError> {
+        self.ask(&entry.addr, &entry.shared.gauge, Confirm { order })
+            .await
+    }
+
+    /// Put the order's reserved units back on sale in every item, trying every item even when
+    /// one fails ([`Self::each_item`]): the others' stock is freed at once, and the first error
+    /// is returned so the caller retries (a release is idempotent).
+    pub async fn release_order(
+        &self,
+        order: OrderId,
+        items: &[ItemId],
+        reason: ReleaseReason,
+    ) -> Result<Vec<(ItemId, ItemOutcome)>, EngineError> {
+        self.each_item(items, |item, owner| async move {
+            self.release_on(&owner, item, order, reason).await
+        })
+        .await
     }
 
     /// Refund: `qty` units of `item` sold to `order` (by `user`, from `promotion` if any) go

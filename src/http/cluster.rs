@@ -26,6 +26,7 @@ use super::auth::{AuthUser, Role};
 use super::envelope::{Envelope, Reply};
 use super::error::{ApiError, ApiResult, ErrorBody, ForwardTo};
 use super::extract::Query;
+use crate::cluster::peer::Refusal;
 use crate::cluster::{Cluster, Route};
 use crate::error_code::ErrorCode;
 
@@ -171,12 +172,20 @@ async fn peer_call(
         .get(crate::cluster::peer::PEER_AUTH_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !cluster
+    let accepted = cluster
         .peers()
-        .verify(auth, &body, chrono::Utc::now().timestamp_millis())
-    {
+        .accept(auth, &body, chrono::Utc::now().timestamp_millis());
+    if let Err(refusal) = accepted {
         metrics::counter!("hotdeal_cluster_peer_refused_total").increment(1);
-        return ApiError::from(ErrorCode::PeerSignatureInvalid).into_response();
+        let code = match refusal {
+            Refusal::BadSignature => ErrorCode::PeerSignatureInvalid,
+            Refusal::Replayed => {
+                tracing::warn!("refused a peer call that was accepted before (a replay)");
+                ErrorCode::PeerCallReplayed
+            }
+            Refusal::Busy => ErrorCode::EngineBusy,
+        };
+        return ApiError::from(code).into_response();
     }
     let call: crate::cluster::peer::PeerCall = match serde_json::from_slice(&body) {
         Ok(call) => call,

@@ -416,3 +416,58 @@ async fn the_ticker_releases_expired_reservations() {
         .unwrap();
     assert_eq!(out[0].1, ItemOutcome::NotReserved);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirm_and_release_try_every_line_when_one_fails() {
+    let t = test_engine(100).await;
+    let a = t.product(5, 1_000).await;
+    let b = t.product(5, 1_000).await;
+    let missing = ItemId::new();
+    let reserve = |order| {
+        let engine = t.engine.clone();
+        async move {
+            let r = engine
+                .reserve_order(
+                    order,
+                    UserId::new(),
+                    &[
+                        LineRequest { item: a, qty: 1 },
+                        LineRequest { item: b, qty: 2 },
+                    ],
+                    T0 + 60_000,
+                )
+                .await
+                .unwrap();
+            assert!(matches!(r, OrderReservation::Reserved { .. }), "{r:?}");
+        }
+    };
+    // A line that cannot be reached comes first: the lines after it are still confirmed, and
+    // the caller hears of the failure.
+    let paid = OrderId::new();
+    reserve(paid).await;
+    let err = t
+        .engine
+        .confirm_order(paid, &[missing, a, b])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EngineError::UnknownItem), "{err:?}");
+    assert_eq!(t.engine.item_view(a).await.unwrap().levels.sold, 1);
+    assert_eq!(t.engine.item_view(b).await.unwrap().levels.sold, 2);
+    // Trying again confirms nothing twice.
+    let again = t.engine.confirm_order(paid, &[a, b]).await.unwrap();
+    assert_eq!(again.len(), 2);
+    assert_eq!(t.engine.item_view(b).await.unwrap().levels.sold, 2);
+
+    let cancelled = OrderId::new();
+    reserve(cancelled).await;
+    let err = t
+        .engine
+        .release_order(cancelled, &[a, missing, b], ReleaseReason::Cancelled)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EngineError::UnknownItem), "{err:?}");
+    for (item, left) in [(a, 4), (b, 3)] {
+        let levels = t.engine.item_view(item).await.unwrap().levels;
+        assert_eq!((levels.available, levels.reserved), (left, 0), "{item:?}");
+    }
+}
