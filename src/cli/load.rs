@@ -408,6 +408,40 @@ async fn setup(
 
 /// Set up (optionally), run the load, read the verdict from the server, and draw `--plot`.
 pub async fn run_load(args: LoadArgs) -> anyhow::Result<LoadReport> {
+    check_args(&args)?;
+    let session = session(&args)?;
+    let mut users = mint_users(&args, &session)?;
+    let targets = targets(&args, &session.api, session.master_id).await?;
+    if args.scenario.orders() {
+        create_addresses(&session.api, &mut users, args.concurrency).await?;
+    }
+    if let Some(start) = targets.sale_start_ms {
+        let wait = start + 50 - chrono::Utc::now().timestamp_millis();
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+        }
+    }
+    // The server's counters before the run, so a campaign or sale used before still checks.
+    let before = targets.counts(&session.api).await?;
+    let run = drive(&args, users, targets.hit()).await?;
+    let verdicts = verdicts(&args, &session.api, &targets, &before, &run.tally).await?;
+    let report = report(
+        &args,
+        &targets,
+        run.hist,
+        run.tally,
+        run.elapsed_s,
+        verdicts,
+    );
+    if let Some(path) = &args.plot {
+        let samples = Samples::merge(run.samples);
+        super::plot::write_svg(path, &samples, &PlotSummary::from(&report))?;
+    }
+    Ok(report)
+}
+
+/// Refuse a run that could not say anything before it starts.
+fn check_args(args: &LoadArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.users > 0, "--users must be at least 1");
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
     anyhow::ensure!(
@@ -423,57 +457,91 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<LoadReport> {
             plot.display()
         );
     }
-    let base = args.server.base_url();
-    let Session {
-        client,
-        api,
-        keys,
-        master_id,
-        now_ms: now,
-        ttl_s,
-    } = session(&args)?;
+    Ok(())
+}
 
-    let mut users = Vec::with_capacity(args.users);
-    for i in 0..args.users {
-        let id = UserId::new();
-        let token = keys.mint_access(
-            id,
-            &format!("load-{i}@hotdeal.local"),
-            Role::Customer,
-            now,
-            ttl_s,
-        )?;
-        users.push(VUser {
-            client: client.with_token(&token),
-            address_id: None,
-        });
+/// `--users` shoppers, each with a token of its own.
+fn mint_users(args: &LoadArgs, session: &Session) -> anyhow::Result<Vec<VUser>> {
+    (0..args.users)
+        .map(|i| {
+            let token = session.keys.mint_access(
+                UserId::new(),
+                &format!("load-{i}@hotdeal.local"),
+                Role::Customer,
+                session.now_ms,
+                session.ttl_s,
+            )?;
+            Ok(VUser {
+                client: session.client.with_token(&token),
+                address_id: None,
+            })
+        })
+        .collect()
+}
+
+/// What a run hits: set up by it (`--setup`) or named by the flags.
+struct Targets {
+    campaign: Option<Uuid>,
+    product: Option<Uuid>,
+    promotion: Option<Uuid>,
+    sale_start_ms: Option<i64>,
+}
+
+/// The server's counters for the targets: `(quantity, count)` of the campaign and of the sale.
+struct Counts {
+    coupon: Option<(i64, i64)>,
+    sale: Option<(i64, i64)>,
+}
+
+impl Targets {
+    fn hit(&self) -> Target {
+        Target {
+            campaign: self.campaign,
+            product: self.product,
+        }
     }
 
-    // Targets.
+    async fn counts(&self, api: &Api) -> anyhow::Result<Counts> {
+        Ok(Counts {
+            coupon: match self.campaign {
+                Some(c) => Some(coupon_counts(api, c).await?),
+                None => None,
+            },
+            sale: match self.promotion {
+                Some(p) => Some(sale_counts(api, p).await?),
+                None => None,
+            },
+        })
+    }
+}
+
+async fn targets(args: &LoadArgs, api: &Api, master_id: UserId) -> anyhow::Result<Targets> {
     let made = if args.setup {
-        setup(&api, args.scenario, master_id, args.quantity).await?
+        setup(api, args.scenario, master_id, args.quantity).await?
     } else {
         SetUp::default()
     };
-    let mut campaign = None;
-    let mut product = None;
-    let mut promotion = None;
+    let mut t = Targets {
+        campaign: None,
+        product: None,
+        promotion: None,
+        sale_start_ms: made.sale_start_ms,
+    };
     if args.scenario.coupons() {
-        campaign = Some(if args.setup {
+        t.campaign = Some(if args.setup {
             made.campaign_id.context("no campaign was set up")?
         } else {
             args.campaign_id
                 .context("the coupon scenario needs --campaign-id or --setup")?
         });
     }
-    let sale_start_ms = made.sale_start_ms;
     if args.scenario.orders() {
         if args.setup {
-            product = made.product_id;
-            promotion = made.promotion_id;
+            t.product = made.product_id;
+            t.promotion = made.promotion_id;
         } else {
-            promotion = args.promotion_id;
-            product = match (args.product_id, promotion) {
+            t.promotion = args.promotion_id;
+            t.product = match (args.product_id, t.promotion) {
                 (Some(p), _) => Some(p),
                 (None, Some(promo)) => {
                     let sale: PromotionCounts = api
@@ -489,34 +557,28 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<LoadReport> {
                 ),
             };
         }
-        create_addresses(&api, &mut users, args.concurrency).await?;
     }
-    if let Some(start) = sale_start_ms {
-        let wait = start + 50 - chrono::Utc::now().timestamp_millis();
-        if wait > 0 {
-            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
-        }
-    }
+    Ok(t)
+}
 
-    // The server's counters before the run, so a campaign or sale used before still checks.
-    let coupon_before = match campaign {
-        Some(c) => Some(coupon_counts(&api, c).await?),
-        None => None,
-    };
-    let sale_before = match promotion {
-        Some(p) => Some(sale_counts(&api, p).await?),
-        None => None,
-    };
+/// What the workers saw, merged.
+struct Run {
+    hist: Histogram<u64>,
+    tally: Tally,
+    samples: Vec<SampleBuffer>,
+    elapsed_s: f64,
+}
 
-    // The run.
+/// `--concurrency` workers taking request numbers from one counter until the duration or the
+/// request count is reached, with a progress line meanwhile.
+async fn drive(args: &LoadArgs, users: Vec<VUser>, target: Target) -> anyhow::Result<Run> {
     let users = Arc::new(users);
-    let target = Target { campaign, product };
     let seq = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = args.duration_s.map(|d| started + Duration::from_secs(d));
-    let progress = Progress::start(&args, started, done.clone(), errors.clone());
+    let progress = Progress::start(args, started, done.clone(), errors.clone());
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency {
         let (users, seq, done, errors) = (users.clone(), seq.clone(), done.clone(), errors.clone());
@@ -565,22 +627,34 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<LoadReport> {
             (hist, tally, samples)
         });
     }
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let mut tally = Tally::default();
-    let mut buffers = Vec::new();
+    let mut run = Run {
+        hist: Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?,
+        tally: Tally::default(),
+        samples: Vec::new(),
+        elapsed_s: 0.0,
+    };
     while let Some(done) = workers.join_next().await {
         let (h, t, s) = done.context("a load worker panicked")?;
-        hist.add(h)?;
-        tally.merge(t);
-        buffers.extend(s);
+        run.hist.add(h)?;
+        run.tally.merge(t);
+        run.samples.extend(s);
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    run.elapsed_s = started.elapsed().as_secs_f64();
     progress.finish();
+    Ok(run)
+}
 
-    // The verdict, from the server's own counters.
+/// The verdicts, from the server's own counters before and after the run.
+async fn verdicts(
+    args: &LoadArgs,
+    api: &Api,
+    targets: &Targets,
+    before: &Counts,
+    tally: &Tally,
+) -> anyhow::Result<Vec<Verdict>> {
     let mut verdicts = Vec::new();
-    if let (Some(c), Some((_, before))) = (campaign, coupon_before) {
-        let (quantity, after) = coupon_counts(&api, c).await?;
+    if let (Some(c), Some((_, before))) = (targets.campaign, before.coupon) {
+        let (quantity, after) = coupon_counts(api, c).await?;
         verdicts.push(check(
             "coupon",
             quantity,
@@ -590,9 +664,9 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<LoadReport> {
         ));
     }
     if args.scenario.orders() {
-        match (promotion, sale_before) {
+        match (targets.promotion, before.sale) {
             (Some(p), Some((_, before))) => {
-                let (quantity, after) = sale_counts(&api, p).await?;
+                let (quantity, after) = sale_counts(api, p).await?;
                 verdicts.push(check(
                     "order",
                     quantity,
@@ -612,6 +686,17 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<LoadReport> {
             }),
         }
     }
+    Ok(verdicts)
+}
+
+fn report(
+    args: &LoadArgs,
+    targets: &Targets,
+    hist: Histogram<u64>,
+    tally: Tally,
+    elapsed: f64,
+    verdicts: Vec<Verdict>,
+) -> LoadReport {
     let verdict = if verdicts.iter().any(|v| v.status == "FAIL") {
         "FAIL"
     } else if !verdicts.is_empty() && verdicts.iter().all(|v| v.status == "PASS") {
@@ -623,14 +708,14 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<LoadReport> {
     let ms = |us: u64| us as f64 / 1000.0;
     // Milli-precision keeps the JSON short and exact on a round trip.
     let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
-    let report = LoadReport {
-        url: base,
+    LoadReport {
+        url: args.server.base_url(),
         scenario: args.scenario,
         users: args.users,
         concurrency: args.concurrency,
-        campaign_id: campaign,
-        product_id: product,
-        promotion_id: promotion,
+        campaign_id: targets.campaign,
+        product_id: targets.product,
+        promotion_id: targets.promotion,
         requests,
         elapsed_s: r3(elapsed),
         throughput_rps: if elapsed > 0.0 {
@@ -651,15 +736,9 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<LoadReport> {
         verdicts,
         verdict: verdict.to_string(),
         note: NOTE.to_string(),
-    };
-    if let Some(path) = &args.plot {
-        let samples = Samples::merge(buffers);
-        super::plot::write_svg(path, &samples, &PlotSummary::from(&report))?;
     }
-    Ok(report)
 }
 
-/// PASS when this run's successes fit in what was left and equal the server's count's growth.
 fn check(
     kind: &str,
     quantity: i64,
