@@ -11,6 +11,7 @@
 //! refuses one before serving ([`check_snapshot`]).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -66,8 +67,6 @@ pub struct Recovered {
 }
 
 /// Rebuild the engine's state and open the journal for appending.
-// The entry API cannot hold a map entry across the awaited database load.
-#[allow(clippy::map_entry)]
 pub async fn recover(
     store: &dyn EngineStore,
     journal_options: &JournalOptions,
@@ -80,45 +79,15 @@ pub async fn recover(
         ..Default::default()
     };
 
-    let snapshot: Option<(SnapshotFile, super::snapshot::SnapshotBody, Seq)> = match restore_from {
-        Some(path) => {
-            let (header, body) = read_snapshot(path)
-                .with_context(|| format!("restoring from {}", path.display()))?;
-            Some((
-                SnapshotFile {
-                    path: path.to_path_buf(),
-                    seq: header.seq,
-                    created_at_ms: header.created_at_ms,
-                    size_bytes: header.body_len,
-                },
-                body,
-                header.seq,
-            ))
-        }
-        None => latest_valid(snapshot_dir)?.map(|(f, h, b)| (f, b, h.seq)),
-    };
-
-    let mut campaigns: HashMap<CampaignId, (CampaignLedger, Seq)> = HashMap::new();
-    let mut items: HashMap<ItemId, (ItemLedger, Seq)> = HashMap::new();
-    let mut orders: HashMap<OrderId, Order> = HashMap::new();
-    let mut order_seqs: HashMap<OrderId, Seq> = HashMap::new();
-    let mut coupon_uses: Vec<(CampaignId, UserId, OrderId)> = Vec::new();
+    let snapshot = pick_snapshot(snapshot_dir, restore_from)?;
     let named = snapshot
         .as_ref()
         .map(|(_, body, seq)| SnapshotEntities::of(body, *seq, report.checkpoint));
+    let mut state = State::default();
     if let Some((file, body, seq)) = snapshot {
         report.snapshot = Some(file.path.clone());
         report.snapshot_seq = seq;
-        for c in body.campaigns {
-            campaigns.insert(c.id, (c.ledger, c.last_seq));
-        }
-        for i in body.items {
-            items.insert(i.id, (i.ledger, i.last_seq));
-        }
-        for o in body.orders {
-            order_seqs.insert(o.order.id, o.last_seq);
-            orders.insert(o.order.id, o.order);
-        }
+        state.install(body);
     }
 
     // Everything after the older of the two points is needed: the snapshot for the actors,
@@ -143,86 +112,10 @@ pub async fn recover(
         }
     };
 
+    let mut coupon_uses: Vec<(CampaignId, UserId, OrderId)> = Vec::new();
     for (seq, event) in &events {
-        let seq = *seq;
-        let outcome_ok = match event.entity() {
-            EntityRef::Campaign(id) => {
-                if !campaigns.contains_key(&id) {
-                    if seq <= report.checkpoint {
-                        continue; // the database already reflects it
-                    }
-                    let Some(stored) = store.load_campaign(id).await? else {
-                        tracing::error!(campaign = %id, seq, "journaled campaign is missing from the database");
-                        report.replay_mismatches += 1;
-                        continue;
-                    };
-                    let ledger =
-                        CampaignLedger::restore(stored.config, stored.status, stored.holders);
-                    campaigns.insert(id, (ledger, report.checkpoint));
-                }
-                let (ledger, last) = campaigns.get_mut(&id).expect("present");
-                if seq <= *last {
-                    continue;
-                }
-                *last = seq;
-                report.replayed += 1;
-                apply_to_campaign(ledger, event).is_some_and(|o| {
-                    o.is_success()
-                        || matches!(
-                            event,
-                            Event::CampaignConfigured { .. } | Event::CampaignStatusSet { .. }
-                        )
-                })
-            }
-            EntityRef::Item(id) => {
-                if !items.contains_key(&id) {
-                    if seq <= report.checkpoint {
-                        continue;
-                    }
-                    let Some(stored) = store.load_item(id).await? else {
-                        tracing::error!(item = %id, seq, "journaled item is missing from the database");
-                        report.replay_mismatches += 1;
-                        continue;
-                    };
-                    let ledger = stored.into_ledger();
-                    items.insert(id, (ledger, report.checkpoint));
-                }
-                let (ledger, last) = items.get_mut(&id).expect("present");
-                if seq <= *last {
-                    continue;
-                }
-                *last = seq;
-                report.replayed += 1;
-                apply_to_item(ledger, event).is_some_and(|o| o.is_success())
-            }
-            EntityRef::Order(id) => {
-                if !orders.contains_key(&id) {
-                    if seq <= report.checkpoint {
-                        continue;
-                    }
-                    if !matches!(event, Event::OrderPlaced { .. }) {
-                        match store.load_order(id).await? {
-                            Some(o) => {
-                                orders.insert(id, o);
-                                order_seqs.insert(id, report.checkpoint);
-                            }
-                            None => {
-                                tracing::error!(order = %id, seq, "journaled order is missing");
-                                report.replay_mismatches += 1;
-                                continue;
-                            }
-                        }
-                    }
-                }
-                let last = order_seqs.entry(id).or_insert(0);
-                if seq <= *last {
-                    continue;
-                }
-                *last = seq;
-                report.replayed += 1;
-                apply_to_orders(&mut orders, event).unwrap_or(false)
-                    || matches!(event, Event::OrderPlaced { .. })
-            }
+        let Some(reproduced) = state.replay(store, *seq, event, &mut report).await? else {
+            continue;
         };
         if let Event::CouponUsed {
             campaign,
@@ -230,21 +123,21 @@ pub async fn recover(
             order,
             ..
         } = event
-            && seq > report.snapshot_seq.min(report.checkpoint)
+            && *seq > from
         {
             coupon_uses.push((*campaign, *user, *order));
         }
-        if !outcome_ok {
+        if !reproduced {
             report.replay_mismatches += 1;
             tracing::error!(seq, ?event, "replayed event did not reproduce its decision");
         }
     }
 
     // The invariants, checked again where state is loaded.
-    for (ledger, _) in campaigns.values() {
+    for (ledger, _) in state.campaigns.values() {
         ledger.check();
     }
-    for (ledger, _) in items.values() {
+    for (ledger, _) in state.items.values() {
         ledger.check();
     }
 
@@ -260,30 +153,8 @@ pub async fn recover(
     report.requeued = backlog.len() as u64;
     journal.requeue_for_writebehind(backlog);
 
-    // Decisions a crash cut off halfway: a coupon used or stock reserved for an order that was
-    // never placed. The database is asked too: the order may be older than the snapshot.
-    let mut orphan_coupon_uses = Vec::new();
-    for (campaign, user, order) in coupon_uses {
-        if !orders.contains_key(&order) && store.load_order(order).await?.is_none() {
-            orphan_coupon_uses.push((campaign, user, order));
-        }
-    }
-    let mut orphan_reservations = Vec::new();
-    for (item, (ledger, _)) in &items {
-        for (order, _) in ledger.reservations() {
-            if !orders.contains_key(order)
-                && let Some(stored) = store.load_order(*order).await?
-            {
-                // Placed before the checkpoint: the database has it; keep it in memory.
-                order_seqs.insert(*order, report.checkpoint);
-                orders.insert(*order, stored);
-            }
-            let active = orders.get(order).is_some_and(|o| o.status.is_active());
-            if !active {
-                orphan_reservations.push((*item, *order));
-            }
-        }
-    }
+    let (orphan_coupon_uses, orphan_reservations) =
+        state.orphans(store, coupon_uses, report.checkpoint).await?;
 
     report.problems = mismatches(
         store,
@@ -300,9 +171,15 @@ pub async fn recover(
             report.replay_mismatches
         ));
     }
-    report.campaigns = campaigns.len();
-    report.items = items.len();
+    report.campaigns = state.campaigns.len();
+    report.items = state.items.len();
     report.elapsed_ms = started.elapsed().as_millis() as u64;
+    let State {
+        campaigns,
+        items,
+        orders,
+        order_seqs,
+    } = state;
     Ok(Recovered {
         journal,
         campaigns: campaigns
@@ -321,6 +198,186 @@ pub async fn recover(
         orphan_reservations,
         report,
     })
+}
+
+/// The snapshot to start from: the one chosen (`restore_from`), or the newest valid one.
+fn pick_snapshot(
+    snapshot_dir: &Path,
+    restore_from: Option<&Path>,
+) -> anyhow::Result<Option<(SnapshotFile, SnapshotBody, Seq)>> {
+    Ok(match restore_from {
+        Some(path) => {
+            let (header, body) = read_snapshot(path)
+                .with_context(|| format!("restoring from {}", path.display()))?;
+            Some((
+                SnapshotFile {
+                    path: path.to_path_buf(),
+                    seq: header.seq,
+                    created_at_ms: header.created_at_ms,
+                    size_bytes: header.body_len,
+                },
+                body,
+                header.seq,
+            ))
+        }
+        None => latest_valid(snapshot_dir)?.map(|(f, h, b)| (f, b, h.seq)),
+    })
+}
+
+/// The entities being rebuilt, each with the sequence of the last event applied to it.
+#[derive(Default)]
+struct State {
+    campaigns: HashMap<CampaignId, (CampaignLedger, Seq)>,
+    items: HashMap<ItemId, (ItemLedger, Seq)>,
+    orders: HashMap<OrderId, Order>,
+    order_seqs: HashMap<OrderId, Seq>,
+}
+
+impl State {
+    fn install(&mut self, body: SnapshotBody) {
+        for c in body.campaigns {
+            self.campaigns.insert(c.id, (c.ledger, c.last_seq));
+        }
+        for i in body.items {
+            self.items.insert(i.id, (i.ledger, i.last_seq));
+        }
+        for o in body.orders {
+            self.order_seqs.insert(o.order.id, o.last_seq);
+            self.orders.insert(o.order.id, o.order);
+        }
+    }
+
+    /// Apply one journaled event to its entity, loading the entity from the database first when
+    /// neither the snapshot nor an earlier event brought it. `None`: the event is not applied
+    /// (the database or the snapshot already reflects it, or its entity is missing, which is
+    /// counted as a mismatch); otherwise whether it reproduced its recorded decision.
+    async fn replay(
+        &mut self,
+        store: &dyn EngineStore,
+        seq: Seq,
+        event: &Event,
+        report: &mut RecoveryReport,
+    ) -> anyhow::Result<Option<bool>> {
+        let checkpoint = report.checkpoint;
+        match event.entity() {
+            EntityRef::Campaign(id) => {
+                if let Entry::Vacant(slot) = self.campaigns.entry(id) {
+                    if seq <= checkpoint {
+                        return Ok(None); // the database already reflects it
+                    }
+                    let Some(stored) = store.load_campaign(id).await? else {
+                        tracing::error!(campaign = %id, seq, "journaled campaign is missing from the database");
+                        report.replay_mismatches += 1;
+                        return Ok(None);
+                    };
+                    let ledger =
+                        CampaignLedger::restore(stored.config, stored.status, stored.holders);
+                    slot.insert((ledger, checkpoint));
+                }
+                let (ledger, last) = self.campaigns.get_mut(&id).expect("present");
+                if !advance(last, seq, report) {
+                    return Ok(None);
+                }
+                Ok(Some(apply_to_campaign(ledger, event).is_some_and(|o| {
+                    o.is_success()
+                        || matches!(
+                            event,
+                            Event::CampaignConfigured { .. } | Event::CampaignStatusSet { .. }
+                        )
+                })))
+            }
+            EntityRef::Item(id) => {
+                if let Entry::Vacant(slot) = self.items.entry(id) {
+                    if seq <= checkpoint {
+                        return Ok(None);
+                    }
+                    let Some(stored) = store.load_item(id).await? else {
+                        tracing::error!(item = %id, seq, "journaled item is missing from the database");
+                        report.replay_mismatches += 1;
+                        return Ok(None);
+                    };
+                    slot.insert((stored.into_ledger(), checkpoint));
+                }
+                let (ledger, last) = self.items.get_mut(&id).expect("present");
+                if !advance(last, seq, report) {
+                    return Ok(None);
+                }
+                Ok(Some(
+                    apply_to_item(ledger, event).is_some_and(|o| o.is_success()),
+                ))
+            }
+            EntityRef::Order(id) => {
+                if let Entry::Vacant(slot) = self.orders.entry(id) {
+                    if seq <= checkpoint {
+                        return Ok(None);
+                    }
+                    if !matches!(event, Event::OrderPlaced { .. }) {
+                        let Some(o) = store.load_order(id).await? else {
+                            tracing::error!(order = %id, seq, "journaled order is missing");
+                            report.replay_mismatches += 1;
+                            return Ok(None);
+                        };
+                        slot.insert(o);
+                        self.order_seqs.insert(id, checkpoint);
+                    }
+                }
+                let last = self.order_seqs.entry(id).or_insert(0);
+                if !advance(last, seq, report) {
+                    return Ok(None);
+                }
+                Ok(Some(
+                    apply_to_orders(&mut self.orders, event).unwrap_or(false)
+                        || matches!(event, Event::OrderPlaced { .. }),
+                ))
+            }
+        }
+    }
+
+    /// Decisions a crash cut off halfway: a coupon used (`coupon_uses`, from the journal) or
+    /// stock reserved for an order that was never placed. The database is asked too: the order
+    /// may be older than the snapshot (it is then kept in memory).
+    #[allow(clippy::type_complexity)]
+    async fn orphans(
+        &mut self,
+        store: &dyn EngineStore,
+        coupon_uses: Vec<(CampaignId, UserId, OrderId)>,
+        checkpoint: Seq,
+    ) -> anyhow::Result<(Vec<(CampaignId, UserId, OrderId)>, Vec<(ItemId, OrderId)>)> {
+        let mut orphan_coupon_uses = Vec::new();
+        for (campaign, user, order) in coupon_uses {
+            if !self.orders.contains_key(&order) && store.load_order(order).await?.is_none() {
+                orphan_coupon_uses.push((campaign, user, order));
+            }
+        }
+        let mut orphan_reservations = Vec::new();
+        for (item, (ledger, _)) in &self.items {
+            for (order, _) in ledger.reservations() {
+                if !self.orders.contains_key(order)
+                    && let Some(stored) = store.load_order(*order).await?
+                {
+                    // Placed before the checkpoint: the database has it; keep it in memory.
+                    self.order_seqs.insert(*order, checkpoint);
+                    self.orders.insert(*order, stored);
+                }
+                let active = self.orders.get(order).is_some_and(|o| o.status.is_active());
+                if !active {
+                    orphan_reservations.push((*item, *order));
+                }
+            }
+        }
+        Ok((orphan_coupon_uses, orphan_reservations))
+    }
+}
+
+/// Move an entity's last applied sequence to `seq`, counting the replay; false when the entity
+/// already holds it (the snapshot or the database load came after it).
+fn advance(last: &mut Seq, seq: Seq, report: &mut RecoveryReport) -> bool {
+    if seq <= *last {
+        return false;
+    }
+    *last = seq;
+    report.replayed += 1;
+    true
 }
 
 /// What a snapshot names, for [`mismatches`].
