@@ -123,7 +123,7 @@ impl Application {
                 .await?;
         }
         for (campaign, user, order) in &recovered.orphan_coupon_uses {
-            engine.recover_coupon(*campaign, *user).await?;
+            engine.recover_coupon(*campaign, *user, *order).await?;
             tracing::warn!(%order, "recovered a coupon used by an order that was never placed");
         }
         tracing::info!(

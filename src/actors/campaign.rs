@@ -297,18 +297,19 @@ impl Handler<UseCoupon> for CampaignActor {
     }
 }
 
-/// Give `user`'s used coupon back.
+/// Give back the coupon `user` used on `order`.
 #[derive(Message)]
 #[rtype(result = "(CampaignOutcome, Option<Seq>)")]
 pub struct RecoverCoupon {
     pub user: UserId,
+    pub order: OrderId,
 }
 
 impl Handler<RecoverCoupon> for CampaignActor {
     type Result = MessageResult<RecoverCoupon>;
     fn handle(&mut self, msg: RecoverCoupon, _: &mut Context<Self>) -> Self::Result {
         let now = self.clock.now_ms();
-        let outcome = self.ledger.recover(msg.user);
+        let outcome = self.ledger.recover(msg.user, msg.order);
         let seq = outcome.is_success().then(|| {
             self.journal(Event::CouponRecovered {
                 campaign: self.id,

@@ -83,7 +83,11 @@ pub enum PeerCall {
         eligible_amount: i64,
     },
     #[serde(rename_all = "camelCase")]
-    RecoverCoupon { campaign: CampaignId, user: UserId },
+    RecoverCoupon {
+        campaign: CampaignId,
+        user: UserId,
+        order: OrderId,
+    },
     /// The company a campaign's coupons are limited to (`None`: any).
     #[serde(rename_all = "camelCase")]
     CampaignCompany { campaign: CampaignId },

@@ -301,6 +301,11 @@ pub async fn place(c: &Commerce, caller: &Caller, req: &PlaceOrder) -> CommerceR
             }
             Err(e) => {
                 release().await;
+                // The use may have landed with its answer lost (a peer that did not answer in
+                // time): give it back. Keyed by this order, it frees nothing another order holds.
+                if let Err(again) = c.engine.recover_coupon(campaign, user, order_id).await {
+                    tracing::warn!(order = %order_id, %campaign, error = %again, "could not give back a coupon whose use was not confirmed");
+                }
                 return Err(e.into());
             }
         }
@@ -334,7 +339,7 @@ pub async fn place(c: &Commerce, caller: &Caller, req: &PlaceOrder) -> CommerceR
         // Not durable: undo what was held so the retry starts clean.
         release().await;
         if let Some(oc) = order_coupon {
-            let _ = c.engine.recover_coupon(oc.campaign, user).await;
+            let _ = c.engine.recover_coupon(oc.campaign, user, order_id).await;
         }
         return Err(e.into());
     }
@@ -360,7 +365,7 @@ pub async fn cancel_locked(
         .await?;
     if let Some(coupon) = entry.order.coupon {
         c.engine
-            .recover_coupon(coupon.campaign, entry.order.user)
+            .recover_coupon(coupon.campaign, entry.order.user, entry.order.id)
             .await?;
     }
     c.engine
@@ -500,7 +505,7 @@ pub async fn refund(c: &Commerce, caller: &Caller, id: OrderId) -> CommerceResul
         && now < coupon.expires_at_ms
     {
         c.engine
-            .recover_coupon(coupon.campaign, guard.order.user)
+            .recover_coupon(coupon.campaign, guard.order.user, guard.order.id)
             .await?;
     }
     c.engine

@@ -67,7 +67,7 @@ pub struct CampaignConfig {
 /// already issued so the fast-reject path, which knows nothing of users, answers as the actor would.
 ///
 /// `use_coupon`: `NotHeld` > `AlreadyUsed` > `Expired` > `BelowMinimum` > `Used`.
-/// `recover`: `NotHeld` > `NotUsed` > `Recovered`.
+/// `recover`: `NotHeld` > `NotUsed` > `UsedByAnotherOrder` > `Recovered`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CampaignOutcome {
     Issued {
@@ -92,6 +92,8 @@ pub enum CampaignOutcome {
     },
     Recovered,
     NotUsed,
+    /// The coupon is used, by another order than the one giving it back: it stays used.
+    UsedByAnotherOrder,
 }
 
 impl CampaignOutcome {
@@ -154,6 +156,9 @@ pub struct CampaignLedger {
     issued: i64,
     /// user id (as u128) -> that user's coupon state.
     holders: HashMap<u128, CouponState, IdBuildHasher>,
+    /// user id -> the order (as u128) its used coupon is on. Only used coupons are here, and
+    /// only those whose order is known (a coupon used before orders were recorded has none).
+    used_by: HashMap<u128, u128, IdBuildHasher>,
 }
 
 impl CampaignLedger {
@@ -163,24 +168,33 @@ impl CampaignLedger {
             status,
             issued: 0,
             holders: HashMap::default(),
+            used_by: HashMap::default(),
         };
         ledger.check();
         ledger
     }
 
-    /// Rebuild from stored state: holders and whether each coupon is used.
+    /// Rebuild from stored state: holders, whether each coupon is used, and the orders the used
+    /// ones are on (where known).
     pub fn restore(
         config: CampaignConfig,
         status: CampaignStatus,
         holders: impl IntoIterator<Item = (UserId, CouponState)>,
+        uses: impl IntoIterator<Item = (UserId, OrderId)>,
     ) -> Self {
         let holders: HashMap<u128, CouponState, IdBuildHasher> =
             holders.into_iter().map(|(u, s)| (u.as_u128(), s)).collect();
+        let used_by = uses
+            .into_iter()
+            .map(|(u, o)| (u.as_u128(), o.0.as_u128()))
+            .filter(|(u, _)| holders.get(u) == Some(&CouponState::Used))
+            .collect();
         let ledger = Self {
             config,
             status,
             issued: holders.len() as i64,
             holders,
+            used_by,
         };
         ledger.check();
         ledger
@@ -203,6 +217,23 @@ impl CampaignLedger {
         self.holders
             .iter()
             .map(|(u, s)| (UserId(uuid::Uuid::from_u128(*u)), *s))
+    }
+
+    /// Every used coupon whose order is known: its holder and the order.
+    pub fn uses(&self) -> impl Iterator<Item = (UserId, OrderId)> + '_ {
+        self.used_by.iter().map(|(u, o)| {
+            (
+                UserId(uuid::Uuid::from_u128(*u)),
+                OrderId(uuid::Uuid::from_u128(*o)),
+            )
+        })
+    }
+
+    /// The order `user`'s coupon is used on, when it is used and the order is known.
+    pub fn used_on(&self, user: UserId) -> Option<OrderId> {
+        self.used_by
+            .get(&user.as_u128())
+            .map(|o| OrderId(uuid::Uuid::from_u128(*o)))
     }
 
     /// What decides, whatever the user, whether an issue request is refused: the actor
@@ -255,7 +286,7 @@ impl CampaignLedger {
     pub fn use_coupon(
         &mut self,
         user: UserId,
-        _order: OrderId,
+        order: OrderId,
         eligible_amount: i64,
         now_ms: Millis,
     ) -> CampaignOutcome {
@@ -274,21 +305,42 @@ impl CampaignLedger {
             };
         }
         *state = CouponState::Used;
+        self.used_by.insert(user.as_u128(), order.0.as_u128());
         CampaignOutcome::Used {
             discount_amount: self.config.discount_amount.min(eligible_amount),
         }
     }
 
-    /// Give a used coupon back (its order was cancelled, failed, expired or refunded).
-    pub fn recover(&mut self, user: UserId) -> CampaignOutcome {
-        match self.holders.get_mut(&user.as_u128()) {
+    /// Give back the coupon `order` used (the order was cancelled, failed, expired, refunded,
+    /// or its placing was abandoned). A coupon used on another order stays used, so an order
+    /// that is not sure whether its use landed (a lost answer) can always give it back.
+    pub fn recover(&mut self, user: UserId, order: OrderId) -> CampaignOutcome {
+        let key = user.as_u128();
+        match self.holders.get(&key) {
             None => CampaignOutcome::NotHeld,
             Some(CouponState::Unused) => CampaignOutcome::NotUsed,
-            Some(state) => {
-                *state = CouponState::Unused;
-                CampaignOutcome::Recovered
-            }
+            Some(CouponState::Used) => match self.used_by.get(&key) {
+                Some(on) if *on != order.0.as_u128() => CampaignOutcome::UsedByAnotherOrder,
+                // Its own order, or one not recorded (used before orders were kept): back.
+                _ => self.unuse(key),
+            },
         }
+    }
+
+    /// Replay of a recovery journaled without its order: the live decision was taken by
+    /// [`Self::recover`], so the coupon is given back whatever order it is on.
+    pub fn replay_recover(&mut self, user: UserId) -> CampaignOutcome {
+        match self.holders.get(&user.as_u128()) {
+            None => CampaignOutcome::NotHeld,
+            Some(CouponState::Unused) => CampaignOutcome::NotUsed,
+            Some(CouponState::Used) => self.unuse(user.as_u128()),
+        }
+    }
+
+    fn unuse(&mut self, user: u128) -> CampaignOutcome {
+        self.holders.insert(user, CouponState::Unused);
+        self.used_by.remove(&user);
+        CampaignOutcome::Recovered
     }
 
     /// Change the status (manager action). Opening a campaign that has nothing left keeps it
@@ -336,6 +388,12 @@ impl CampaignLedger {
             self.issued as usize,
             self.holders.len(),
             "campaign issued count differs from its holders"
+        );
+        debug_assert!(
+            self.used_by
+                .keys()
+                .all(|u| self.holders.get(u) == Some(&CouponState::Used)),
+            "an order is recorded for a coupon that is not used"
         );
     }
 }
@@ -431,13 +489,19 @@ mod tests {
             c.use_coupon(u, order, 5_000, 0),
             CampaignOutcome::AlreadyUsed
         );
-        assert_eq!(c.recover(u), CampaignOutcome::Recovered);
-        assert_eq!(c.recover(u), CampaignOutcome::NotUsed);
+        assert_eq!(c.used_on(u), Some(order));
+        // another order (one whose own use never landed) cannot take it back
+        let other = OrderId::new();
+        assert_eq!(c.recover(u, other), CampaignOutcome::UsedByAnotherOrder);
+        assert_eq!(c.holds(u), Some(CouponState::Used));
+        assert_eq!(c.recover(u, order), CampaignOutcome::Recovered);
+        assert_eq!(c.used_on(u), None);
+        assert_eq!(c.recover(u, order), CampaignOutcome::NotUsed);
         assert_eq!(
             c.use_coupon(u, order, 5_000, 10 * DAY),
             CampaignOutcome::Expired
         );
-        assert_eq!(c.recover(stranger), CampaignOutcome::NotHeld);
+        assert_eq!(c.recover(stranger, order), CampaignOutcome::NotHeld);
     }
 
     #[test]
@@ -461,11 +525,25 @@ mod tests {
         let (u1, u2) = (UserId::new(), UserId::new());
         c.issue(u1, 0);
         c.issue(u2, 0);
-        c.use_coupon(u2, OrderId::new(), 9_000, 0);
-        let back = CampaignLedger::restore(c.config.clone(), c.status, c.holders());
+        let order = OrderId::new();
+        c.use_coupon(u2, order, 9_000, 0);
+        let back = CampaignLedger::restore(
+            c.config.clone(),
+            c.status,
+            c.holders(),
+            c.uses().chain([(u1, OrderId::new())]),
+        );
         assert_eq!(back.issued_count(), 2);
         assert_eq!(back.holds(u2), Some(CouponState::Used));
+        assert_eq!(back.used_on(u2), Some(order));
         assert_eq!(back.holds(u1), Some(CouponState::Unused));
+        assert_eq!(back.used_on(u1), None, "an unused coupon is on no order");
+        // a used coupon whose order was not recorded still goes back to any order
+        let mut legacy = CampaignLedger::restore(c.config.clone(), c.status, c.holders(), []);
+        assert_eq!(
+            legacy.recover(u2, OrderId::new()),
+            CampaignOutcome::Recovered
+        );
     }
 
     #[test]

@@ -209,7 +209,8 @@ pub fn apply_to_campaign(ledger: &mut CampaignLedger, event: &Event) -> Option<C
             at_ms,
             ..
         } => ledger.use_coupon(*user, *order, *eligible_amount, *at_ms),
-        Event::CouponRecovered { user, .. } => ledger.recover(*user),
+        // Journaled only when recover() gave it back: replayed in the same state, it does again.
+        Event::CouponRecovered { user, .. } => ledger.replay_recover(*user),
         _ => return None,
     })
 }

@@ -843,11 +843,24 @@ const MIN_ORDER: i64 = 5_000;
 
 #[derive(Debug, Clone)]
 enum CampaignOp {
-    Issue { user: usize },
-    Use { user: usize, amount: i64 },
-    Recover { user: usize },
-    SetStatus { status: CampaignStatus },
-    Configure { quantity: i64 },
+    Issue {
+        user: usize,
+    },
+    Use {
+        user: usize,
+        amount: i64,
+    },
+    /// `own`: by the order the coupon is used on (else by some other order).
+    Recover {
+        user: usize,
+        own: bool,
+    },
+    SetStatus {
+        status: CampaignStatus,
+    },
+    Configure {
+        quantity: i64,
+    },
 }
 
 fn campaign_status() -> impl Strategy<Value = CampaignStatus> {
@@ -863,7 +876,8 @@ fn campaign_op() -> impl Strategy<Value = CampaignOp> {
         12 => (0..CAMPAIGN_USERS).prop_map(|user| CampaignOp::Issue { user }),
         4 => (0..CAMPAIGN_USERS, -1_000..=12_000i64)
             .prop_map(|(user, amount)| CampaignOp::Use { user, amount }),
-        3 => (0..CAMPAIGN_USERS).prop_map(|user| CampaignOp::Recover { user }),
+        3 => (0..CAMPAIGN_USERS, prop::bool::weighted(0.8))
+            .prop_map(|(user, own)| CampaignOp::Recover { user, own }),
         1 => campaign_status().prop_map(|status| CampaignOp::SetStatus { status }),
         1 => (1..=20i64).prop_map(|quantity| CampaignOp::Configure { quantity }),
     ]
@@ -946,6 +960,7 @@ fn run_campaign(
     let mut config = initial.0.clone();
     let mut status = initial.1;
     let mut holders: BTreeMap<usize, CouponState> = BTreeMap::new();
+    let mut used_on: BTreeMap<usize, OrderId> = BTreeMap::new();
     let mut ever_issued: BTreeSet<usize> = BTreeSet::new();
     let mut issued_outcomes = 0i64;
     let mut journal: Vec<(Event, Option<CampaignOutcome>)> = Vec::new();
@@ -1013,6 +1028,7 @@ fn run_campaign(
                 prop_assert_eq!(out, expected);
                 if out.is_success() {
                     holders.insert(user, CouponState::Used);
+                    used_on.insert(user, order);
                     journal.push((
                         Event::CouponUsed {
                             campaign: CAMPAIGN,
@@ -1027,16 +1043,24 @@ fn run_campaign(
                     prop_assert_eq!(sorted_holders(&ledger), holders_before);
                 }
             }
-            CampaignOp::Recover { user } => {
+            CampaignOp::Recover { user, own } => {
+                let order = match used_on.get(&user) {
+                    Some(o) if own => *o,
+                    _ => OrderId(Uuid::from_u128(0x9000 + journal.len() as u128)),
+                };
                 let expected = match holders.get(&user) {
                     None => CampaignOutcome::NotHeld,
                     Some(CouponState::Unused) => CampaignOutcome::NotUsed,
+                    Some(CouponState::Used) if used_on.get(&user) != Some(&order) => {
+                        CampaignOutcome::UsedByAnotherOrder
+                    }
                     Some(CouponState::Used) => CampaignOutcome::Recovered,
                 };
-                let out = ledger.recover(cuid(user));
+                let out = ledger.recover(cuid(user), order);
                 prop_assert_eq!(out, expected);
                 if out.is_success() {
                     holders.insert(user, CouponState::Unused);
+                    used_on.remove(&user);
                     journal.push((
                         Event::CouponRecovered {
                             campaign: CAMPAIGN,
@@ -1116,6 +1140,16 @@ fn run_campaign(
         }
     }
     prop_assert_eq!(sorted_holders(&replica), sorted_holders(&ledger));
+    let uses = |l: &CampaignLedger| {
+        let mut v: Vec<_> = l.uses().collect();
+        v.sort_by_key(|(u, _)| *u);
+        v
+    };
+    prop_assert_eq!(uses(&replica), uses(&ledger));
+    let want: Vec<_> = used_on.iter().map(|(u, o)| (cuid(*u), *o)).collect();
+    let mut want = want;
+    want.sort_by_key(|(u, _)| *u);
+    prop_assert_eq!(uses(&ledger), want);
     prop_assert_eq!(replica.issued_count(), ledger.issued_count());
     prop_assert_eq!(replica.status, ledger.status);
     prop_assert_eq!(&replica.config, &ledger.config);

@@ -137,21 +137,31 @@ impl EngineHandle {
         .await
     }
 
-    /// Give `user`'s used coupon of `campaign` back.
+    /// Give back the coupon of `campaign` that `user` used on `order`. A coupon used on another
+    /// order stays used (`UsedByAnotherOrder`), so this is safe to send when it is not known
+    /// whether the use landed.
     pub async fn recover_coupon(
         &self,
         campaign: CampaignId,
         user: UserId,
+        order: OrderId,
     ) -> Result<CampaignOutcome, EngineError> {
         match self.campaign_owner(campaign).await? {
             Owner::Here(entry) => {
-                let (outcome, seq) = self.recover_at(&entry, user).await?;
+                let (outcome, seq) = self.recover_at(&entry, user, order).await?;
                 self.durable(seq).await?;
                 Ok(outcome)
             }
             Owner::Peer(url) => {
-                self.peer_campaign(&url, PeerCall::RecoverCoupon { campaign, user })
-                    .await
+                self.peer_campaign(
+                    &url,
+                    PeerCall::RecoverCoupon {
+                        campaign,
+                        user,
+                        order,
+                    },
+                )
+                .await
             }
         }
     }
@@ -160,9 +170,14 @@ impl EngineHandle {
         &self,
         entry: &CampaignEntry,
         user: UserId,
+        order: OrderId,
     ) -> Result<(CampaignOutcome, Option<Seq>), EngineError> {
-        self.ask(&entry.addr, &entry.shared.gauge, RecoverCoupon { user })
-            .await
+        self.ask(
+            &entry.addr,
+            &entry.shared.gauge,
+            RecoverCoupon { user, order },
+        )
+        .await
     }
 
     /// Set a campaign's status; returns the status actually set.

@@ -375,7 +375,12 @@ impl EngineHandle {
                     return Ok(None);
                 };
                 let checkpoint = this.inner.journal.applied();
-                let ledger = CampaignLedger::restore(stored.config, stored.status, stored.holders);
+                let ledger = CampaignLedger::restore(
+                    stored.config,
+                    stored.status,
+                    stored.holders,
+                    stored.uses,
+                );
                 Ok(Some(this.spawn_campaign(id, ledger, checkpoint)))
             })
             .await

@@ -168,9 +168,13 @@ impl EngineHandle {
                 let (outcome, seq) = self.use_at(&entry, user, order, eligible_amount).await?;
                 (PeerAnswer::Campaign(outcome), seq)
             }
-            PeerCall::RecoverCoupon { campaign, user } => {
+            PeerCall::RecoverCoupon {
+                campaign,
+                user,
+                order,
+            } => {
                 let entry = self.campaign(campaign).await?;
-                let (outcome, seq) = self.recover_at(&entry, user).await?;
+                let (outcome, seq) = self.recover_at(&entry, user, order).await?;
                 (PeerAnswer::Campaign(outcome), seq)
             }
             PeerCall::CampaignCompany { campaign } => {

@@ -270,8 +270,12 @@ impl State {
                         report.replay_mismatches += 1;
                         return Ok(None);
                     };
-                    let ledger =
-                        CampaignLedger::restore(stored.config, stored.status, stored.holders);
+                    let ledger = CampaignLedger::restore(
+                        stored.config,
+                        stored.status,
+                        stored.holders,
+                        stored.uses,
+                    );
                     slot.insert((ledger, checkpoint));
                 }
                 let (ledger, last) = self.campaigns.get_mut(&id).expect("present");

@@ -63,6 +63,8 @@ pub struct StoredCampaign {
     pub config: CampaignConfig,
     pub status: CampaignStatus,
     pub holders: Vec<(UserId, CouponState)>,
+    /// The order each used coupon is on, where the row records it.
+    pub uses: Vec<(UserId, OrderId)>,
 }
 
 /// What the engine needs from storage.
@@ -320,21 +322,25 @@ impl EngineStore for SqlStore {
             issue_start_ms: row.try_get("issue_start_at")?,
             issue_end_ms: row.try_get("issue_end_at")?,
         };
-        let rows = sqlx::query("SELECT user_id, is_used FROM p_coupon WHERE coupon_info_id = ?")
-            .bind(id.to_string())
-            .fetch_all(&self.db.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT user_id, is_used, used_order_id FROM p_coupon WHERE coupon_info_id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.db.pool)
+        .await?;
         let mut holders = Vec::with_capacity(rows.len());
+        let mut uses = Vec::new();
         for r in &rows {
+            let user = UserId(uuid_col(r, "user_id")?);
             let used: i64 = r.try_get("is_used")?;
-            holders.push((
-                UserId(uuid_col(r, "user_id")?),
-                if used != 0 {
-                    CouponState::Used
-                } else {
-                    CouponState::Unused
-                },
-            ));
+            if used == 0 {
+                holders.push((user, CouponState::Unused));
+                continue;
+            }
+            holders.push((user, CouponState::Used));
+            if let Some(order) = opt_uuid_col(r, "used_order_id")? {
+                uses.push((user, OrderId(order)));
+            }
         }
         Ok(Some(StoredCampaign {
             id,
@@ -342,6 +348,7 @@ impl EngineStore for SqlStore {
             status: CampaignStatus::parse(&status)
                 .ok_or_else(|| anyhow::anyhow!("unknown campaign status {status}"))?,
             holders,
+            uses,
         }))
     }
 

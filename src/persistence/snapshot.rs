@@ -22,8 +22,8 @@ use crate::domain::order::Order;
 
 const MAGIC: &[u8; 8] = b"HOTDEAL\0";
 /// Bumped whenever the body's encoding changes (3: a time sale records the orders that took
-/// units from its installation).
-pub const FORMAT_VERSION: u32 = 3;
+/// units from its installation; 4: a campaign records the order each used coupon is on).
+pub const FORMAT_VERSION: u32 = 4;
 const HEADER_LEN: usize = 40;
 
 /// A campaign in a snapshot.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hotdeal::config::Durability;
-use hotdeal::domain::campaign::{CampaignOutcome, CampaignStatus};
+use hotdeal::domain::campaign::{CampaignOutcome, CampaignStatus, CouponState};
 use hotdeal::domain::clock::{ManualClock, SharedClock};
 use hotdeal::domain::event::ReleaseReason;
 use hotdeal::domain::ids::{CampaignId, CompanyId, ItemId, OrderId, PromotionId, UserId};
@@ -470,4 +470,47 @@ async fn confirm_and_release_try_every_line_when_one_fails() {
         let levels = t.engine.item_view(item).await.unwrap().levels;
         assert_eq!((levels.available, levels.reserved), (left, 0), "{item:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coupon_goes_back_only_from_the_order_it_is_used_on() {
+    let t = test_engine(100).await;
+    let campaign = t.open_campaign(10).await;
+    let user = UserId::new();
+    let issued = t.engine.issue_coupon(campaign, user).await.unwrap();
+    assert!(matches!(issued.outcome, CampaignOutcome::Issued { .. }));
+    let (placed, abandoned) = (OrderId::new(), OrderId::new());
+    let used = t
+        .engine
+        .use_coupon(campaign, user, placed, 50_000)
+        .await
+        .unwrap();
+    assert!(matches!(used, CampaignOutcome::Used { .. }), "{used:?}");
+    // An order that never got its use confirmed gives back what it may hold: nothing here.
+    assert_eq!(
+        t.engine
+            .recover_coupon(campaign, user, abandoned)
+            .await
+            .unwrap(),
+        CampaignOutcome::UsedByAnotherOrder
+    );
+    let state = |t: &TestEngine| {
+        let engine = t.engine.clone();
+        async move {
+            engine
+                .campaign_view(campaign, Some(user))
+                .await
+                .unwrap()
+                .1
+        }
+    };
+    assert_eq!(state(&t).await, Some(CouponState::Used));
+    assert_eq!(
+        t.engine
+            .recover_coupon(campaign, user, placed)
+            .await
+            .unwrap(),
+        CampaignOutcome::Recovered
+    );
+    assert_eq!(state(&t).await, Some(CouponState::Unused));
 }
