@@ -496,13 +496,7 @@ async fn a_coupon_goes_back_only_from_the_order_it_is_used_on() {
     );
     let state = |t: &TestEngine| {
         let engine = t.engine.clone();
-        async move {
-            engine
-                .campaign_view(campaign, Some(user))
-                .await
-                .unwrap()
-                .1
-        }
+        async move { engine.campaign_view(campaign, Some(user)).await.unwrap().1 }
     };
     assert_eq!(state(&t).await, Some(CouponState::Used));
     assert_eq!(
