@@ -16,8 +16,8 @@ use crate::domain::clock::SharedClock;
 use crate::domain::event::{Event, ReleaseReason};
 use crate::domain::ids::{ItemId, OrderId, PromotionId, UserId};
 use crate::domain::item::{
-    ItemClosed, ItemConfig, ItemLedger, ItemOutcome, Reservation, SaleConfig, SalePhase,
-    StockLevels,
+    ItemClosed, ItemCommand, ItemConfig, ItemLedger, ItemOutcome, Reservation, SaleConfig,
+    SalePhase, StockLevels,
 };
 use crate::persistence::journal::{Journal, Seq};
 
@@ -127,6 +127,13 @@ impl ItemActor {
         }
     }
 
+    /// Decide `command` on the ledger and journal the event it gives, if any.
+    fn decide(&mut self, command: ItemCommand) -> (ItemOutcome, Option<Seq>) {
+        let now = self.clock.now_ms();
+        let (outcome, event) = self.ledger.decide(self.id, command, now);
+        (outcome, event.map(|e| self.record(e, now)))
+    }
+
     fn record(&mut self, event: Event, now: Millis) -> Seq {
         self.shared.publish(&self.ledger, now);
         let seq = self.journal.append(event);
@@ -152,30 +159,12 @@ pub struct Reserve {
 impl Handler<Reserve> for ItemActor {
     type Result = MessageResult<Reserve>;
     fn handle(&mut self, msg: Reserve, _: &mut Context<Self>) -> Self::Result {
-        let now = self.clock.now_ms();
-        let outcome = self
-            .ledger
-            .reserve(msg.order, msg.user, msg.qty, msg.deadline_ms, now);
-        let seq = match outcome {
-            ItemOutcome::Reserved {
-                unit_price,
-                promotion,
-            } => Some(self.record(
-                Event::ItemReserved {
-                    item: self.id,
-                    order: msg.order,
-                    user: msg.user,
-                    qty: msg.qty,
-                    deadline_ms: msg.deadline_ms,
-                    unit_price,
-                    promotion,
-                    at_ms: now,
-                },
-                now,
-            )),
-            _ => None,
-        };
-        MessageResult((outcome, seq))
+        MessageResult(self.decide(ItemCommand::Reserve {
+            order: msg.order,
+            user: msg.user,
+            qty: msg.qty,
+            deadline_ms: msg.deadline_ms,
+        }))
     }
 }
 
@@ -189,23 +178,7 @@ pub struct Confirm {
 impl Handler<Confirm> for ItemActor {
     type Result = MessageResult<Confirm>;
     fn handle(&mut self, msg: Confirm, _: &mut Context<Self>) -> Self::Result {
-        let now = self.clock.now_ms();
-        let promotion = self.ledger.reservation(msg.order).and_then(|r| r.promotion);
-        let outcome = self.ledger.confirm(msg.order);
-        let seq = match outcome {
-            ItemOutcome::Confirmed { qty } => Some(self.record(
-                Event::ItemConfirmed {
-                    item: self.id,
-                    order: msg.order,
-                    qty,
-                    promotion,
-                    at_ms: now,
-                },
-                now,
-            )),
-            _ => None,
-        };
-        MessageResult((outcome, seq))
+        MessageResult(self.decide(ItemCommand::Confirm { order: msg.order }))
     }
 }
 
@@ -220,24 +193,10 @@ pub struct Release {
 impl Handler<Release> for ItemActor {
     type Result = MessageResult<Release>;
     fn handle(&mut self, msg: Release, _: &mut Context<Self>) -> Self::Result {
-        let now = self.clock.now_ms();
-        let promotion = self.ledger.reservation(msg.order).and_then(|r| r.promotion);
-        let outcome = self.ledger.release(msg.order);
-        let seq = match outcome {
-            ItemOutcome::Released { qty } => Some(self.record(
-                Event::ItemReleased {
-                    item: self.id,
-                    order: msg.order,
-                    qty,
-                    promotion,
-                    reason: msg.reason,
-                    at_ms: now,
-                },
-                now,
-            )),
-            _ => None,
-        };
-        MessageResult((outcome, seq))
+        MessageResult(self.decide(ItemCommand::Release {
+            order: msg.order,
+            reason: msg.reason,
+        }))
     }
 }
 
@@ -256,22 +215,12 @@ pub struct Restock {
 impl Handler<Restock> for ItemActor {
     type Result = MessageResult<Restock>;
     fn handle(&mut self, msg: Restock, _: &mut Context<Self>) -> Self::Result {
-        let now = self.clock.now_ms();
-        let outcome = self.ledger.restock(msg.order, msg.qty);
-        let seq = outcome.is_success().then(|| {
-            self.record(
-                Event::ItemRefunded {
-                    item: self.id,
-                    order: msg.order,
-                    user: msg.user,
-                    qty: msg.qty,
-                    promotion: msg.promotion,
-                    at_ms: now,
-                },
-                now,
-            )
-        });
-        MessageResult((outcome, seq))
+        MessageResult(self.decide(ItemCommand::Restock {
+            order: msg.order,
+            user: msg.user,
+            qty: msg.qty,
+            promotion: msg.promotion,
+        }))
     }
 }
 
@@ -285,19 +234,7 @@ pub struct Adjust {
 impl Handler<Adjust> for ItemActor {
     type Result = MessageResult<Adjust>;
     fn handle(&mut self, msg: Adjust, _: &mut Context<Self>) -> Self::Result {
-        let now = self.clock.now_ms();
-        let outcome = self.ledger.adjust(msg.delta);
-        let seq = outcome.is_success().then(|| {
-            self.record(
-                Event::ItemAdjusted {
-                    item: self.id,
-                    delta: msg.delta,
-                    at_ms: now,
-                },
-                now,
-            )
-        });
-        MessageResult((outcome, seq))
+        MessageResult(self.decide(ItemCommand::Adjust { delta: msg.delta }))
     }
 }
 
@@ -311,17 +248,8 @@ pub struct ConfigureItem {
 impl Handler<ConfigureItem> for ItemActor {
     type Result = MessageResult<ConfigureItem>;
     fn handle(&mut self, msg: ConfigureItem, _: &mut Context<Self>) -> Self::Result {
-        let now = self.clock.now_ms();
-        self.ledger.configure(msg.config.clone());
-        let seq = self.record(
-            Event::ItemConfigured {
-                item: self.id,
-                config: msg.config,
-                at_ms: now,
-            },
-            now,
-        );
-        MessageResult(seq)
+        let (_, seq) = self.decide(ItemCommand::Configure { config: msg.config });
+        MessageResult(seq.expect("a configuration always applies"))
     }
 }
 
@@ -335,19 +263,7 @@ pub struct SetSale {
 impl Handler<SetSale> for ItemActor {
     type Result = MessageResult<SetSale>;
     fn handle(&mut self, msg: SetSale, _: &mut Context<Self>) -> Self::Result {
-        let now = self.clock.now_ms();
-        let outcome = self.ledger.set_sale(msg.sale.clone());
-        let seq = outcome.is_success().then(|| {
-            self.record(
-                Event::ItemSaleSet {
-                    item: self.id,
-                    sale: msg.sale,
-                    at_ms: now,
-                },
-                now,
-            )
-        });
-        MessageResult((outcome, seq))
+        MessageResult(self.decide(ItemCommand::SetSale { sale: msg.sale }))
     }
 }
 
@@ -361,19 +277,11 @@ pub struct Expire {
 impl Handler<Expire> for ItemActor {
     type Result = MessageResult<Expire>;
     fn handle(&mut self, msg: Expire, _: &mut Context<Self>) -> Self::Result {
-        let expired = self.ledger.expire(msg.now_ms);
-        for (order, r) in &expired {
-            self.record(
-                Event::ItemReleased {
-                    item: self.id,
-                    order: *order,
-                    qty: r.qty,
-                    promotion: r.promotion,
-                    reason: ReleaseReason::Expired,
-                    at_ms: msg.now_ms,
-                },
-                msg.now_ms,
-            );
+        let decided = self.ledger.decide_expiry(self.id, msg.now_ms);
+        let mut expired = Vec::with_capacity(decided.len());
+        for (released, event) in decided {
+            self.record(event, msg.now_ms);
+            expired.push(released);
         }
         // the sale may have ended: refresh the fast-reject state even when nothing expired
         self.shared.publish(&self.ledger, msg.now_ms);

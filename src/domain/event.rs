@@ -156,37 +156,23 @@ impl Event {
 }
 
 use super::campaign::{CampaignLedger, CampaignOutcome};
-use super::item::{ItemLedger, ItemOutcome};
+use super::item::{ItemCommand, ItemLedger, ItemOutcome};
 
-/// Re-run a journaled item decision on `ledger` (recovery). Returns `None` for events of other
-/// entities. Replaying on the state the decision was taken on gives a success outcome again.
+/// Re-run a journaled item decision on `ledger` (recovery), through the same
+/// [`ItemLedger::decide`] the actor used. Returns `None` for events of other entities. Replaying
+/// on the state the decision was taken on gives a success outcome (and the same event) again.
 pub fn apply_to_item(ledger: &mut ItemLedger, event: &Event) -> Option<ItemOutcome> {
-    Some(match event {
-        Event::ItemConfigured { config, .. } => {
-            ledger.configure(config.clone());
-            ItemOutcome::SaleSet
-        }
-        Event::ItemSaleSet { sale, .. } => ledger.set_sale(sale.clone()),
-        Event::ItemReserved {
-            order,
-            user,
-            qty,
-            deadline_ms,
-            at_ms,
-            ..
-        } => ledger.reserve(*order, *user, *qty, *deadline_ms, *at_ms),
-        Event::ItemConfirmed { order, .. } => ledger.confirm(*order),
-        Event::ItemReleased { order, .. } => ledger.release(*order),
-        Event::ItemRestocked {
-            user,
-            qty,
-            promotion,
-            ..
-        } => ledger.restock_unattributed(*user, *qty, *promotion),
-        Event::ItemRefunded { order, qty, .. } => ledger.restock(*order, *qty),
-        Event::ItemAdjusted { delta, .. } => ledger.adjust(*delta),
-        _ => return None,
-    })
+    if let Event::ItemRestocked {
+        user,
+        qty,
+        promotion,
+        ..
+    } = event
+    {
+        return Some(ledger.restock_unattributed(*user, *qty, *promotion));
+    }
+    let (item, command, at_ms) = ItemCommand::recorded(event)?;
+    Some(ledger.decide(item, command, at_ms).0)
 }
 
 /// Re-run a journaled campaign decision on `ledger` (recovery).

@@ -18,7 +18,8 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::Millis;
-use super::ids::{IdBuildHasher, OrderId, PromotionId, UserId};
+use super::event::{Event, ReleaseReason};
+use super::ids::{IdBuildHasher, ItemId, OrderId, PromotionId, UserId};
 
 /// The item's sellable configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,6 +186,8 @@ pub enum ItemOutcome {
         available: i64,
     },
     SaleSet,
+    /// Price and on-sale flag replaced (always applies).
+    Configured,
 }
 
 impl ItemOutcome {
@@ -198,6 +201,7 @@ impl ItemOutcome {
                 | ItemOutcome::Restocked
                 | ItemOutcome::Adjusted { .. }
                 | ItemOutcome::SaleSet
+                | ItemOutcome::Configured
         )
     }
 }
@@ -694,6 +698,258 @@ impl ItemLedger {
                 );
             }
         }
+    }
+}
+
+/// A request to an item: what its actor receives, and what recovery rebuilds from a journaled
+/// event to replay it through the same [`ItemLedger::decide`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemCommand {
+    /// Hold `qty` units for `order` until `deadline_ms`.
+    Reserve {
+        order: OrderId,
+        user: UserId,
+        qty: i64,
+        deadline_ms: Millis,
+    },
+    /// Payment approved: sell the order's units.
+    Confirm { order: OrderId },
+    /// Put the order's reserved units back on sale.
+    Release {
+        order: OrderId,
+        reason: ReleaseReason,
+    },
+    /// Refund: `qty` units sold to `order` (by `user`, from `promotion`) go back on sale.
+    Restock {
+        order: OrderId,
+        user: UserId,
+        qty: i64,
+        promotion: Option<PromotionId>,
+    },
+    /// Operator stock change.
+    Adjust { delta: i64 },
+    /// Replace price and on-sale flag.
+    Configure { config: ItemConfig },
+    /// Install, change or remove the time sale.
+    SetSale { sale: Option<SaleConfig> },
+}
+
+impl ItemCommand {
+    /// The command a journaled event of an item records, with the instant it was decided at.
+    /// `None` for other entities' events, and for `ItemRestocked` (a refund journaled before
+    /// refunds named their order, replayed by [`ItemLedger::restock_unattributed`]).
+    pub fn recorded(event: &Event) -> Option<(ItemId, ItemCommand, Millis)> {
+        Some(match event {
+            Event::ItemReserved {
+                item,
+                order,
+                user,
+                qty,
+                deadline_ms,
+                at_ms,
+                ..
+            } => (
+                *item,
+                ItemCommand::Reserve {
+                    order: *order,
+                    user: *user,
+                    qty: *qty,
+                    deadline_ms: *deadline_ms,
+                },
+                *at_ms,
+            ),
+            Event::ItemConfirmed {
+                item, order, at_ms, ..
+            } => (*item, ItemCommand::Confirm { order: *order }, *at_ms),
+            Event::ItemReleased {
+                item,
+                order,
+                reason,
+                at_ms,
+                ..
+            } => (
+                *item,
+                ItemCommand::Release {
+                    order: *order,
+                    reason: *reason,
+                },
+                *at_ms,
+            ),
+            Event::ItemRefunded {
+                item,
+                order,
+                user,
+                qty,
+                promotion,
+                at_ms,
+            } => (
+                *item,
+                ItemCommand::Restock {
+                    order: *order,
+                    user: *user,
+                    qty: *qty,
+                    promotion: *promotion,
+                },
+                *at_ms,
+            ),
+            Event::ItemAdjusted { item, delta, at_ms } => {
+                (*item, ItemCommand::Adjust { delta: *delta }, *at_ms)
+            }
+            Event::ItemConfigured {
+                item,
+                config,
+                at_ms,
+            } => (
+                *item,
+                ItemCommand::Configure {
+                    config: config.clone(),
+                },
+                *at_ms,
+            ),
+            Event::ItemSaleSet { item, sale, at_ms } => {
+                (*item, ItemCommand::SetSale { sale: sale.clone() }, *at_ms)
+            }
+            _ => return None,
+        })
+    }
+}
+
+impl ItemLedger {
+    /// Decide `command` for item `id` at `now_ms`: the outcome, and the event to journal when
+    /// it changed the ledger. The actor journals what this returns; recovery replays a
+    /// journaled event by deciding its [`ItemCommand::recorded`] again.
+    pub fn decide(
+        &mut self,
+        id: ItemId,
+        command: ItemCommand,
+        now_ms: Millis,
+    ) -> (ItemOutcome, Option<Event>) {
+        let item = id;
+        let at_ms = now_ms;
+        match command {
+            ItemCommand::Reserve {
+                order,
+                user,
+                qty,
+                deadline_ms,
+            } => {
+                let outcome = self.reserve(order, user, qty, deadline_ms, now_ms);
+                let event = match outcome {
+                    ItemOutcome::Reserved {
+                        unit_price,
+                        promotion,
+                    } => Some(Event::ItemReserved {
+                        item,
+                        order,
+                        user,
+                        qty,
+                        deadline_ms,
+                        unit_price,
+                        promotion,
+                        at_ms,
+                    }),
+                    _ => None,
+                };
+                (outcome, event)
+            }
+            ItemCommand::Confirm { order } => {
+                let promotion = self.reservation(order).and_then(|r| r.promotion);
+                let outcome = self.confirm(order);
+                let event = match outcome {
+                    ItemOutcome::Confirmed { qty } => Some(Event::ItemConfirmed {
+                        item,
+                        order,
+                        qty,
+                        promotion,
+                        at_ms,
+                    }),
+                    _ => None,
+                };
+                (outcome, event)
+            }
+            ItemCommand::Release { order, reason } => {
+                let promotion = self.reservation(order).and_then(|r| r.promotion);
+                let outcome = self.release(order);
+                let event = match outcome {
+                    ItemOutcome::Released { qty } => Some(Event::ItemReleased {
+                        item,
+                        order,
+                        qty,
+                        promotion,
+                        reason,
+                        at_ms,
+                    }),
+                    _ => None,
+                };
+                (outcome, event)
+            }
+            ItemCommand::Restock {
+                order,
+                user,
+                qty,
+                promotion,
+            } => {
+                let outcome = self.restock(order, qty);
+                let event = outcome.is_success().then_some(Event::ItemRefunded {
+                    item,
+                    order,
+                    user,
+                    qty,
+                    promotion,
+                    at_ms,
+                });
+                (outcome, event)
+            }
+            ItemCommand::Adjust { delta } => {
+                let outcome = self.adjust(delta);
+                let event =
+                    outcome
+                        .is_success()
+                        .then_some(Event::ItemAdjusted { item, delta, at_ms });
+                (outcome, event)
+            }
+            ItemCommand::Configure { config } => {
+                self.configure(config.clone());
+                (
+                    ItemOutcome::Configured,
+                    Some(Event::ItemConfigured {
+                        item,
+                        config,
+                        at_ms,
+                    }),
+                )
+            }
+            ItemCommand::SetSale { sale } => {
+                let outcome = self.set_sale(sale.clone());
+                let event =
+                    outcome
+                        .is_success()
+                        .then_some(Event::ItemSaleSet { item, sale, at_ms });
+                (outcome, event)
+            }
+        }
+    }
+
+    /// The reservations whose deadline passed, released at `now_ms`, with the events to journal.
+    pub fn decide_expiry(
+        &mut self,
+        id: ItemId,
+        now_ms: Millis,
+    ) -> Vec<((OrderId, Reservation), Event)> {
+        self.expire(now_ms)
+            .into_iter()
+            .map(|(order, r)| {
+                let event = Event::ItemReleased {
+                    item: id,
+                    order,
+                    qty: r.qty,
+                    promotion: r.promotion,
+                    reason: ReleaseReason::Expired,
+                    at_ms: now_ms,
+                };
+                ((order, r), event)
+            })
+            .collect()
     }
 }
 

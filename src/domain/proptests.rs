@@ -13,7 +13,9 @@ use super::campaign::{
 };
 use super::event::{Event, ReleaseReason, apply_to_campaign, apply_to_item};
 use super::ids::{CampaignId, ItemId, OrderId, PromotionId, UserId};
-use super::item::{ItemConfig, ItemLedger, ItemOutcome, Reservation, SaleConfig, StockLevels};
+use super::item::{
+    ItemCommand, ItemConfig, ItemLedger, ItemOutcome, Reservation, SaleConfig, StockLevels,
+};
 
 const USERS: usize = 6;
 const ORDERS: usize = 12;
@@ -726,7 +728,7 @@ fn run_item(total: i64, steps: &[(Millis, ItemOp)]) -> Result<(), TestCaseError>
                         config,
                         at_ms: now,
                     },
-                    ItemOutcome::SaleSet,
+                    ItemOutcome::Configured,
                 ));
             }
         }
@@ -735,7 +737,9 @@ fn run_item(total: i64, steps: &[(Millis, ItemOp)]) -> Result<(), TestCaseError>
 
     // Replay: every journaled decision, re-run on a fresh item built the same way, succeeds
     // again with the same outcome and ends in the same state.
+    // Deciding each event's recorded command again journals that very event.
     let mut replica = new_item(total);
+    let mut redecided = new_item(total);
     for (i, (event, outcome)) in journal.iter().enumerate() {
         let replayed = apply_to_item(&mut replica, event);
         prop_assert_eq!(
@@ -746,6 +750,10 @@ fn run_item(total: i64, steps: &[(Millis, ItemOp)]) -> Result<(), TestCaseError>
             event
         );
         prop_assert!(replayed.unwrap().is_success());
+        let (item, command, at_ms) =
+            ItemCommand::recorded(event).expect("an item event records its command");
+        let (_, redone) = redecided.decide(item, command, at_ms);
+        prop_assert_eq!(redone.as_ref(), Some(event), "event {} decided again", i);
     }
     prop_assert_eq!(snap(&replica), snap(&ledger), "replayed state differs");
     Ok(())
