@@ -22,7 +22,8 @@ use tokio::sync::oneshot;
 use super::MailboxGauge;
 use crate::domain::Millis;
 use crate::domain::campaign::{
-    CampaignConfig, CampaignGate, CampaignLedger, CampaignOutcome, CampaignStatus, CouponState,
+    CampaignCommand, CampaignConfig, CampaignGate, CampaignLedger, CampaignOutcome, CampaignStatus,
+    CouponState,
 };
 use crate::domain::clock::SharedClock;
 use crate::domain::event::Event;
@@ -208,6 +209,18 @@ impl CampaignActor {
         }
     }
 
+    /// Decide `command` on the ledger and journal the event it gives, if any. The fast-reject
+    /// state is published after every change, from the ledger's own gate.
+    fn decide(&mut self, command: CampaignCommand) -> (CampaignOutcome, Option<Seq>) {
+        let now = self.clock.now_ms();
+        let (outcome, event) = self.ledger.decide(self.id, command, now);
+        let seq = event.map(|e| {
+            self.shared.publish(&self.ledger);
+            self.journal(e)
+        });
+        (outcome, seq)
+    }
+
     fn journal(&mut self, event: Event) -> Seq {
         let seq = self.journal.append(event);
         self.last_seq = seq;
@@ -240,16 +253,15 @@ impl Handler<DrainClaims> for CampaignActor {
                 // the caller went away before being told anything: as if never sent
                 continue;
             }
-            let outcome = self.ledger.issue(request.user, now);
-            if outcome.is_success() {
-                events.push(Event::CouponIssued {
-                    campaign: self.id,
-                    user: request.user,
-                    at_ms: now,
-                });
-                issued.push((request.reply, outcome));
-            } else {
-                let _ = request.reply.send(Ok(outcome));
+            let command = CampaignCommand::Issue { user: request.user };
+            match self.ledger.decide(self.id, command, now) {
+                (outcome, Some(event)) => {
+                    events.push(event);
+                    issued.push((request.reply, outcome));
+                }
+                (outcome, None) => {
+                    let _ = request.reply.send(Ok(outcome));
+                }
             }
         }
         self.spare = requests;
@@ -280,20 +292,11 @@ pub struct UseCoupon {
 impl Handler<UseCoupon> for CampaignActor {
     type Result = MessageResult<UseCoupon>;
     fn handle(&mut self, msg: UseCoupon, _: &mut Context<Self>) -> Self::Result {
-        let now = self.clock.now_ms();
-        let outcome = self
-            .ledger
-            .use_coupon(msg.user, msg.order, msg.eligible_amount, now);
-        let seq = outcome.is_success().then(|| {
-            self.journal(Event::CouponUsed {
-                campaign: self.id,
-                user: msg.user,
-                order: msg.order,
-                eligible_amount: msg.eligible_amount,
-                at_ms: now,
-            })
-        });
-        MessageResult((outcome, seq))
+        MessageResult(self.decide(CampaignCommand::Use {
+            user: msg.user,
+            order: msg.order,
+            eligible_amount: msg.eligible_amount,
+        }))
     }
 }
 
@@ -308,16 +311,10 @@ pub struct RecoverCoupon {
 impl Handler<RecoverCoupon> for CampaignActor {
     type Result = MessageResult<RecoverCoupon>;
     fn handle(&mut self, msg: RecoverCoupon, _: &mut Context<Self>) -> Self::Result {
-        let now = self.clock.now_ms();
-        let outcome = self.ledger.recover(msg.user, msg.order);
-        let seq = outcome.is_success().then(|| {
-            self.journal(Event::CouponRecovered {
-                campaign: self.id,
-                user: msg.user,
-                at_ms: now,
-            })
-        });
-        MessageResult((outcome, seq))
+        MessageResult(self.decide(CampaignCommand::Recover {
+            user: msg.user,
+            order: msg.order,
+        }))
     }
 }
 
@@ -331,15 +328,10 @@ pub struct SetStatus {
 impl Handler<SetStatus> for CampaignActor {
     type Result = MessageResult<SetStatus>;
     fn handle(&mut self, msg: SetStatus, _: &mut Context<Self>) -> Self::Result {
-        let now = self.clock.now_ms();
-        let status = self.ledger.set_status(msg.status);
-        self.shared.publish(&self.ledger);
-        let seq = self.journal(Event::CampaignStatusSet {
-            campaign: self.id,
-            status,
-            at_ms: now,
-        });
-        MessageResult((status, seq))
+        match self.decide(CampaignCommand::SetStatus { status: msg.status }) {
+            (CampaignOutcome::StatusSet { status }, Some(seq)) => MessageResult((status, seq)),
+            other => unreachable!("a status change always applies: {other:?}"),
+        }
     }
 }
 
@@ -355,18 +347,13 @@ pub struct ConfigurePending {
 impl Handler<ConfigurePending> for CampaignActor {
     type Result = MessageResult<ConfigurePending>;
     fn handle(&mut self, msg: ConfigurePending, _: &mut Context<Self>) -> Self::Result {
-        let now = self.clock.now_ms();
-        if let Err(status) = self.ledger.configure_pending(msg.config) {
-            return MessageResult(Err(status));
-        }
-        self.shared.publish(&self.ledger);
-        let seq = self.journal(Event::CampaignConfigured {
-            campaign: self.id,
-            config: self.ledger.config.clone(),
-            status: self.ledger.status,
-            at_ms: now,
-        });
-        MessageResult(Ok(seq))
+        MessageResult(
+            match self.decide(CampaignCommand::ConfigurePending { config: msg.config }) {
+                (_, Some(seq)) => Ok(seq),
+                (CampaignOutcome::NotPending { status }, None) => Err(status),
+                other => unreachable!("a configuration is applied or refused: {other:?}"),
+            },
+        )
     }
 }
 

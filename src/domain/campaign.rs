@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::Millis;
-use super::ids::{CompanyId, IdBuildHasher, OrderId, UserId};
+use super::event::Event;
+use super::ids::{CampaignId, CompanyId, IdBuildHasher, OrderId, UserId};
 
 /// The seed's `CouponStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +95,16 @@ pub enum CampaignOutcome {
     NotUsed,
     /// The coupon is used, by another order than the one giving it back: it stays used.
     UsedByAnotherOrder,
+    /// The status actually set (an exhausted campaign opened stays OUT_OF_STOCK).
+    StatusSet {
+        status: CampaignStatus,
+    },
+    /// The configuration of a PENDING campaign was replaced.
+    Configured,
+    /// A configuration change refused: the campaign is no longer PENDING.
+    NotPending {
+        status: CampaignStatus,
+    },
 }
 
 impl CampaignOutcome {
@@ -104,6 +115,8 @@ impl CampaignOutcome {
             CampaignOutcome::Issued { .. }
                 | CampaignOutcome::Used { .. }
                 | CampaignOutcome::Recovered
+                | CampaignOutcome::StatusSet { .. }
+                | CampaignOutcome::Configured
         )
     }
 }
@@ -395,6 +408,141 @@ impl CampaignLedger {
                 .all(|u| self.holders.get(u) == Some(&CouponState::Used)),
             "an order is recorded for a coupon that is not used"
         );
+    }
+}
+
+/// A request to a campaign: what its actor receives, and what recovery rebuilds from a journaled
+/// event to replay it through the same [`CampaignLedger::decide`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CampaignCommand {
+    /// Issue one coupon to `user` (first come, first served; one per user).
+    Issue { user: UserId },
+    /// Use `user`'s coupon on `order`, whose lines the coupon applies to add up to
+    /// `eligible_amount`.
+    Use {
+        user: UserId,
+        order: OrderId,
+        eligible_amount: i64,
+    },
+    /// Give back the coupon `user` used on `order`.
+    Recover { user: UserId, order: OrderId },
+    /// Change the status (manager action).
+    SetStatus { status: CampaignStatus },
+    /// Replace the configuration while the campaign is PENDING.
+    ConfigurePending { config: CampaignConfig },
+}
+
+impl CampaignCommand {
+    /// The command a journaled event of a campaign records, with the instant it was decided at.
+    /// `None` for other entities' events and for the two replayed as they are recorded (see
+    /// [`super::event::apply_to_campaign`]): a recovery, whose event does not name its order,
+    /// and a configuration, applied whatever the status the campaign was loaded with.
+    pub fn recorded(event: &Event) -> Option<(CampaignId, CampaignCommand, Millis)> {
+        Some(match event {
+            Event::CouponIssued {
+                campaign,
+                user,
+                at_ms,
+            } => (*campaign, CampaignCommand::Issue { user: *user }, *at_ms),
+            Event::CouponUsed {
+                campaign,
+                user,
+                order,
+                eligible_amount,
+                at_ms,
+            } => (
+                *campaign,
+                CampaignCommand::Use {
+                    user: *user,
+                    order: *order,
+                    eligible_amount: *eligible_amount,
+                },
+                *at_ms,
+            ),
+            Event::CampaignStatusSet {
+                campaign,
+                status,
+                at_ms,
+            } => (
+                *campaign,
+                CampaignCommand::SetStatus { status: *status },
+                *at_ms,
+            ),
+            _ => return None,
+        })
+    }
+}
+
+impl CampaignLedger {
+    /// Decide `command` for campaign `id` at `now_ms`: the outcome, and the event to journal
+    /// when it changed the ledger. The actor journals what this returns; recovery replays a
+    /// journaled event by deciding its [`CampaignCommand::recorded`] again.
+    pub fn decide(
+        &mut self,
+        id: CampaignId,
+        command: CampaignCommand,
+        now_ms: Millis,
+    ) -> (CampaignOutcome, Option<Event>) {
+        let campaign = id;
+        let at_ms = now_ms;
+        match command {
+            CampaignCommand::Issue { user } => {
+                let outcome = self.issue(user, now_ms);
+                let event = outcome.is_success().then_some(Event::CouponIssued {
+                    campaign,
+                    user,
+                    at_ms,
+                });
+                (outcome, event)
+            }
+            CampaignCommand::Use {
+                user,
+                order,
+                eligible_amount,
+            } => {
+                let outcome = self.use_coupon(user, order, eligible_amount, now_ms);
+                let event = outcome.is_success().then_some(Event::CouponUsed {
+                    campaign,
+                    user,
+                    order,
+                    eligible_amount,
+                    at_ms,
+                });
+                (outcome, event)
+            }
+            CampaignCommand::Recover { user, order } => {
+                let outcome = self.recover(user, order);
+                let event = outcome.is_success().then_some(Event::CouponRecovered {
+                    campaign,
+                    user,
+                    at_ms,
+                });
+                (outcome, event)
+            }
+            CampaignCommand::SetStatus { status } => {
+                let status = self.set_status(status);
+                (
+                    CampaignOutcome::StatusSet { status },
+                    Some(Event::CampaignStatusSet {
+                        campaign,
+                        status,
+                        at_ms,
+                    }),
+                )
+            }
+            CampaignCommand::ConfigurePending { config } => match self.configure_pending(config) {
+                Err(status) => (CampaignOutcome::NotPending { status }, None),
+                Ok(()) => (
+                    CampaignOutcome::Configured,
+                    Some(Event::CampaignConfigured {
+                        campaign,
+                        config: self.config.clone(),
+                        status: self.status,
+                        at_ms,
+                    }),
+                ),
+            },
+        }
     }
 }
 

@@ -155,7 +155,7 @@ impl Event {
     }
 }
 
-use super::campaign::{CampaignLedger, CampaignOutcome};
+use super::campaign::{CampaignCommand, CampaignLedger, CampaignOutcome};
 use super::item::{ItemCommand, ItemLedger, ItemOutcome};
 
 /// Re-run a journaled item decision on `ledger` (recovery), through the same
@@ -175,30 +175,23 @@ pub fn apply_to_item(ledger: &mut ItemLedger, event: &Event) -> Option<ItemOutco
     Some(ledger.decide(item, command, at_ms).0)
 }
 
-/// Re-run a journaled campaign decision on `ledger` (recovery).
+/// Re-run a journaled campaign decision on `ledger` (recovery), through the same
+/// [`CampaignLedger::decide`] the actor used, except for the two events replayed as recorded.
 pub fn apply_to_campaign(ledger: &mut CampaignLedger, event: &Event) -> Option<CampaignOutcome> {
-    Some(match event {
+    match event {
+        // Applied whatever the status the campaign was loaded with: the change was accepted.
         Event::CampaignConfigured { config, status, .. } => {
             ledger.configure(config.clone());
             ledger.set_status(*status);
-            CampaignOutcome::Recovered
+            Some(CampaignOutcome::Configured)
         }
-        Event::CampaignStatusSet { status, .. } => {
-            ledger.set_status(*status);
-            CampaignOutcome::Recovered
-        }
-        Event::CouponIssued { user, at_ms, .. } => ledger.issue(*user, *at_ms),
-        Event::CouponUsed {
-            user,
-            order,
-            eligible_amount,
-            at_ms,
-            ..
-        } => ledger.use_coupon(*user, *order, *eligible_amount, *at_ms),
         // Journaled only when recover() gave it back: replayed in the same state, it does again.
-        Event::CouponRecovered { user, .. } => ledger.replay_recover(*user),
-        _ => return None,
-    })
+        Event::CouponRecovered { user, .. } => Some(ledger.replay_recover(*user)),
+        _ => {
+            let (campaign, command, at_ms) = CampaignCommand::recorded(event)?;
+            Some(ledger.decide(campaign, command, at_ms).0)
+        }
+    }
 }
 
 /// Apply a journaled order event to the order book (recovery); `None` for other events.

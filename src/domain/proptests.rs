@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::Millis;
 use super::campaign::{
-    CampaignConfig, CampaignLedger, CampaignOutcome, CampaignStatus, CouponState,
+    CampaignCommand, CampaignConfig, CampaignLedger, CampaignOutcome, CampaignStatus, CouponState,
 };
 use super::event::{Event, ReleaseReason, apply_to_campaign, apply_to_item};
 use super::ids::{CampaignId, ItemId, OrderId, PromotionId, UserId};
@@ -1133,8 +1133,19 @@ fn run_campaign(
     }
 
     // Replay the journal on a fresh campaign built the same way.
-    let mut replica = CampaignLedger::new(initial.0, initial.1);
+    // Deciding each event's recorded command again journals that very event.
+    let mut replica = CampaignLedger::new(initial.0.clone(), initial.1);
+    let mut redecided = CampaignLedger::new(initial.0, initial.1);
     for (i, (event, outcome)) in journal.iter().enumerate() {
+        match CampaignCommand::recorded(event) {
+            Some((campaign, command, at_ms)) => {
+                let (_, redone) = redecided.decide(campaign, command, at_ms);
+                prop_assert_eq!(redone.as_ref(), Some(event), "event {} decided again", i);
+            }
+            None => {
+                apply_to_campaign(&mut redecided, event);
+            }
+        }
         let replayed = apply_to_campaign(&mut replica, event);
         prop_assert!(replayed.is_some(), "event {} not a campaign event", i);
         if let Some(outcome) = outcome {
