@@ -359,7 +359,7 @@ impl Handler<ConfigurePending> for CampaignActor {
 
 /// A campaign's current state, for reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CampaignView {
+pub struct LiveCampaign {
     pub id: CampaignId,
     pub config: CampaignConfig,
     pub status: CampaignStatus,
@@ -369,7 +369,7 @@ pub struct CampaignView {
 
 /// Read the campaign's state, and optionally one holder's coupon state.
 #[derive(Message)]
-#[rtype(result = "(CampaignView, Option<CouponState>)")]
+#[rtype(result = "(LiveCampaign, Option<CouponState>)")]
 pub struct View {
     pub holder: Option<UserId>,
 }
@@ -377,7 +377,7 @@ pub struct View {
 impl Handler<View> for CampaignActor {
     type Result = MessageResult<View>;
     fn handle(&mut self, msg: View, _: &mut Context<Self>) -> Self::Result {
-        let view = CampaignView {
+        let view = LiveCampaign {
             id: self.id,
             config: self.ledger.config.clone(),
             status: self.ledger.status,

@@ -120,11 +120,7 @@ pub fn check_text(value: &str, max: usize, field: &str, code: ErrorCode) -> Cata
 }
 
 /// RFC 3339 in UTC with milliseconds.
-pub fn rfc3339(ms: Millis) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+pub use crate::domain::clock::rfc3339;
 
 /// An RFC 3339 instant, or a date-time without offset read as UTC.
 pub fn parse_instant(s: &str) -> Option<Millis> {

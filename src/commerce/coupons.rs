@@ -5,7 +5,7 @@
 use uuid::Uuid;
 
 use super::{Caller, Commerce, CommerceError, CommerceResult};
-use crate::actors::campaign::CampaignView;
+use crate::actors::campaign::LiveCampaign;
 use crate::domain::campaign::{CampaignConfig, CampaignOutcome, CampaignStatus};
 use crate::domain::ids::{CampaignId, CompanyId, CouponId, UserId};
 use crate::error_code::ErrorCode;
@@ -34,7 +34,7 @@ pub struct CampaignInput {
 #[derive(Debug, Clone)]
 pub struct Campaign {
     pub row: CampaignRow,
-    pub live: CampaignView,
+    pub live: LiveCampaign,
 }
 
 /// A campaign body that passed validation.

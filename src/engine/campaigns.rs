@@ -220,7 +220,7 @@ impl EngineHandle {
         &self,
         campaign: CampaignId,
         holder: Option<UserId>,
-    ) -> Result<(CampaignView, Option<CouponState>), EngineError> {
+    ) -> Result<(LiveCampaign, Option<CouponState>), EngineError> {
         let entry = self.campaign(campaign).await?;
         self.ask(&entry.addr, &entry.shared.gauge, View { holder })
             .await

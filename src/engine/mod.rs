@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 
 use crate::actors::ACTIX_MAILBOX_SLACK;
 use crate::actors::campaign::{
-    CampaignActor, CampaignShared, CampaignView, ConfigurePending, DrainClaims, RecoverCoupon,
+    CampaignActor, CampaignShared, ConfigurePending, DrainClaims, LiveCampaign, RecoverCoupon,
     SetStatus, TakeSnapshot, UseCoupon, View,
 };
 use crate::actors::item::{

@@ -20,6 +20,7 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::Path;
 use super::page::{Page, PageQuery};
 use crate::domain::campaign::CampaignStatus;
+use crate::domain::clock::rfc3339;
 use crate::domain::ids::{CampaignId, ItemId, UserId};
 use crate::domain::item::{ItemOutcome, SaleConfig, SalePhase};
 use crate::error_code::ErrorCode;
@@ -446,12 +447,6 @@ pub struct AuditLogQuery {
 }
 
 const AUDIT_SORTS: &[(&str, &str)] = &[("createdAt", "created_at")];
-
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
 
 /// The operators' audit log, newest first (MASTER).
 #[utoipa::path(get, path = "/api/v1/admin/audit-log", tag = "admin",
