@@ -8,6 +8,7 @@ use axum::routing::get;
 use utoipa::OpenApi;
 
 use super::AppState;
+use crate::error_code::ErrorCode;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -180,8 +181,7 @@ fn standard_errors(method: &str, path: &str, op: &mut utoipa::openapi::path::Ope
     if has_path {
         add_error(
             op,
-            400,
-            "INVALID_PATH",
+            ErrorCode::InvalidPath,
             "a path parameter of the wrong type or not UTF-8",
         );
     }
@@ -189,36 +189,31 @@ fn standard_errors(method: &str, path: &str, op: &mut utoipa::openapi::path::Ope
     if has_query && !answer_mentions(op, 400, "query parameter") {
         add_error(
             op,
-            400,
-            "INVALID_QUERY",
+            ErrorCode::InvalidQuery,
             "a query parameter of the wrong type",
         );
     }
     if json_body {
-        add_error(op, 400, "INVALID_JSON", "malformed JSON");
+        add_error(op, ErrorCode::InvalidJson, "malformed JSON");
         add_error(
             op,
-            400,
-            "INVALID_VALUE",
+            ErrorCode::InvalidValue,
             "a field missing or of the wrong type",
         );
         add_error(
             op,
-            408,
-            "REQUEST_TIMEOUT",
+            ErrorCode::RequestTimeout,
             "the body did not arrive in time",
         );
         add_error(
             op,
-            413,
-            "PAYLOAD_TOO_LARGE",
+            ErrorCode::PayloadTooLarge,
             "the body is over the size limit",
         );
         if !UNCHECKED_CONTENT_TYPE.contains(&(method, path)) {
             add_error(
                 op,
-                415,
-                "UNSUPPORTED_MEDIA_TYPE",
+                ErrorCode::UnsupportedMediaType,
                 "no `Content-Type: application/json`",
             );
         }
@@ -231,21 +226,18 @@ fn standard_errors(method: &str, path: &str, op: &mut utoipa::openapi::path::Ope
         };
         add_error(
             op,
-            401,
-            "UNAUTHORIZED",
+            ErrorCode::Unauthorized,
             &format!("missing, malformed, forged or expired access token{when}"),
         );
         add_error(
             op,
-            401,
-            "TOKEN_REVOKED",
+            ErrorCode::TokenRevoked,
             "the account was deleted or its password or role changed after the token was issued",
         );
     }
     add_error(
         op,
-        503,
-        "SERVICE_UNAVAILABLE",
+        ErrorCode::ServiceUnavailable,
         "storage unreachable, retry after `Retry-After`",
     );
 }
@@ -259,9 +251,10 @@ fn answer_mentions(op: &utoipa::openapi::path::Operation, status: u16, text: &st
 }
 
 /// Add `code` to the `status` answer of `op` (creating it, with the error envelope's schema).
-fn add_error(op: &mut utoipa::openapi::path::Operation, status: u16, code: &str, text: &str) {
+fn add_error(op: &mut utoipa::openapi::path::Operation, error: ErrorCode, text: &str) {
     use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response};
-    let key = status.to_string();
+    let code = error.as_str();
+    let key = error.status().as_u16().to_string();
     let entry = op
         .responses
         .responses

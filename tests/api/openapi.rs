@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use hotdeal::error_code::ErrorCode;
 use serde_json::{Value, json};
 
 use crate::helpers::spawn_app;
@@ -140,6 +141,56 @@ async fn every_operation_has_a_summary_and_a_description_listing_its_error_codes
             }
         }
     }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The backquoted codes of an error answer's description (`` `CO005`: sold out; `P002`: ... ``).
+fn documented_codes(text: &str) -> Vec<&str> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|w| {
+            w.len() >= 3
+                && w.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_documented_error_code_is_a_row_of_the_table_with_that_status() {
+    let doc = document().await;
+    let table: BTreeSet<(&str, u16)> = ErrorCode::ALL
+        .iter()
+        .map(|c| (c.as_str(), c.status().as_u16()))
+        .collect();
+    let mut problems = Vec::new();
+    let mut seen = 0;
+    for (method, path, op) in operations(&doc) {
+        let responses = op["responses"].as_object().expect("responses");
+        for (status, response) in responses {
+            let Ok(status) = status.parse::<u16>() else {
+                continue;
+            };
+            if status < 400 {
+                continue; // a success may name a state (`OUT_OF_STOCK`), not an error code
+            }
+            let text = response["description"].as_str().unwrap_or("");
+            for code in documented_codes(text) {
+                seen += 1;
+                if !table.contains(&(code, status)) {
+                    problems.push(format!(
+                        "{} {path} {status}: `{code}` is not answered with {status} by any row of error_code.rs",
+                        method.to_uppercase()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        seen > 200,
+        "only {seen} documented codes found: is the parsing right?"
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
