@@ -138,7 +138,7 @@ pub struct Config {
     #[arg(
         long,
         env = "HOTDEAL_WRITEBEHIND_NICE",
-        default_value_t = 10,
+        default_value_t = 19,
         value_parser = clap::value_parser!(u8).range(0..=19)
     )]
     pub writebehind_nice: u8,
