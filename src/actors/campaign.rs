@@ -27,7 +27,7 @@ use crate::domain::campaign::{
 };
 use crate::domain::clock::SharedClock;
 use crate::domain::event::Event;
-use crate::domain::ids::{CampaignId, OrderId, UserId};
+use crate::domain::ids::{CampaignId, UserId};
 use crate::persistence::journal::{Journal, JournalUnavailable, Seq};
 
 const OPEN: u8 = 0;
@@ -280,80 +280,17 @@ impl Handler<DrainClaims> for CampaignActor {
     }
 }
 
-/// Use `user`'s coupon on `order`.
+/// Decide one command other than a claim on the campaign's ledger (use or recover a coupon,
+/// set the status, configure while PENDING); replies with the outcome and the journal sequence
+/// of its event, if the command changed the ledger. Claims go through the [`ClaimQueue`].
 #[derive(Message)]
 #[rtype(result = "(CampaignOutcome, Option<Seq>)")]
-pub struct UseCoupon {
-    pub user: UserId,
-    pub order: OrderId,
-    pub eligible_amount: i64,
-}
+pub struct DecideCampaign(pub CampaignCommand);
 
-impl Handler<UseCoupon> for CampaignActor {
-    type Result = MessageResult<UseCoupon>;
-    fn handle(&mut self, msg: UseCoupon, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.decide(CampaignCommand::Use {
-            user: msg.user,
-            order: msg.order,
-            eligible_amount: msg.eligible_amount,
-        }))
-    }
-}
-
-/// Give back the coupon `user` used on `order`.
-#[derive(Message)]
-#[rtype(result = "(CampaignOutcome, Option<Seq>)")]
-pub struct RecoverCoupon {
-    pub user: UserId,
-    pub order: OrderId,
-}
-
-impl Handler<RecoverCoupon> for CampaignActor {
-    type Result = MessageResult<RecoverCoupon>;
-    fn handle(&mut self, msg: RecoverCoupon, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.decide(CampaignCommand::Recover {
-            user: msg.user,
-            order: msg.order,
-        }))
-    }
-}
-
-/// Set the status (manager action); replies with the status actually set.
-#[derive(Message)]
-#[rtype(result = "(CampaignStatus, Seq)")]
-pub struct SetStatus {
-    pub status: CampaignStatus,
-}
-
-impl Handler<SetStatus> for CampaignActor {
-    type Result = MessageResult<SetStatus>;
-    fn handle(&mut self, msg: SetStatus, _: &mut Context<Self>) -> Self::Result {
-        match self.decide(CampaignCommand::SetStatus { status: msg.status }) {
-            (CampaignOutcome::StatusSet { status }, Some(seq)) => MessageResult((status, seq)),
-            other => unreachable!("a status change always applies: {other:?}"),
-        }
-    }
-}
-
-/// Replace the configuration of a campaign that is still PENDING: the status check and the
-/// change are one message, so no opening can land between them. Refused (nothing journaled)
-/// with the current status otherwise.
-#[derive(Message)]
-#[rtype(result = "Result<Seq, CampaignStatus>")]
-pub struct ConfigurePending {
-    pub config: CampaignConfig,
-}
-
-impl Handler<ConfigurePending> for CampaignActor {
-    type Result = MessageResult<ConfigurePending>;
-    fn handle(&mut self, msg: ConfigurePending, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(
-            match self.decide(CampaignCommand::ConfigurePending { config: msg.config }) {
-                (_, Some(seq)) => Ok(seq),
-                (CampaignOutcome::NotPending { status }, None) => Err(status),
-                other => unreachable!("a configuration is applied or refused: {other:?}"),
-            },
-        )
+impl Handler<DecideCampaign> for CampaignActor {
+    type Result = MessageResult<DecideCampaign>;
+    fn handle(&mut self, msg: DecideCampaign, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.decide(msg.0))
     }
 }
 

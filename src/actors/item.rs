@@ -13,8 +13,8 @@ use actix::{Actor, Context, Handler, Message, MessageResult};
 use super::MailboxGauge;
 use crate::domain::Millis;
 use crate::domain::clock::SharedClock;
-use crate::domain::event::{Event, ReleaseReason};
-use crate::domain::ids::{ItemId, OrderId, PromotionId, UserId};
+use crate::domain::event::Event;
+use crate::domain::ids::{ItemId, OrderId};
 use crate::domain::item::{
     ItemClosed, ItemCommand, ItemConfig, ItemLedger, ItemOutcome, Reservation, SaleConfig,
     SalePhase, StockLevels,
@@ -146,124 +146,17 @@ impl Actor for ItemActor {
     type Context = Context<Self>;
 }
 
-/// Hold `qty` units for `order` until `deadline_ms`.
+/// Decide one command on the item's ledger (reserve, confirm, release, restock, adjust,
+/// configure, set the sale); replies with the outcome and the journal sequence of its event, if
+/// the command changed the ledger.
 #[derive(Message)]
 #[rtype(result = "(ItemOutcome, Option<Seq>)")]
-pub struct Reserve {
-    pub order: OrderId,
-    pub user: UserId,
-    pub qty: i64,
-    pub deadline_ms: Millis,
-}
+pub struct DecideItem(pub ItemCommand);
 
-impl Handler<Reserve> for ItemActor {
-    type Result = MessageResult<Reserve>;
-    fn handle(&mut self, msg: Reserve, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.decide(ItemCommand::Reserve {
-            order: msg.order,
-            user: msg.user,
-            qty: msg.qty,
-            deadline_ms: msg.deadline_ms,
-        }))
-    }
-}
-
-/// Payment approved: sell the order's units.
-#[derive(Message)]
-#[rtype(result = "(ItemOutcome, Option<Seq>)")]
-pub struct Confirm {
-    pub order: OrderId,
-}
-
-impl Handler<Confirm> for ItemActor {
-    type Result = MessageResult<Confirm>;
-    fn handle(&mut self, msg: Confirm, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.decide(ItemCommand::Confirm { order: msg.order }))
-    }
-}
-
-/// Put the order's reserved units back on sale.
-#[derive(Message)]
-#[rtype(result = "(ItemOutcome, Option<Seq>)")]
-pub struct Release {
-    pub order: OrderId,
-    pub reason: ReleaseReason,
-}
-
-impl Handler<Release> for ItemActor {
-    type Result = MessageResult<Release>;
-    fn handle(&mut self, msg: Release, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.decide(ItemCommand::Release {
-            order: msg.order,
-            reason: msg.reason,
-        }))
-    }
-}
-
-/// Refund: `qty` units sold to `order` go back on sale (and to the time sale they were bought
-/// from, when it is still the installed one). `user` and `promotion` (the order line's) are
-/// journaled for the write-behind.
-#[derive(Message)]
-#[rtype(result = "(ItemOutcome, Option<Seq>)")]
-pub struct Restock {
-    pub order: OrderId,
-    pub user: UserId,
-    pub qty: i64,
-    pub promotion: Option<PromotionId>,
-}
-
-impl Handler<Restock> for ItemActor {
-    type Result = MessageResult<Restock>;
-    fn handle(&mut self, msg: Restock, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.decide(ItemCommand::Restock {
-            order: msg.order,
-            user: msg.user,
-            qty: msg.qty,
-            promotion: msg.promotion,
-        }))
-    }
-}
-
-/// Operator stock change.
-#[derive(Message)]
-#[rtype(result = "(ItemOutcome, Option<Seq>)")]
-pub struct Adjust {
-    pub delta: i64,
-}
-
-impl Handler<Adjust> for ItemActor {
-    type Result = MessageResult<Adjust>;
-    fn handle(&mut self, msg: Adjust, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.decide(ItemCommand::Adjust { delta: msg.delta }))
-    }
-}
-
-/// Replace price and on-sale flag.
-#[derive(Message)]
-#[rtype(result = "Seq")]
-pub struct ConfigureItem {
-    pub config: ItemConfig,
-}
-
-impl Handler<ConfigureItem> for ItemActor {
-    type Result = MessageResult<ConfigureItem>;
-    fn handle(&mut self, msg: ConfigureItem, _: &mut Context<Self>) -> Self::Result {
-        let (_, seq) = self.decide(ItemCommand::Configure { config: msg.config });
-        MessageResult(seq.expect("a configuration always applies"))
-    }
-}
-
-/// Install, change or remove the time sale.
-#[derive(Message)]
-#[rtype(result = "(ItemOutcome, Option<Seq>)")]
-pub struct SetSale {
-    pub sale: Option<SaleConfig>,
-}
-
-impl Handler<SetSale> for ItemActor {
-    type Result = MessageResult<SetSale>;
-    fn handle(&mut self, msg: SetSale, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.decide(ItemCommand::SetSale { sale: msg.sale }))
+impl Handler<DecideItem> for ItemActor {
+    type Result = MessageResult<DecideItem>;
+    fn handle(&mut self, msg: DecideItem, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.decide(msg.0))
     }
 }
 

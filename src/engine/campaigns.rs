@@ -128,11 +128,11 @@ impl EngineHandle {
         self.ask(
             &entry.addr,
             &entry.shared.gauge,
-            UseCoupon {
+            DecideCampaign(CampaignCommand::Use {
                 user,
                 order,
                 eligible_amount,
-            },
+            }),
         )
         .await
     }
@@ -175,7 +175,7 @@ impl EngineHandle {
         self.ask(
             &entry.addr,
             &entry.shared.gauge,
-            RecoverCoupon { user, order },
+            DecideCampaign(CampaignCommand::Recover { user, order }),
         )
         .await
     }
@@ -187,11 +187,19 @@ impl EngineHandle {
         status: CampaignStatus,
     ) -> Result<CampaignStatus, EngineError> {
         let entry = self.campaign(campaign).await?;
-        let (status, seq) = self
-            .ask(&entry.addr, &entry.shared.gauge, SetStatus { status })
-            .await?;
-        self.durable(Some(seq)).await?;
-        Ok(status)
+        let command = CampaignCommand::SetStatus { status };
+        match self
+            .ask(&entry.addr, &entry.shared.gauge, DecideCampaign(command))
+            .await?
+        {
+            (CampaignOutcome::StatusSet { status }, seq) => {
+                self.durable(seq).await?;
+                Ok(status)
+            }
+            (other, _) => Err(EngineError::Storage(anyhow::anyhow!(
+                "a status change answered {other:?}"
+            ))),
+        }
     }
 
     /// Replace a campaign's configuration while it is PENDING, checked and applied in one actor
@@ -206,12 +214,12 @@ impl EngineHandle {
             .ask(
                 &entry.addr,
                 &entry.shared.gauge,
-                ConfigurePending { config },
+                DecideCampaign(CampaignCommand::ConfigurePending { config }),
             )
             .await?
         {
-            Ok(seq) => self.durable(Some(seq)).await.map(Ok),
-            Err(status) => Ok(Err(status)),
+            (CampaignOutcome::NotPending { status }, _) => Ok(Err(status)),
+            (_, seq) => self.durable(seq).await.map(Ok),
         }
     }
 

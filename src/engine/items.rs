@@ -162,10 +162,9 @@ impl EngineHandle {
         qty: i64,
         deadline_ms: Millis,
     ) -> Result<(ItemOutcome, Option<Seq>), EngineError> {
-        self.ask(
-            &entry.addr,
-            &entry.shared.gauge,
-            Reserve {
+        self.decide_item(
+            entry,
+            ItemCommand::Reserve {
                 order,
                 user,
                 qty,
@@ -210,7 +209,7 @@ impl EngineHandle {
         let mut delay = Duration::from_millis(1);
         loop {
             match self
-                .ask(&entry.addr, &entry.shared.gauge, Release { order, reason })
+                .decide_item(entry, ItemCommand::Release { order, reason })
                 .await
             {
                 Err(EngineError::Busy) if delay < Duration::from_secs(1) => {
@@ -285,7 +284,7 @@ impl EngineHandle {
         entry: &ItemEntry,
         order: OrderId,
     ) -> Result<(ItemOutcome, Option<Seq>), EngineError> {
-        self.ask(&entry.addr, &entry.shared.gauge, Confirm { order })
+        self.decide_item(entry, ItemCommand::Confirm { order })
             .await
     }
 
@@ -344,10 +343,9 @@ impl EngineHandle {
         qty: i64,
         promotion: Option<PromotionId>,
     ) -> Result<(ItemOutcome, Option<Seq>), EngineError> {
-        self.ask(
-            &entry.addr,
-            &entry.shared.gauge,
-            Restock {
+        self.decide_item(
+            entry,
+            ItemCommand::Restock {
                 order,
                 user,
                 qty,
@@ -359,12 +357,8 @@ impl EngineHandle {
 
     /// Operator stock change.
     pub async fn adjust_stock(&self, item: ItemId, delta: i64) -> Result<ItemOutcome, EngineError> {
-        let entry = self.item(item).await?;
-        let (outcome, seq) = self
-            .ask(&entry.addr, &entry.shared.gauge, Adjust { delta })
-            .await?;
-        self.durable(seq).await?;
-        Ok(outcome)
+        self.decide_item_durably(item, ItemCommand::Adjust { delta })
+            .await
     }
 
     /// Replace an item's price and on-sale flag.
@@ -373,11 +367,9 @@ impl EngineHandle {
         item: ItemId,
         config: ItemConfig,
     ) -> Result<(), EngineError> {
-        let entry = self.item(item).await?;
-        let seq = self
-            .ask(&entry.addr, &entry.shared.gauge, ConfigureItem { config })
-            .await?;
-        self.durable(Some(seq)).await
+        self.decide_item_durably(item, ItemCommand::Configure { config })
+            .await
+            .map(|_| ())
     }
 
     /// Install, change or remove an item's time sale.
@@ -386,10 +378,29 @@ impl EngineHandle {
         item: ItemId,
         sale: Option<SaleConfig>,
     ) -> Result<ItemOutcome, EngineError> {
+        self.decide_item_durably(item, ItemCommand::SetSale { sale })
+            .await
+    }
+
+    /// Ask the actor of `entry` to decide `command`: the outcome and the journal sequence of its
+    /// event (not waited for).
+    pub(super) async fn decide_item(
+        &self,
+        entry: &ItemEntry,
+        command: ItemCommand,
+    ) -> Result<(ItemOutcome, Option<Seq>), EngineError> {
+        self.ask(&entry.addr, &entry.shared.gauge, DecideItem(command))
+            .await
+    }
+
+    /// Decide `command` on this node's actor of `item` and wait until its event is durable.
+    async fn decide_item_durably(
+        &self,
+        item: ItemId,
+        command: ItemCommand,
+    ) -> Result<ItemOutcome, EngineError> {
         let entry = self.item(item).await?;
-        let (outcome, seq) = self
-            .ask(&entry.addr, &entry.shared.gauge, SetSale { sale })
-            .await?;
+        let (outcome, seq) = self.decide_item(&entry, command).await?;
         self.durable(seq).await?;
         Ok(outcome)
     }

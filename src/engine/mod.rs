@@ -24,18 +24,16 @@ use tokio::sync::mpsc;
 
 use crate::actors::ACTIX_MAILBOX_SLACK;
 use crate::actors::campaign::{
-    CampaignActor, CampaignShared, ConfigurePending, DrainClaims, LiveCampaign, RecoverCoupon,
-    SetStatus, TakeSnapshot, UseCoupon, View,
+    CampaignActor, CampaignShared, DecideCampaign, DrainClaims, LiveCampaign, TakeSnapshot, View,
 };
 use crate::actors::item::{
-    Adjust, ConfigureItem, Confirm, Expire, ItemActor, ItemShared, ItemView, Release, Reserve,
-    Restock, SetSale, Stall, TakeItemSnapshot, ViewItem,
+    DecideItem, Expire, ItemActor, ItemShared, ItemView, Stall, TakeItemSnapshot, ViewItem,
 };
 use crate::actors::registry::Registry;
 use crate::actors::runtime::ActorRuntime;
 use crate::domain::Millis;
 use crate::domain::campaign::{
-    CampaignConfig, CampaignLedger, CampaignOutcome, CampaignStatus, CouponState,
+    CampaignCommand, CampaignConfig, CampaignLedger, CampaignOutcome, CampaignStatus, CouponState,
 };
 use crate::domain::clock::SharedClock;
 use crate::domain::event::Event;
@@ -43,7 +41,9 @@ use crate::domain::event::ReleaseReason;
 use crate::domain::ids::{
     CampaignId, CouponId, ItemId, OrderId, PromotionId, UserId, coupon_id_for,
 };
-use crate::domain::item::{ItemConfig, ItemLedger, ItemOutcome, Reservation, SaleConfig};
+use crate::domain::item::{
+    ItemCommand, ItemConfig, ItemLedger, ItemOutcome, Reservation, SaleConfig,
+};
 use crate::domain::order::{Order, OrderStatus};
 use crate::persistence::journal::{Journal, Seq};
 use crate::persistence::repo::EngineStore;
