@@ -101,7 +101,12 @@ impl EngineHandle {
         match self.campaign_owner(campaign).await? {
             Owner::Here(entry) => {
                 self.check_backlog()?;
-                self.use_at(&entry, user, order, eligible_amount).await
+                let command = CampaignCommand::Use {
+                    user,
+                    order,
+                    eligible_amount,
+                };
+                self.decide_campaign(&entry, command).await
             }
             Owner::Peer(url) => self
                 .peer_campaign(
@@ -118,23 +123,15 @@ impl EngineHandle {
         }
     }
 
-    pub(super) async fn use_at(
+    /// Ask the actor of `entry` to decide `command`: the outcome and the journal sequence of its
+    /// event (not waited for). Claims take the queue instead ([`Self::issue_coupon`]).
+    pub(super) async fn decide_campaign(
         &self,
         entry: &CampaignEntry,
-        user: UserId,
-        order: OrderId,
-        eligible_amount: i64,
+        command: CampaignCommand,
     ) -> Result<(CampaignOutcome, Option<Seq>), EngineError> {
-        self.ask(
-            &entry.addr,
-            &entry.shared.gauge,
-            DecideCampaign(CampaignCommand::Use {
-                user,
-                order,
-                eligible_amount,
-            }),
-        )
-        .await
+        self.ask(&entry.addr, &entry.shared.gauge, DecideCampaign(command))
+            .await
     }
 
     /// Give back the coupon of `campaign` that `user` used on `order`. A coupon used on another
@@ -148,7 +145,9 @@ impl EngineHandle {
     ) -> Result<CampaignOutcome, EngineError> {
         match self.campaign_owner(campaign).await? {
             Owner::Here(entry) => {
-                let (outcome, seq) = self.recover_at(&entry, user, order).await?;
+                let (outcome, seq) = self
+                    .decide_campaign(&entry, CampaignCommand::Recover { user, order })
+                    .await?;
                 self.durable(seq).await?;
                 Ok(outcome)
             }
@@ -166,20 +165,6 @@ impl EngineHandle {
         }
     }
 
-    pub(super) async fn recover_at(
-        &self,
-        entry: &CampaignEntry,
-        user: UserId,
-        order: OrderId,
-    ) -> Result<(CampaignOutcome, Option<Seq>), EngineError> {
-        self.ask(
-            &entry.addr,
-            &entry.shared.gauge,
-            DecideCampaign(CampaignCommand::Recover { user, order }),
-        )
-        .await
-    }
-
     /// Set a campaign's status; returns the status actually set.
     pub async fn set_campaign_status(
         &self,
@@ -188,10 +173,7 @@ impl EngineHandle {
     ) -> Result<CampaignStatus, EngineError> {
         let entry = self.campaign(campaign).await?;
         let command = CampaignCommand::SetStatus { status };
-        match self
-            .ask(&entry.addr, &entry.shared.gauge, DecideCampaign(command))
-            .await?
-        {
+        match self.decide_campaign(&entry, command).await? {
             (CampaignOutcome::StatusSet { status }, seq) => {
                 self.durable(seq).await?;
                 Ok(status)
@@ -210,14 +192,8 @@ impl EngineHandle {
         config: CampaignConfig,
     ) -> Result<Result<(), CampaignStatus>, EngineError> {
         let entry = self.campaign(campaign).await?;
-        match self
-            .ask(
-                &entry.addr,
-                &entry.shared.gauge,
-                DecideCampaign(CampaignCommand::ConfigurePending { config }),
-            )
-            .await?
-        {
+        let command = CampaignCommand::ConfigurePending { config };
+        match self.decide_campaign(&entry, command).await? {
             (CampaignOutcome::NotPending { status }, _) => Ok(Err(status)),
             (_, seq) => self.durable(seq).await.map(Ok),
         }

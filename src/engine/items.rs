@@ -68,8 +68,13 @@ impl EngineHandle {
         for (index, (l, owner)) in merged.iter().zip(&owners).enumerate() {
             let result = match owner {
                 Owner::Here(entry) => {
-                    self.reserve_at(entry, order, user, l.qty, deadline_ms)
-                        .await
+                    let command = ItemCommand::Reserve {
+                        order,
+                        user,
+                        qty: l.qty,
+                        deadline_ms,
+                    };
+                    self.decide_item(entry, command).await
                 }
                 Owner::Peer(url) => self
                     .peer_item(
@@ -153,27 +158,6 @@ impl EngineHandle {
         Ok((OrderReservation::Reserved { lines }, last_seq))
     }
 
-    /// Reserve `qty` units of the item for `order` in its actor (not yet durable).
-    pub(super) async fn reserve_at(
-        &self,
-        entry: &ItemEntry,
-        order: OrderId,
-        user: UserId,
-        qty: i64,
-        deadline_ms: Millis,
-    ) -> Result<(ItemOutcome, Option<Seq>), EngineError> {
-        self.decide_item(
-            entry,
-            ItemCommand::Reserve {
-                order,
-                user,
-                qty,
-                deadline_ms,
-            },
-        )
-        .await
-    }
-
     /// Release `order`'s units of `item` where it is decided (a peer's release is durable on
     /// return; a local one returns its sequence).
     async fn release_on(
@@ -232,7 +216,10 @@ impl EngineHandle {
     ) -> Result<Vec<(ItemId, ItemOutcome)>, EngineError> {
         self.each_item(items, |item, owner| async move {
             match owner {
-                Owner::Here(entry) => self.confirm_at(&entry, order).await,
+                Owner::Here(entry) => {
+                    self.decide_item(&entry, ItemCommand::Confirm { order })
+                        .await
+                }
                 Owner::Peer(url) => self
                     .peer_item(&url, PeerCall::Confirm { order, item })
                     .await
@@ -279,15 +266,6 @@ impl EngineHandle {
         }
     }
 
-    pub(super) async fn confirm_at(
-        &self,
-        entry: &ItemEntry,
-        order: OrderId,
-    ) -> Result<(ItemOutcome, Option<Seq>), EngineError> {
-        self.decide_item(entry, ItemCommand::Confirm { order })
-            .await
-    }
-
     /// Put the order's reserved units back on sale in every item, trying every item even when
     /// one fails ([`Self::each_item`]): the others' stock is freed at once, and the first error
     /// is returned so the caller retries (a release is idempotent).
@@ -315,7 +293,13 @@ impl EngineHandle {
     ) -> Result<ItemOutcome, EngineError> {
         match self.item_owner(item).await? {
             Owner::Here(entry) => {
-                let (outcome, seq) = self.restock_at(&entry, order, user, qty, promotion).await?;
+                let command = ItemCommand::Restock {
+                    order,
+                    user,
+                    qty,
+                    promotion,
+                };
+                let (outcome, seq) = self.decide_item(&entry, command).await?;
                 self.durable(seq).await?;
                 Ok(outcome)
             }
@@ -333,26 +317,6 @@ impl EngineHandle {
                 .await
             }
         }
-    }
-
-    pub(super) async fn restock_at(
-        &self,
-        entry: &ItemEntry,
-        order: OrderId,
-        user: UserId,
-        qty: i64,
-        promotion: Option<PromotionId>,
-    ) -> Result<(ItemOutcome, Option<Seq>), EngineError> {
-        self.decide_item(
-            entry,
-            ItemCommand::Restock {
-                order,
-                user,
-                qty,
-                promotion,
-            },
-        )
-        .await
     }
 
     /// Operator stock change.

@@ -127,14 +127,20 @@ impl EngineHandle {
                     return Ok(PeerAnswer::Item(outcome));
                 }
                 self.check_backlog()?;
-                let (outcome, seq) = self
-                    .reserve_at(&entry, order, user, qty, deadline_ms)
-                    .await?;
+                let command = ItemCommand::Reserve {
+                    order,
+                    user,
+                    qty,
+                    deadline_ms,
+                };
+                let (outcome, seq) = self.decide_item(&entry, command).await?;
                 (PeerAnswer::Item(outcome), seq)
             }
             PeerCall::Confirm { order, item } => {
                 let entry = self.item(item).await?;
-                let (outcome, seq) = self.confirm_at(&entry, order).await?;
+                let (outcome, seq) = self
+                    .decide_item(&entry, ItemCommand::Confirm { order })
+                    .await?;
                 (PeerAnswer::Item(outcome), seq)
             }
             PeerCall::Release {
@@ -154,7 +160,13 @@ impl EngineHandle {
                 promotion,
             } => {
                 let entry = self.item(item).await?;
-                let (outcome, seq) = self.restock_at(&entry, order, user, qty, promotion).await?;
+                let command = ItemCommand::Restock {
+                    order,
+                    user,
+                    qty,
+                    promotion,
+                };
+                let (outcome, seq) = self.decide_item(&entry, command).await?;
                 (PeerAnswer::Item(outcome), seq)
             }
             PeerCall::UseCoupon {
@@ -165,7 +177,12 @@ impl EngineHandle {
             } => {
                 let entry = self.campaign(campaign).await?;
                 self.check_backlog()?;
-                let (outcome, seq) = self.use_at(&entry, user, order, eligible_amount).await?;
+                let command = CampaignCommand::Use {
+                    user,
+                    order,
+                    eligible_amount,
+                };
+                let (outcome, seq) = self.decide_campaign(&entry, command).await?;
                 (PeerAnswer::Campaign(outcome), seq)
             }
             PeerCall::RecoverCoupon {
@@ -174,7 +191,9 @@ impl EngineHandle {
                 order,
             } => {
                 let entry = self.campaign(campaign).await?;
-                let (outcome, seq) = self.recover_at(&entry, user, order).await?;
+                let (outcome, seq) = self
+                    .decide_campaign(&entry, CampaignCommand::Recover { user, order })
+                    .await?;
                 (PeerAnswer::Campaign(outcome), seq)
             }
             PeerCall::CampaignCompany { campaign } => {

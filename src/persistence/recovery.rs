@@ -53,6 +53,9 @@ pub struct RecoveryReport {
     pub problems: Vec<String>,
 }
 
+/// A coupon of a campaign, used by a user on an order.
+pub type CouponUse = (CampaignId, UserId, OrderId);
+
 /// Recovered state, ready to be installed into a new engine.
 pub struct Recovered {
     pub journal: Arc<Journal>,
@@ -60,7 +63,7 @@ pub struct Recovered {
     pub items: Vec<(ItemId, ItemLedger, Seq)>,
     pub orders: Vec<(Order, Seq)>,
     /// Coupons used by an order that was never placed (a crash between the two): to recover.
-    pub orphan_coupon_uses: Vec<(CampaignId, UserId, OrderId)>,
+    pub orphan_coupon_uses: Vec<CouponUse>,
     /// Reservations held for an order that does not exist: to release.
     pub orphan_reservations: Vec<(ItemId, OrderId)>,
     pub report: RecoveryReport,
@@ -112,7 +115,7 @@ pub async fn recover(
         }
     };
 
-    let mut coupon_uses: Vec<(CampaignId, UserId, OrderId)> = Vec::new();
+    let mut coupon_uses: Vec<CouponUse> = Vec::new();
     for (seq, event) in &events {
         let Some(reproduced) = state.replay(store, *seq, event, &mut report).await? else {
             continue;
@@ -340,13 +343,12 @@ impl State {
     /// Decisions a crash cut off halfway: a coupon used (`coupon_uses`, from the journal) or
     /// stock reserved for an order that was never placed. The database is asked too: the order
     /// may be older than the snapshot (it is then kept in memory).
-    #[allow(clippy::type_complexity)]
     async fn orphans(
         &mut self,
         store: &dyn EngineStore,
-        coupon_uses: Vec<(CampaignId, UserId, OrderId)>,
+        coupon_uses: Vec<CouponUse>,
         checkpoint: Seq,
-    ) -> anyhow::Result<(Vec<(CampaignId, UserId, OrderId)>, Vec<(ItemId, OrderId)>)> {
+    ) -> anyhow::Result<(Vec<CouponUse>, Vec<(ItemId, OrderId)>)> {
         let mut orphan_coupon_uses = Vec::new();
         for (campaign, user, order) in coupon_uses {
             if !self.orders.contains_key(&order) && store.load_order(order).await?.is_none() {
