@@ -2,8 +2,12 @@
 # Drive `hotdeal serve` (its defaults: SQLite, `--durability sync`) with wrk: GET /healthz (the HTTP
 # ceiling), then POST /api/v1/coupons/issue with a new user on every request, in one run; prints
 # both rows and the ratio. Build first: `cargo build --release`.
+# With SCENARIO=order the second row is buy-now orders instead (POST /api/v1/orders, one unit of a
+# live time sale, a new shopper with an address on every request: ORDER_USERS of them, 500 K by
+# default, made through the API before the run, which takes one to two minutes).
 #
 #   benches/wrk/run.sh                         # sync, 10 s per row, 2 threads, 64 connections
+#   SCENARIO=order benches/wrk/run.sh          # /healthz, then buy-now orders
 #   DURABILITY=none DURATION=20s benches/wrk/run.sh
 #   PERF=1 benches/wrk/run.sh                  # also `perf record -g` the server during the claim row
 #   SERVER_ARGS="--database-url mysql://root@127.0.0.1:3306/bench" benches/wrk/run.sh
@@ -18,6 +22,9 @@ CONNS=${CONNECTIONS:-64}
 DURABILITY=${DURABILITY:-sync}
 PORT=${PORT:-18080}
 TOKENS_N=${TOKENS_N:-600000}
+SCENARIO=${SCENARIO:-coupon}
+ORDER_USERS=${ORDER_USERS:-500000}
+case $SCENARIO in coupon|order) ;; *) echo "SCENARIO is coupon or order, not $SCENARIO" >&2; exit 1 ;; esac
 [ -x "$BIN" ] || { echo "no $BIN: run cargo build --release" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)" >&2; exit 1; }
 
@@ -39,9 +46,19 @@ for _ in $(seq 1 100); do
 done
 curl -fs "$url/readyz" >/dev/null || { cat "$dir/server.log"; exit 1; }
 
-# The campaign, created and opened the way `hotdeal load --setup` does it.
-campaign=$("$BIN" load --url "$url" --setup-only --quantity 100000000 | jq -r .campaignId)
-"$BIN" token --count "$TOKENS_N" >"$dir/tokens.txt"
+if [ "$SCENARIO" = coupon ]; then
+  # The campaign, created and opened the way `hotdeal load --setup` does it.
+  campaign=$("$BIN" load --url "$url" --setup-only --quantity 100000000 | jq -r .campaignId)
+  "$BIN" token --count "$TOKENS_N" >"$dir/tokens.txt"
+else
+  # The product and its time sale, and the shoppers with an address each.
+  setup=$("$BIN" load --url "$url" --setup-only --scenario order --quantity 100000000 \
+    --users "$ORDER_USERS" --concurrency 64 --users-out "$dir/users.txt")
+  product=$(echo "$setup" | jq -r .productId)
+  start_ms=$(echo "$setup" | jq -r .saleStartMs)
+  # the sale starts a second after the set-up
+  while [ "$(date +%s%3N)" -le "$start_ms" ]; do sleep 0.1; done
+fi
 
 # The server's CPU time (user + system, all threads) in clock ticks, to print what one request
 # costs it independently of how much CPU the client and the rest of the machine took.
@@ -56,20 +73,29 @@ echo "== GET /healthz  ($THREADS threads, $CONNS connections, $DURATION)"
 t0=$(cpu_ticks)
 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s benches/wrk/healthz.lua "$url/healthz" | tee "$dir/healthz.out"
 per_request "$t0" "$(cpu_ticks)" "$dir/healthz.out"
-echo "== POST /api/v1/coupons/issue, durability $DURABILITY"
+if [ "$SCENARIO" = coupon ]; then
+  echo "== POST /api/v1/coupons/issue, durability $DURABILITY"
+else
+  echo "== POST /api/v1/orders (buy now), durability $DURABILITY"
+fi
 if [ -n "${PERF:-}" ]; then
   perf record -F ${PERF_FREQ:-999} ${PERF_CALLGRAPH:--g} -p "$pid" -o "${PERF_OUT:-perf.data}" -- sleep 8 >/dev/null 2>&1 &
   perf_pid=$!
 fi
 t0=$(cpu_ticks)
-TOKENS=$dir/tokens.txt CAMPAIGN=$campaign WRK_THREADS=$THREADS \
-  wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s benches/wrk/claims.lua "$url" | tee "$dir/claims.out"
+if [ "$SCENARIO" = coupon ]; then
+  TOKENS=$dir/tokens.txt CAMPAIGN=$campaign WRK_THREADS=$THREADS \
+    wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s benches/wrk/claims.lua "$url" | tee "$dir/claims.out"
+else
+  USERS=$dir/users.txt PRODUCT=$product WRK_THREADS=$THREADS \
+    wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s benches/wrk/orders.lua "$url" | tee "$dir/claims.out"
+fi
 per_request "$t0" "$(cpu_ticks)" "$dir/claims.out"
 [ -n "${PERF:-}" ] && wait "$perf_pid"
 curl -fs "$url/metrics" >"$dir/metrics.txt" || true
 awk '/^hotdeal_journal_fsync_seconds_sum/ {s=$2} /^hotdeal_journal_fsync_seconds_count/ {n=$2}
-     /^hotdeal_claims_total\{.*issued/ {c+=$2}
-     END { if (n > 0) printf "== journal: %d fsyncs, mean %.3f ms, %.1f claims per fsync\n", n, 1000*s/n, c/n }' "$dir/metrics.txt"
+     /^hotdeal_claims_total\{.*issued/ {c+=$2} /^hotdeal_journal_records_total/ {r+=$2}
+     END { if (n > 0) printf "== journal: %d fsyncs, mean %.3f ms, %.1f claims and %.1f records per fsync\n", n, 1000*s/n, c/n, r/n }' "$dir/metrics.txt"
 h=$(awk '/Requests\/sec/ {print $2}' "$dir/healthz.out")
 c=$(awk '/Requests\/sec/ {print $2}' "$dir/claims.out")
-echo "== claims/s $c vs /healthz $h: $(echo "$c $h" | awk '{printf "%.2f", $1/$2}') x"
+echo "== ${SCENARIO}s/s $c vs /healthz $h: $(echo "$c $h" | awk '{printf "%.2f", $1/$2}') x"

@@ -83,6 +83,12 @@ pub struct LoadArgs {
     /// run: the set-up for another load generator (`benches/wrk/run.sh` drives wrk with it).
     #[arg(long)]
     pub setup_only: bool,
+    /// With `--setup-only`: also mint `--users` shoppers and write them to this file, one line
+    /// each: the access token, and for the order and mixed scenarios a space and the id of an
+    /// address created for that shopper (what a buy-now order needs). For another load
+    /// generator (`benches/wrk/orders.lua` reads it).
+    #[arg(long, requires = "setup_only")]
+    pub users_out: Option<PathBuf>,
     /// Coupons or sale units to create with `--setup`.
     #[arg(long, default_value_t = 1000)]
     pub quantity: i64,
@@ -212,6 +218,7 @@ pub struct LoadReport {
 /// One virtual user: the shared client with the user's token, and an address for orders.
 struct VUser {
     client: Client,
+    token: String,
     address_id: Option<Uuid>,
 }
 
@@ -303,6 +310,9 @@ const NOTE: &str = "the server's counters include any other client's traffic on 
 pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     if args.setup_only {
         let made = run_setup(&args).await?;
+        if let Some(path) = &args.users_out {
+            write_users(&args, path).await?;
+        }
         println!("{}", serde_json::to_string(&made)?);
         return Ok(());
     }
@@ -384,6 +394,28 @@ fn session(args: &LoadArgs) -> anyhow::Result<Session> {
 pub async fn run_setup(args: &LoadArgs) -> anyhow::Result<SetUp> {
     let s = session(args)?;
     setup(&s.api, args.scenario, s.master_id, args.quantity).await
+}
+
+/// `--users-out`: `--users` shoppers, a line each (`token` or `token addressId`).
+pub async fn write_users(args: &LoadArgs, path: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    let s = session(args)?;
+    let mut users = mint_users(args, &s)?;
+    if args.scenario.orders() {
+        create_addresses(&s.api, &mut users, args.concurrency).await?;
+    }
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    for u in &users {
+        match u.address_id {
+            Some(address) => writeln!(out, "{} {address}", u.token)?,
+            None => writeln!(out, "{}", u.token)?,
+        }
+    }
+    out.flush()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 /// The campaign for coupons, the company, product and time sale for orders.
@@ -473,6 +505,7 @@ fn mint_users(args: &LoadArgs, session: &Session) -> anyhow::Result<Vec<VUser>> 
             )?;
             Ok(VUser {
                 client: session.client.with_token(&token),
+                token,
                 address_id: None,
             })
         })

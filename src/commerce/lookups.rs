@@ -2,7 +2,9 @@
 //! company, and an address's owner. Without them every buy-now order makes two database round
 //! trips before it reaches the engine; with them a repeat order stays in memory.
 //!
-//! Entries are filled from the database on a miss and dropped by the handlers that change or
+//! Entries are filled from the database on a miss (an address also when this process creates
+//! it: its owner is known then, and a new address is usually ordered with next) and dropped by
+//! the handlers that change or
 //! delete the row ([`Lookups::forget_product`], [`Lookups::forget_address`]). A fill that read
 //! the database before a concurrent forget is not stored (an epoch per map), so a stale row cannot
 //! outlive the change that made it stale. Each map holds at most [`MAX_ENTRIES`]; beyond that it

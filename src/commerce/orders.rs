@@ -558,6 +558,11 @@ pub fn spawn_sweeper(c: Commerce, every: Duration) -> crate::actors::ticker::Can
                             }
                         }
                     }
+                    let evicted = c.engine.evict_settled_orders();
+                    if evicted > 0 {
+                        tracing::debug!(evicted, "settled orders dropped from memory");
+                    }
+                    metrics::gauge!("hotdeal_orders_in_memory").set(c.engine.orders_in_memory() as f64);
                 }
                 Some(e) = async { match expired.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } } => {
                     if let Ok(Some(entry)) = c.engine.order(e.order).await {

@@ -13,7 +13,7 @@
 //! reserved or bought under an earlier installation of the same promotion never move the
 //! current installation's counters when they are released, confirmed or refunded.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -218,6 +218,74 @@ pub enum ItemClosed {
     },
 }
 
+/// An item's reservations, by order and by deadline: the earliest deadline and the ones due
+/// are found without looking at the rest, so an item holding many unpaid orders costs the
+/// same per decision as one holding none. Serialized as the map by order alone (the deadline
+/// index is rebuilt when read back).
+#[derive(Debug, Clone, Default)]
+struct Reservations {
+    by_order: HashMap<OrderId, Reservation>,
+    by_deadline: BTreeSet<(Millis, OrderId)>,
+}
+
+impl Reservations {
+    fn get(&self, order: &OrderId) -> Option<&Reservation> {
+        self.by_order.get(order)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&OrderId, &Reservation)> {
+        self.by_order.iter()
+    }
+
+    fn insert(&mut self, order: OrderId, r: Reservation) {
+        self.by_deadline.insert((r.deadline_ms, order));
+        if let Some(old) = self.by_order.insert(order, r)
+            && self.by_order[&order].deadline_ms != old.deadline_ms
+        {
+            self.by_deadline.remove(&(old.deadline_ms, order));
+        }
+    }
+
+    fn remove(&mut self, order: &OrderId) -> Option<Reservation> {
+        let r = self.by_order.remove(order)?;
+        self.by_deadline.remove(&(r.deadline_ms, *order));
+        Some(r)
+    }
+
+    fn next_deadline(&self) -> Option<Millis> {
+        self.by_deadline.first().map(|(deadline, _)| *deadline)
+    }
+
+    /// The orders whose deadline is at or before `now_ms`, earliest deadline first.
+    fn due(&self, now_ms: Millis) -> Vec<OrderId> {
+        self.by_deadline
+            .iter()
+            .take_while(|(deadline, _)| *deadline <= now_ms)
+            .map(|(_, order)| *order)
+            .collect()
+    }
+}
+
+impl Serialize for Reservations {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.by_order.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Reservations {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let by_order = HashMap::<OrderId, Reservation>::deserialize(d)?;
+        let by_deadline = by_order
+            .iter()
+            .map(|(order, r)| (r.deadline_ms, *order))
+            .collect();
+        Ok(Reservations {
+            by_order,
+            by_deadline,
+        })
+    }
+}
+
 /// An item's live state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ItemLedger {
@@ -227,7 +295,7 @@ pub struct ItemLedger {
     reserved: i64,
     sold: i64,
     sale: Option<Sale>,
-    reservations: HashMap<OrderId, Reservation>,
+    reservations: Reservations,
 }
 
 /// The counters of an item at one moment.
@@ -262,7 +330,7 @@ impl ItemLedger {
             reserved: levels.reserved,
             sold: levels.sold,
             sale: None,
-            reservations: HashMap::new(),
+            reservations: Reservations::default(),
         };
         ledger.check();
         ledger
@@ -638,12 +706,7 @@ impl ItemLedger {
     /// Release every reservation whose deadline is at or before `now_ms`; returns them, in order
     /// id order so replay and tests see a stable sequence.
     pub fn expire(&mut self, now_ms: Millis) -> Vec<(OrderId, Reservation)> {
-        let mut due: Vec<OrderId> = self
-            .reservations
-            .iter()
-            .filter(|(_, r)| r.deadline_ms <= now_ms)
-            .map(|(id, _)| *id)
-            .collect();
+        let mut due = self.reservations.due(now_ms);
         due.sort();
         let mut out = Vec::with_capacity(due.len());
         for id in due {
@@ -658,7 +721,7 @@ impl ItemLedger {
 
     /// The earliest reservation deadline, for tickers that want to skip idle items.
     pub fn next_deadline(&self) -> Option<Millis> {
-        self.reservations.values().map(|r| r.deadline_ms).min()
+        self.reservations.next_deadline()
     }
 
     /// The ledger invariants; a violation is a bug, so it panics.
@@ -674,6 +737,17 @@ impl ItemLedger {
             "stock does not balance: {:?}",
             self.levels()
         );
+        if cfg!(debug_assertions) {
+            // O(reservations): debug builds (the tests) only.
+            let r = &self.reservations;
+            assert!(
+                r.by_deadline.len() == r.by_order.len()
+                    && r.by_deadline.iter().all(|(deadline, order)| {
+                        r.by_order.get(order).map(|x| x.deadline_ms) == Some(*deadline)
+                    }),
+                "the deadline index differs from the reservations"
+            );
+        }
         if let Some(s) = &self.sale {
             assert!(
                 s.remaining >= 0 && s.reserved >= 0 && s.sold >= 0,
@@ -1117,6 +1191,35 @@ mod tests {
         assert_eq!(it.levels().available, 2);
         assert_eq!(it.expire(200).len(), 1);
         assert_eq!(it.levels().available, 4);
+    }
+
+    #[test]
+    fn the_next_deadline_follows_confirms_releases_and_a_snapshot_round_trip() {
+        let mut it = item(100);
+        let u = UserId::new();
+        let orders: Vec<OrderId> = (0..50).map(|_| OrderId::new()).collect();
+        // deadlines 1_049 down to 1_000: the last reserved is the earliest
+        for (i, o) in orders.iter().enumerate() {
+            it.reserve(*o, u, 1, 1_049 - i as i64, 0);
+        }
+        assert_eq!(it.next_deadline(), Some(1_000));
+        it.confirm(orders[49]);
+        assert_eq!(it.next_deadline(), Some(1_001));
+        it.release(orders[48]);
+        assert_eq!(it.next_deadline(), Some(1_002));
+        // a snapshot is the map by order only; the index comes back with it
+        let bytes = bincode::serde::encode_to_vec(&it, bincode::config::standard()).unwrap();
+        let (mut back, _): (ItemLedger, _) =
+            bincode::serde::decode_from_slice(&bytes, bincode::config::standard()).unwrap();
+        back.check();
+        assert_eq!(back.next_deadline(), Some(1_002));
+        let due: Vec<OrderId> = back.expire(1_004).into_iter().map(|(o, _)| o).collect();
+        let mut want = vec![orders[45], orders[46], orders[47]];
+        want.sort();
+        assert_eq!(due, want, "due reservations come back in order id order");
+        assert_eq!(back.next_deadline(), Some(1_005));
+        assert_eq!(back.levels().reserved, 45);
+        assert!(back.expire(2_000).len() == 45 && back.next_deadline().is_none());
     }
 
     #[test]

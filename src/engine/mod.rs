@@ -162,7 +162,7 @@ struct Inner {
     items: Registry<ItemId, ItemEntry>,
     expired_tx: mpsc::UnboundedSender<ExpiredReservation>,
     expired_rx: Mutex<Option<mpsc::UnboundedReceiver<ExpiredReservation>>>,
-    orders: dashmap::DashMap<OrderId, Arc<tokio::sync::Mutex<OrderEntry>>>,
+    orders: orders::OrderBook,
     /// This node's hold on its database, once startup has it.
     node_lock: std::sync::OnceLock<crate::persistence::node_lock::LockStatus>,
     /// Cluster mode: which partitions this node decides for.
@@ -208,7 +208,7 @@ impl EngineHandle {
                 items: Registry::default(),
                 expired_tx,
                 expired_rx: Mutex::new(Some(expired_rx)),
-                orders: dashmap::DashMap::new(),
+                orders: orders::OrderBook::default(),
                 node_lock: std::sync::OnceLock::new(),
                 cluster: std::sync::OnceLock::new(),
             }),
@@ -254,9 +254,7 @@ impl EngineHandle {
         let of = |id: u128| cluster.partition_of(id) == p;
         let campaigns = self.inner.campaigns.remove_where(|id| of(id.as_u128()));
         let items = self.inner.items.remove_where(|id| of(id.as_u128()));
-        let before = self.inner.orders.len();
-        self.inner.orders.retain(|id, _| !of(id.as_u128()));
-        let orders = before - self.inner.orders.len();
+        let orders = self.inner.orders.retain(|id| !of(id.as_u128()));
         tracing::info!(partition = p, campaigns, items, orders, "partition evicted");
     }
 

@@ -128,12 +128,7 @@ impl EngineHandle {
 
     async fn orders_for_snapshot(&self) -> Vec<(Order, Seq)> {
         let now = self.now_ms();
-        let refs: Vec<OrderRef> = self
-            .inner
-            .orders
-            .iter()
-            .map(|kv| kv.value().clone())
-            .collect();
+        let refs: Vec<OrderRef> = self.order_entries();
         let mut out = Vec::new();
         for r in refs {
             let e = r.lock().await;

@@ -609,7 +609,13 @@ pub async fn create_address(
     ApiJson(body): ApiJson<AddressBody>,
 ) -> ApiResult<Reply<AddressIdResult>> {
     let fields = address_fields(body)?;
+    let read_at = state.lookups.addresses_epoch();
     let address_id = service::create_address(accounts(&state), caller(&user), &fields).await?;
+    // A shopper who adds an address usually orders with it next: the order path then finds its
+    // owner in memory instead of reading the row back.
+    state
+        .lookups
+        .remember_address(read_at, address_id, user.user_id);
     Ok(Reply::created(
         "배송지 등록 성공",
         AddressIdResult { address_id },

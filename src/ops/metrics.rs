@@ -245,6 +245,11 @@ pub const SERIES: &[Series] = &[
             &["placed", "paid", "cancelled", "expired", "refunded"],
         )],
     ),
+    series(
+        "hotdeal_orders_in_memory",
+        Gauge,
+        "Orders the engine holds in memory: those waiting for payment, and settled ones until the database holds their last change",
+    ),
     labelled(
         "hotdeal_engine_busy_total",
         Counter,

@@ -2,7 +2,9 @@
 //! the `--plot` SVG.
 
 use hotdeal::cli::client::{SecretArgs, ServerArgs};
-use hotdeal::cli::load::{LoadArgs, LoadReport, Scenario, per_second, run_load, run_setup};
+use hotdeal::cli::load::{
+    LoadArgs, LoadReport, Scenario, per_second, run_load, run_setup, write_users,
+};
 use hotdeal::client::{CampaignCounts, PromotionCounts};
 use hotdeal::http::auth::Role;
 
@@ -28,6 +30,7 @@ fn args(url: String, scenario: Scenario, users: usize, quantity: i64, requests: 
         requests: Some(requests),
         setup: true,
         setup_only: false,
+        users_out: None,
         quantity,
         campaign_id: None,
         product_id: None,
@@ -201,4 +204,51 @@ async fn setup_only_creates_an_open_campaign_or_a_sale_and_sends_no_load() {
         .unwrap();
     assert_eq!(Some(sale.product_id), made.product_id);
     assert_eq!((sale.quantity, sale.remaining), (25, 25));
+}
+
+#[tokio::test]
+async fn users_out_writes_each_shopper_a_token_and_for_orders_an_address_of_its_own() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let mut a = args(app.address.clone(), Scenario::Coupon, 3, 10, 0);
+    a.setup_only = true;
+    let path = dir.path().join("coupon-users.txt");
+    write_users(&a, &path).await.expect("users written");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines.iter().all(|l| !l.contains(' ')),
+        "tokens only: {text}"
+    );
+
+    a.scenario = Scenario::Order;
+    a.users = 4;
+    let path = dir.path().join("order-users.txt");
+    write_users(&a, &path).await.expect("users written");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let pairs: Vec<(&str, &str)> = text
+        .lines()
+        .map(|l| l.split_once(' ').expect("token and address"))
+        .collect();
+    assert_eq!(pairs.len(), 4, "{text}");
+    for (i, (token, address)) in pairs.iter().enumerate() {
+        let own = app
+            .with_token(token)
+            .get(format!("/api/v1/address/{address}"))
+            .brief()
+            .await
+            .unwrap();
+        assert_eq!(own.status, 200, "shopper {i} reads its address: {own:?}");
+        // and it is nobody else's
+        let (other, _) = pairs[(i + 1) % pairs.len()];
+        let theirs = app
+            .with_token(other)
+            .get(format!("/api/v1/address/{address}"))
+            .brief()
+            .await
+            .unwrap();
+        assert_eq!(theirs.status, 403, "{theirs:?}");
+    }
 }

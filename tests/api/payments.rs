@@ -919,3 +919,44 @@ async fn the_seed_payment_cancel_and_refund_paths_are_served() {
         res.body
     );
 }
+
+#[tokio::test]
+async fn a_paid_order_leaves_memory_once_in_the_database_and_is_refunded_from_there() {
+    let app = spawn_app().await;
+    let s = shopper(&app).await;
+    let item = product(&app, 5, 1_000).await;
+    let engine = &app.state.engine;
+
+    let (paid, url, _) = readied_order(&app, &s, item).await;
+    let page = format!("{}?{}", url.path(), url.query().unwrap());
+    assert_eq!(open_page(&app, &page, None).await.0, 200);
+    assert_eq!(levels(&app, item).await, (3, 0, 2));
+    // Settled and written behind: the sweeper drops it from memory (every order of this app
+    // is settled, so none stays).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while engine.orders_in_memory() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the paid order is still in memory"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Read back from the database: the same order, refundable as before.
+    let order = app
+        .get(&format!("/api/v1/orders/{paid}"), Some(&s.token))
+        .await;
+    assert_eq!(order.status, 200, "{:?}", order.body);
+    assert_eq!(order.data()["orderStatus"], "COMPLETE", "{:?}", order.body);
+    let refund = format!("/api/v1/payments/refund?orderId={paid}");
+    let res = app.post(&refund, &json!({}), Some(&s.token)).await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert_eq!(res.data()["refundAmount"], 2_000);
+    assert_eq!(levels(&app, item).await, (5, 0, 0), "stock back on sale");
+    let res = app.post(&refund, &json!({}), Some(&s.token)).await;
+    assert_eq!(
+        (res.status, res.code()),
+        (409, "PA004"),
+        "once: {:?}",
+        res.body
+    );
+}
