@@ -92,6 +92,72 @@ pub trait BatchSink: Send + 'static {
     fn commit(&mut self, batch: &[(Seq, Event)]) -> anyhow::Result<Vec<Seq>>;
 }
 
+/// Events in one outbox chunk when they arrive one at a time (or from recovery).
+const OUTBOX_CHUNK: usize = 4096;
+
+/// Written events waiting for the write-behind, in sequence order. Kept as the batches they
+/// were written in: a backlog that grows during a burst never moves what it already holds (one
+/// flat deque of a million events copies them all, under this lock, each time it doubles, and
+/// every acknowledgement waits behind that copy).
+#[derive(Default)]
+struct Outbox {
+    chunks: VecDeque<Vec<(Seq, Event)>>,
+    len: usize,
+}
+
+impl Outbox {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn push(&mut self, event: (Seq, Event)) {
+        self.len += 1;
+        match self.chunks.back_mut() {
+            Some(last) if last.len() < OUTBOX_CHUNK => last.push(event),
+            _ => {
+                let mut chunk = Vec::with_capacity(64);
+                chunk.push(event);
+                self.chunks.push_back(chunk);
+            }
+        }
+    }
+
+    /// Append `events` (later in sequence than everything held).
+    fn add(&mut self, events: Vec<(Seq, Event)>) {
+        if !events.is_empty() {
+            self.len += events.len();
+            self.chunks.push_back(events);
+        }
+    }
+
+    /// The first `max` events (fewer if fewer are held).
+    fn take(&mut self, max: usize) -> Vec<(Seq, Event)> {
+        let mut out: Vec<(Seq, Event)> = Vec::with_capacity(max.min(self.len));
+        while out.len() < max {
+            let Some(front) = self.chunks.front_mut() else {
+                break;
+            };
+            let want = max - out.len();
+            if front.len() <= want {
+                out.append(front);
+                self.chunks.pop_front();
+            } else {
+                out.extend(front.drain(..want));
+            }
+        }
+        self.len -= out.len();
+        out
+    }
+
+    /// Put `events` (taken earlier) back in front.
+    fn untake(&mut self, events: Vec<(Seq, Event)>) {
+        if !events.is_empty() {
+            self.len += events.len();
+            self.chunks.push_front(events);
+        }
+    }
+}
+
 struct Shared {
     mode: Durability,
     pending: Mutex<Pending>,
@@ -101,7 +167,7 @@ struct Shared {
     stopping: AtomicBool,
     appended: AtomicU64,
     applied: AtomicU64,
-    outbox: Mutex<VecDeque<(Seq, Event)>>,
+    outbox: Mutex<Outbox>,
     outbox_ready: Notify,
     stats: JournalStats,
     /// Whether any sequence was refused by a [`BatchSink`] (then `lost` is consulted).
@@ -126,7 +192,7 @@ impl Shared {
             stopping: AtomicBool::new(false),
             appended: AtomicU64::new(last_seq),
             applied: AtomicU64::new(applied_seq.min(last_seq)),
-            outbox: Mutex::new(VecDeque::new()),
+            outbox: Mutex::new(Outbox::default()),
             outbox_ready: Notify::new(),
             stats: JournalStats::default(),
             any_lost: AtomicBool::new(false),
@@ -234,7 +300,7 @@ impl Journal {
                 .outbox
                 .lock()
                 .expect("outbox lock")
-                .push_back((seq, event));
+                .push((seq, event));
             self.shared.outbox_ready.notify_one();
             let _ = self.shared.durable_tx.send_replace(seq);
         } else {
@@ -270,9 +336,8 @@ impl Journal {
         shared.appended.store(last, Ordering::Release);
         if shared.mode == Durability::None {
             drop(pending);
-            let mut outbox = shared.outbox.lock().expect("outbox lock");
-            outbox.extend((first..=last).zip(events));
-            drop(outbox);
+            let numbered: Vec<(Seq, Event)> = (first..=last).zip(events).collect();
+            shared.outbox.lock().expect("outbox lock").add(numbered);
             shared.outbox_ready.notify_one();
             let _ = shared.durable_tx.send_replace(last);
             on_durable(Ok(()));
@@ -371,24 +436,26 @@ impl Journal {
     /// Queue recovered events (after the database checkpoint) for the write-behind.
     pub fn requeue_for_writebehind(&self, events: impl IntoIterator<Item = (Seq, Event)>) {
         let mut outbox = self.shared.outbox.lock().expect("outbox lock");
-        outbox.extend(events);
+        let mut events = events.into_iter().peekable();
+        while events.peek().is_some() {
+            outbox.add(events.by_ref().take(OUTBOX_CHUNK).collect());
+        }
         drop(outbox);
         self.shared.outbox_ready.notify_one();
     }
 
     /// Take up to `max` written events, in sequence order, for the write-behind.
     pub fn take_written(&self, max: usize) -> Vec<(Seq, Event)> {
-        let mut outbox = self.shared.outbox.lock().expect("outbox lock");
-        let n = outbox.len().min(max);
-        outbox.drain(..n).collect()
+        self.shared.outbox.lock().expect("outbox lock").take(max)
     }
 
     /// Put events back at the front (the database refused a batch; it will be retried).
     pub fn untake(&self, events: Vec<(Seq, Event)>) {
-        let mut outbox = self.shared.outbox.lock().expect("outbox lock");
-        for e in events.into_iter().rev() {
-            outbox.push_front(e);
-        }
+        self.shared
+            .outbox
+            .lock()
+            .expect("outbox lock")
+            .untake(events);
     }
 
     /// Number of written events waiting for the write-behind.
@@ -596,10 +663,10 @@ fn writer_loop(
         for (_, _, done) in completions.drain(..) {
             done(Ok(()));
         }
-        {
-            let mut outbox = shared.outbox.lock().expect("outbox lock");
-            outbox.extend(batch.drain(..));
-        }
+        // The batch moves to the outbox whole; the next one starts in a vector of its size.
+        let next = Vec::with_capacity(batch.len().max(64));
+        let written = std::mem::replace(&mut batch, next);
+        shared.outbox.lock().expect("outbox lock").add(written);
         shared.outbox_ready.notify_one();
     }
 }
@@ -907,6 +974,35 @@ mod tests {
             user: UserId(uuid::Uuid::from_u128(n as u128)),
             at_ms: n,
         }
+    }
+
+    #[test]
+    fn the_outbox_hands_out_events_in_order_across_its_chunks() {
+        let mut outbox = Outbox::default();
+        let numbered = |from: u64, to: u64| -> Vec<(Seq, Event)> {
+            (from..=to).map(|s| (s, issued(s as i64))).collect()
+        };
+        outbox.add(numbered(1, 3));
+        outbox.add(Vec::new());
+        for s in 4..=OUTBOX_CHUNK as u64 + 10 {
+            outbox.push((s, issued(s as i64)));
+        }
+        outbox.add(numbered(OUTBOX_CHUNK as u64 + 11, OUTBOX_CHUNK as u64 + 12));
+        let total = OUTBOX_CHUNK + 12;
+        assert_eq!(outbox.len(), total);
+        let seqs = |events: &[(Seq, Event)]| events.iter().map(|(s, _)| *s).collect::<Vec<_>>();
+        // part of the first chunk, then across chunks
+        let first = outbox.take(2);
+        assert_eq!(seqs(&first), vec![1, 2]);
+        let next = outbox.take(5);
+        assert_eq!(seqs(&next), vec![3, 4, 5, 6, 7]);
+        // a refused batch goes back in front, whole
+        outbox.untake(next);
+        assert_eq!(outbox.len(), total - 2);
+        let rest = outbox.take(usize::MAX);
+        assert_eq!(seqs(&rest), (3..=total as u64).collect::<Vec<_>>());
+        assert_eq!(outbox.len(), 0);
+        assert!(outbox.take(10).is_empty());
     }
 
     fn options(dir: &Path, mode: Durability, segment_bytes: u64) -> JournalOptions {
