@@ -240,7 +240,6 @@ pub async fn apply_in(
     let mut promotions: HashMap<PromotionId, i64> = HashMap::new();
     let mut placed: Vec<&Order> = Vec::new();
     // (item, order) -> the reservation row to hold, or None to drop it; last one wins.
-    type ReservationRow = (UserId, i64, i64, Option<PromotionId>, Millis);
     let mut held: HashMap<(ItemId, OrderId), Option<ReservationRow>> = HashMap::new();
     // order -> (status, at): the last status of each order in the batch.
     let mut order_status: HashMap<OrderId, (OrderStatus, Millis)> = HashMap::new();
@@ -484,33 +483,25 @@ pub async fn apply_in(
         .await?;
     }
 
-    let mut keys: Vec<_> = held.keys().copied().collect();
+    // Reservations held go in as multi-row inserts, the ones dropped as one delete per item and
+    // chunk: a statement per reservation cost a round trip to the database's thread (or server)
+    // per order.
+    let mut keys: Vec<(ItemId, OrderId)> = held.keys().copied().collect();
     keys.sort();
+    let mut holds: Vec<(ItemId, OrderId, ReservationRow)> = Vec::new();
+    let mut drops: Vec<(ItemId, OrderId)> = Vec::new();
     for (item, order) in keys {
         match held[&(item, order)] {
-            Some((user, qty, unit_price, promotion, deadline)) => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "{} INTO hd_reservation (item_id, order_id, user_id, qty, unit_price, promotion_id, deadline_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    dialect.insert_ignore()
-                )))
-                .bind(item.to_string())
-                .bind(order.to_string())
-                .bind(user.to_string())
-                .bind(qty)
-                .bind(unit_price)
-                .bind(promotion.map(|p| p.to_string()))
-                .bind(deadline)
-                .execute(&mut **tx)
-                .await?;
-            }
-            None => {
-                sqlx::query("DELETE FROM hd_reservation WHERE item_id = ? AND order_id = ?")
-                    .bind(item.to_string())
-                    .bind(order.to_string())
-                    .execute(&mut **tx)
-                    .await?;
-            }
+            Some(row) => holds.push((item, order, row)),
+            None => drops.push((item, order)),
+        }
+    }
+    for chunk in row_chunks(&holds, RESERVATION_ROWS) {
+        insert_reservations(tx, dialect, chunk).await?;
+    }
+    for of_item in drops.chunk_by(|a, b| a.0 == b.0) {
+        for chunk in row_chunks(of_item, RESERVATION_ROWS) {
+            delete_reservations(tx, chunk).await?;
         }
     }
 
@@ -638,6 +629,57 @@ async fn insert_orders(
         });
         qb.build().execute(&mut **tx).await?;
     }
+    Ok(())
+}
+
+/// A reservation row: user, quantity, unit price, promotion, deadline.
+type ReservationRow = (UserId, i64, i64, Option<PromotionId>, Millis);
+
+/// Most reservation rows (7 parameters) or order ids of one item in one statement.
+const RESERVATION_ROWS: usize = 1024;
+
+async fn insert_reservations(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    dialect: Dialect,
+    rows: &[(ItemId, OrderId, ReservationRow)],
+) -> anyhow::Result<()> {
+    let mut qb: QueryBuilder<Any> = QueryBuilder::new(format!(
+        "{} INTO hd_reservation (item_id, order_id, user_id, qty, unit_price, promotion_id, deadline_at) ",
+        dialect.insert_ignore()
+    ));
+    qb.push_values(
+        rows,
+        |mut b, (item, order, (user, qty, unit_price, promotion, deadline))| {
+            b.push_bind(item.to_string())
+                .push_bind(order.to_string())
+                .push_bind(user.to_string())
+                .push_bind(*qty)
+                .push_bind(*unit_price)
+                .push_bind(promotion.map(|p| p.to_string()))
+                .push_bind(*deadline);
+        },
+    );
+    qb.build().execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Delete the reservations `rows` (all of one item).
+async fn delete_reservations(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    rows: &[(ItemId, OrderId)],
+) -> anyhow::Result<()> {
+    let Some((item, _)) = rows.first() else {
+        return Ok(());
+    };
+    let mut qb: QueryBuilder<Any> =
+        QueryBuilder::new("DELETE FROM hd_reservation WHERE item_id = ");
+    qb.push_bind(item.to_string()).push(" AND order_id IN (");
+    let mut ids = qb.separated(", ");
+    for (_, order) in rows {
+        ids.push_bind(order.to_string());
+    }
+    qb.push(")");
+    qb.build().execute(&mut **tx).await?;
     Ok(())
 }
 

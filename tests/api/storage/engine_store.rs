@@ -136,3 +136,117 @@ async fn one_coupon_per_user_and_campaign_is_enforced_by_the_database(db: &Db) {
     assert_eq!(n, 1);
 }
 contract_test!(one_coupon_per_user_and_campaign_is_enforced_by_the_database);
+
+async fn reservations_written_behind_come_back_with_their_items(db: &Db) {
+    use hotdeal::domain::event::{Event, ReleaseReason};
+    use hotdeal::domain::ids::OrderId;
+    use hotdeal::persistence::writebehind::apply_batch;
+
+    let store = SqlStore::new(db.clone());
+    let (a, b) = (ItemId::new(), ItemId::new());
+    for item in [a, b] {
+        store
+            .insert_product(
+                &NewProduct {
+                    id: item,
+                    company_id: CompanyId::new(),
+                    name: "held".into(),
+                    price: 1_000,
+                    quantity: 10_000,
+                    category: "FASHION".into(),
+                    description: None,
+                    thumb_img: None,
+                    detail_imgs: vec![],
+                    created_by: None,
+                },
+                1,
+            )
+            .await
+            .unwrap();
+    }
+    let user = UserId::new();
+    // 1,500 orders on `a` (more than one statement's rows) and 3 on `b`, in one batch; then some
+    // of them confirmed or released, in the same batch and in a later one.
+    let on_a: Vec<OrderId> = (0..1_500).map(|_| OrderId::new()).collect();
+    let on_b: Vec<OrderId> = (0..3).map(|_| OrderId::new()).collect();
+    let reserve = |item, order, deadline_ms| Event::ItemReserved {
+        item,
+        order,
+        user,
+        qty: 1,
+        deadline_ms,
+        unit_price: 1_000,
+        promotion: None,
+        at_ms: 2,
+    };
+    let mut batch: Vec<(u64, Event)> = Vec::new();
+    for (i, o) in on_a.iter().enumerate() {
+        batch.push((0, reserve(a, *o, 10_000 + i as i64)));
+    }
+    for o in &on_b {
+        batch.push((0, reserve(b, *o, 20_000)));
+    }
+    batch.push((
+        0,
+        Event::ItemConfirmed {
+            item: a,
+            order: on_a[0],
+            qty: 1,
+            promotion: None,
+            at_ms: 3,
+        },
+    ));
+    let numbered: Vec<(u64, Event)> = batch
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, e))| (i as u64 + 1, e))
+        .collect();
+    let next = numbered.len() as u64 + 1;
+    apply_batch(db, &numbered, 5).await.unwrap();
+    // later: 700 of `a`'s released (two delete statements' worth of one item) and one of `b`'s
+    let mut later: Vec<(u64, Event)> = Vec::new();
+    for o in on_a[1..701].iter().chain(&on_b[..1]) {
+        let item = if on_b.contains(o) { b } else { a };
+        later.push((
+            next + later.len() as u64,
+            Event::ItemReleased {
+                item,
+                order: *o,
+                qty: 1,
+                promotion: None,
+                reason: ReleaseReason::Cancelled,
+                at_ms: 6,
+            },
+        ));
+    }
+    apply_batch(db, &later, 7).await.unwrap();
+
+    let held = |item| {
+        let store = &store;
+        async move {
+            let mut r: Vec<(OrderId, i64)> = store
+                .load_item(item)
+                .await
+                .unwrap()
+                .expect("stored")
+                .reservations
+                .into_iter()
+                .map(|(o, r)| (o, r.deadline_ms))
+                .collect();
+            r.sort();
+            r
+        }
+    };
+    let mut want_a: Vec<(OrderId, i64)> = on_a
+        .iter()
+        .enumerate()
+        .skip(701)
+        .map(|(i, o)| (*o, 10_000 + i as i64))
+        .collect();
+    want_a.sort();
+    assert_eq!(held(a).await, want_a, "item a keeps the 799 unpaid orders");
+    let mut want_b: Vec<(OrderId, i64)> = on_b[1..].iter().map(|o| (*o, 20_000)).collect();
+    want_b.sort();
+    assert_eq!(held(b).await, want_b);
+}
+contract_test!(reservations_written_behind_come_back_with_their_items);
