@@ -4,7 +4,7 @@
 //! each issued coupon's used/unused state. Every operation takes `now_ms` and returns an outcome
 //! value; `issued <= quantity` and `issued == holders.len()` are checked after every mutation.
 
-use std::collections::HashMap;
+use griddle::HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -167,7 +167,9 @@ pub struct CampaignLedger {
     pub config: CampaignConfig,
     pub status: CampaignStatus,
     issued: i64,
-    /// user id (as u128) -> that user's coupon state.
+    /// user id (as u128) -> that user's coupon state. One entry per claim: an incrementally
+    /// resized map, so the claim that makes it double moves a few entries instead of all of them
+    /// (a plain hash map of a few hundred thousand holders stalls its actor for tens of ms there).
     holders: HashMap<u128, CouponState, IdBuildHasher>,
     /// user id -> the order (as u128) its used coupon is on. Only used coupons are here, and
     /// only those whose order is known (a coupon used before orders were recorded has none).
@@ -277,8 +279,8 @@ impl CampaignLedger {
             return reason;
         }
         match self.holders.entry(user.as_u128()) {
-            std::collections::hash_map::Entry::Occupied(_) => CampaignOutcome::AlreadyIssued,
-            std::collections::hash_map::Entry::Vacant(v) => {
+            griddle::hash_map::Entry::Occupied(_) => CampaignOutcome::AlreadyIssued,
+            griddle::hash_map::Entry::Vacant(v) => {
                 v.insert(CouponState::Unused);
                 self.issued += 1;
                 let now_sold_out = self.issued == self.config.quantity;
