@@ -11,6 +11,26 @@ use dashmap::DashMap;
 
 use super::*;
 
+/// Which of the book's indexes an order belongs in.
+enum Indexed {
+    Active { deadline: Millis },
+    Settled { seq: Seq },
+}
+
+impl Indexed {
+    fn of(entry: &OrderEntry) -> Indexed {
+        if entry.order.status.is_active() {
+            Indexed::Active {
+                deadline: entry.order.deadline_ms,
+            }
+        } else {
+            Indexed::Settled {
+                seq: entry.last_seq,
+            }
+        }
+    }
+}
+
 /// The orders held in memory, with the indexes the sweeper and the eviction work from.
 #[derive(Default)]
 pub(super) struct OrderBook {
@@ -24,20 +44,48 @@ pub(super) struct OrderBook {
 
 impl OrderBook {
     fn insert(&self, entry: OrderEntry) -> OrderRef {
-        let (id, active, deadline) = (
-            entry.order.id,
-            entry.order.status.is_active(),
-            entry.order.deadline_ms,
-        );
-        let seq = entry.last_seq;
+        let (id, index) = (entry.order.id, Indexed::of(&entry));
         let entry = Arc::new(tokio::sync::Mutex::new(entry));
         self.orders.insert(id, entry.clone());
-        if active {
-            self.track_deadline(deadline, id);
-        } else {
-            self.settled(seq, id);
-        }
+        self.index(id, index);
         entry
+    }
+
+    /// `entry`, unless the order is already here (a concurrent load of it won): the one kept.
+    fn insert_if_absent(&self, entry: OrderEntry) -> OrderRef {
+        let (id, index) = (entry.order.id, Indexed::of(&entry));
+        let kept = match self.orders.entry(id) {
+            dashmap::mapref::entry::Entry::Occupied(o) => return o.get().clone(),
+            dashmap::mapref::entry::Entry::Vacant(v) => {
+                let entry = Arc::new(tokio::sync::Mutex::new(entry));
+                v.insert(entry.clone());
+                entry
+            }
+        };
+        self.index(id, index);
+        kept
+    }
+
+    /// Put a new entry in the index its status calls for.
+    fn index(&self, id: OrderId, index: Indexed) {
+        match index {
+            Indexed::Active { deadline } => self.track_deadline(deadline, id),
+            Indexed::Settled { seq } => self.settled(seq, id),
+        }
+    }
+
+    /// `entry` moved to a new status at its `last_seq` (it was active before if `was_active`).
+    fn status_changed(&self, entry: &OrderEntry, was_active: bool) {
+        if entry.order.status.is_active() {
+            return;
+        }
+        if was_active {
+            self.deadlines
+                .lock()
+                .expect("order deadlines")
+                .remove(&(entry.order.deadline_ms, entry.order.id));
+        }
+        self.settled(entry.last_seq, entry.order.id);
     }
 
     fn get(&self, id: OrderId) -> Option<OrderRef> {
@@ -185,24 +233,10 @@ impl EngineHandle {
             return Ok(None);
         };
         let checkpoint = self.inner.journal.applied();
-        // One entry per order: a concurrent load of the same order may have won.
-        let entry = match self.inner.orders.orders.entry(id) {
-            dashmap::mapref::entry::Entry::Occupied(o) => o.get().clone(),
-            dashmap::mapref::entry::Entry::Vacant(v) => {
-                let (active, deadline) = (order.status.is_active(), order.deadline_ms);
-                let entry = Arc::new(tokio::sync::Mutex::new(OrderEntry {
-                    order,
-                    last_seq: checkpoint,
-                }));
-                v.insert(entry.clone());
-                if active {
-                    self.inner.orders.track_deadline(deadline, id);
-                } else {
-                    self.inner.orders.settled(checkpoint, id);
-                }
-                entry
-            }
-        };
+        let entry = self.inner.orders.insert_if_absent(OrderEntry {
+            order,
+            last_seq: checkpoint,
+        });
         Ok(Some(entry))
     }
 
@@ -221,17 +255,7 @@ impl EngineHandle {
         let was_active = entry.order.status.is_active();
         entry.order.apply(status, now);
         entry.last_seq = seq;
-        if was_active && !entry.order.status.is_active() {
-            self.inner
-                .orders
-                .deadlines
-                .lock()
-                .expect("order deadlines")
-                .remove(&(entry.order.deadline_ms, entry.order.id));
-        }
-        if !entry.order.status.is_active() {
-            self.inner.orders.settled(seq, entry.order.id);
-        }
+        self.inner.orders.status_changed(entry, was_active);
         self.durable(Some(seq)).await
     }
 
