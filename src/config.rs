@@ -125,12 +125,26 @@ pub struct Config {
     pub tick_interval_ms: u64,
 
     /// Maximum journaled events per write-behind transaction.
-    #[arg(long, env = "HOTDEAL_WRITEBEHIND_BATCH_SIZE", default_value_t = 2_000)]
+    #[arg(long, env = "HOTDEAL_WRITEBEHIND_BATCH_SIZE", default_value_t = 20_000)]
     pub writebehind_batch_size: usize,
 
-    /// Longest the write-behind waits to fill a batch, in milliseconds.
+    /// How long the write-behind waits to fill a batch when the database is quick, in
+    /// milliseconds: the lag of a quiet system.
     #[arg(long, env = "HOTDEAL_WRITEBEHIND_INTERVAL_MS", default_value_t = 20)]
     pub writebehind_interval_ms: u64,
+
+    /// The share of wall time (percent) the write-behind may spend applying batches during a
+    /// burst. After a batch that took `t` it waits `t * (100 / p - 1)` (at least the interval, at
+    /// most a second, not at all when a full batch is waiting), so batches grow with the load and
+    /// each row costs less: the database catches up in fewer, larger transactions instead of
+    /// taking CPU from claims. 100 applies back to back.
+    #[arg(
+        long,
+        env = "HOTDEAL_WRITEBEHIND_DUTY_PERCENT",
+        default_value_t = 20,
+        value_parser = clap::value_parser!(u8).range(1..=100)
+    )]
+    pub writebehind_duty_percent: u8,
 
     /// Scheduling niceness of the write-behind's SQLite worker thread (0 = as the rest, up to
     /// 19). The write-behind is behind by design: during a burst it yields the CPU to claims and

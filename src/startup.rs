@@ -169,6 +169,7 @@ impl Application {
             WriteBehindOptions {
                 batch_size: config.writebehind_batch_size,
                 interval: Duration::from_millis(config.writebehind_interval_ms),
+                duty_percent: config.writebehind_duty_percent,
             },
         );
         let mut background = vec![ticker::spawn(

@@ -91,6 +91,18 @@ else
     wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s benches/wrk/orders.lua "$url" | tee "$dir/claims.out"
 fi
 per_request "$t0" "$(cpu_ticks)" "$dir/claims.out"
+# How long after the burst the database holds everything it acknowledged: the write-behind's
+# backlog (journaled events not yet applied), polled every 50 ms until it is empty (30 s at most).
+backlog() { curl -fs "$url/metrics" | awk '/^hotdeal_writebehind_lag_events / {print int($2)}'; }
+drain_start=$(date +%s%3N)
+b=$(backlog)
+echo "== write-behind backlog at the end of the burst: ${b:-?} events"
+for _ in $(seq 1 600); do
+  [ "${b:-1}" = 0 ] && break
+  sleep 0.05
+  b=$(backlog)
+done
+echo "== write-behind caught up $(( $(date +%s%3N) - drain_start )) ms after the burst (backlog ${b:-?})"
 [ -n "${PERF:-}" ] && wait "$perf_pid"
 curl -fs "$url/metrics" >"$dir/metrics.txt" || true
 awk '/^hotdeal_journal_fsync_seconds_sum/ {s=$2} /^hotdeal_journal_fsync_seconds_count/ {n=$2}

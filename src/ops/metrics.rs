@@ -22,7 +22,7 @@ pub const SECONDS_BUCKETS: &[f64] = &[
 
 /// Buckets for the write-behind batch size (events per transaction).
 pub const BATCH_SIZE_BUCKETS: &[f64] = &[
-    1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1_000.0, 2_000.0, 5_000.0,
+    1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1_000.0, 2_000.0, 5_000.0, 10_000.0, 20_000.0,
 ];
 
 /// How often histogram data is drained into the exposition snapshot between scrapes.

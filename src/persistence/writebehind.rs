@@ -38,7 +38,25 @@ use crate::domain::order::{Order, OrderLine, OrderStatus};
 #[derive(Debug, Clone)]
 pub struct WriteBehindOptions {
     pub batch_size: usize,
+    /// The linger of a quiet system (see [`linger`]).
     pub interval: Duration,
+    /// The share of wall time, in percent, applying may take during a burst (see [`linger`]).
+    pub duty_percent: u8,
+}
+
+/// The longest the write-behind lingers between batches, however slow the last one was.
+const MAX_LINGER: Duration = Duration::from_secs(1);
+
+/// How long to let the outbox fill after a batch that took `applied` to apply: at least
+/// `interval`, and long enough that applying takes at most `duty_percent` of the wall time
+/// (capped at [`MAX_LINGER`]). A quiet system's batches are small and quick, so its lag is the
+/// interval; during a burst each batch takes longer, the linger grows with it, the next batch is
+/// larger, and a row costs the database less (one commit, and each index page written once, for
+/// more rows). The worker thus takes a bounded share of the CPU from the claims it trails.
+pub fn linger(interval: Duration, applied: Duration, duty_percent: u8) -> Duration {
+    let duty = u32::from(duty_percent.clamp(1, 100));
+    let idle = applied * (100 - duty) / duty;
+    idle.clamp(interval, MAX_LINGER.max(interval))
 }
 
 /// A running write-behind worker.
@@ -103,17 +121,18 @@ async fn run(
 ) {
     let mut backoff = Duration::from_millis(50);
     let mut last_commit = Instant::now();
+    let mut pause = options.interval;
     loop {
         if *stop_rx.borrow() {
             return;
         }
-        // Linger: a batch that is not full waits until `interval` after the previous commit, so
-        // a steady stream of claims is applied in a few large transactions rather than many small
+        // Linger: a batch that is not full waits until `pause` after the previous commit, so a
+        // steady stream of claims is applied in a few large transactions rather than many small
         // ones (a commit costs about as much as a hundred rows). The lag this adds is bounded by
-        // the interval; a full batch goes at once.
+        // `linger`; a full batch goes at once.
         let max = options.batch_size.max(1);
         if journal.outbox_len() < max {
-            let due = last_commit + options.interval;
+            let due = last_commit + pause;
             if Instant::now() < due {
                 tokio::select! {
                     _ = tokio::time::sleep_until(due.into()) => {}
@@ -135,6 +154,7 @@ async fn run(
         match apply_batch(&db, &batch, clock.now_ms()).await {
             Ok(()) => {
                 last_commit = Instant::now();
+                pause = linger(options.interval, started.elapsed(), options.duty_percent);
                 journal.set_applied(last);
                 backoff = Duration::from_millis(50);
                 metrics::histogram!("hotdeal_writebehind_batch_size").record(batch.len() as f64);
@@ -750,6 +770,23 @@ mod tests {
     use crate::domain::order::OrderCoupon;
     use crate::persistence::DbOptions;
     use crate::persistence::repo::{EngineStore, NewCampaign, SqlStore};
+
+    #[test]
+    fn linger_keeps_applying_to_its_share_of_the_time_within_bounds() {
+        let ms = Duration::from_millis;
+        // Quick batches: the quiet system's interval.
+        assert_eq!(linger(ms(20), ms(1), 20), ms(20));
+        // A 30 ms batch at a 20% duty: 120 ms of rest, so applying takes 30 of every 150 ms.
+        assert_eq!(linger(ms(20), ms(30), 20), ms(120));
+        assert_eq!(linger(ms(20), ms(30), 50), ms(30));
+        // Never longer than a second, and back to back at 100%.
+        assert_eq!(linger(ms(20), ms(900), 20), MAX_LINGER);
+        assert_eq!(linger(ms(20), ms(900), 100), ms(20));
+        // An interval above the cap is the operator's choice and is kept.
+        assert_eq!(linger(ms(1500), ms(1), 20), ms(1500));
+        // Out-of-range shares are clamped rather than dividing by zero.
+        assert_eq!(linger(ms(20), ms(30), 0), MAX_LINGER);
+    }
 
     #[test]
     fn row_chunks_cover_every_row_in_order_with_few_shapes() {
