@@ -27,11 +27,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::hmac;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Millis;
-use crate::domain::campaign::CampaignOutcome;
-use crate::domain::event::ReleaseReason;
-use crate::domain::ids::{CampaignId, CompanyId, ItemId, OrderId, PromotionId, UserId};
-use crate::domain::item::ItemOutcome;
+use crate::domain::campaign::{CampaignCommand, CampaignOutcome};
+use crate::domain::ids::{CampaignId, CompanyId, ItemId};
+use crate::domain::item::{ItemCommand, ItemOutcome};
 use crate::engine::EngineError;
 
 /// The path every peer call is posted to.
@@ -47,46 +45,17 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// the call rate.
 const MAX_REMEMBERED_NONCES: usize = 1_000_000;
 
-/// One step of an order, asked of the node that owns the entity.
+/// One step of an order, asked of the node that owns the entity: the same command its actor
+/// would be sent on that node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "camelCase")]
 pub enum PeerCall {
-    #[serde(rename_all = "camelCase")]
-    Reserve {
-        order: OrderId,
-        user: UserId,
-        item: ItemId,
-        qty: i64,
-        deadline_ms: Millis,
-    },
-    #[serde(rename_all = "camelCase")]
-    Confirm { order: OrderId, item: ItemId },
-    #[serde(rename_all = "camelCase")]
-    Release {
-        order: OrderId,
-        item: ItemId,
-        reason: ReleaseReason,
-    },
-    #[serde(rename_all = "camelCase")]
-    Restock {
-        order: OrderId,
-        user: UserId,
-        item: ItemId,
-        qty: i64,
-        promotion: Option<PromotionId>,
-    },
-    #[serde(rename_all = "camelCase")]
-    UseCoupon {
+    /// Decide `command` on the item's actor (durable when answered).
+    Item { item: ItemId, command: ItemCommand },
+    /// Decide `command` on the campaign's actor (durable when answered).
+    Campaign {
         campaign: CampaignId,
-        user: UserId,
-        order: OrderId,
-        eligible_amount: i64,
-    },
-    #[serde(rename_all = "camelCase")]
-    RecoverCoupon {
-        campaign: CampaignId,
-        user: UserId,
-        order: OrderId,
+        command: CampaignCommand,
     },
     /// The company a campaign's coupons are limited to (`None`: any).
     #[serde(rename_all = "camelCase")]
@@ -324,6 +293,7 @@ fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::{OrderId, UserId};
 
     #[test]
     fn a_signature_holds_for_its_body_key_and_time_only() {
@@ -391,16 +361,30 @@ mod tests {
 
     #[test]
     fn calls_and_answers_keep_their_shape_on_the_wire() {
-        let call = PeerCall::Reserve {
-            order: OrderId(uuid::Uuid::nil()),
-            user: UserId(uuid::Uuid::nil()),
+        let call = PeerCall::Item {
             item: ItemId(uuid::Uuid::nil()),
-            qty: 2,
-            deadline_ms: 5,
+            command: ItemCommand::Reserve {
+                order: OrderId(uuid::Uuid::nil()),
+                user: UserId(uuid::Uuid::nil()),
+                qty: 2,
+                deadline_ms: 5,
+            },
         };
         let json = serde_json::to_string(&call).unwrap();
-        assert!(json.contains(r#""op":"reserve""#), "{json}");
+        assert!(json.contains(r#""op":"item""#), "{json}");
+        assert!(json.contains(r#""command":{"op":"reserve""#), "{json}");
         assert!(json.contains(r#""deadlineMs":5"#), "{json}");
+        assert_eq!(serde_json::from_str::<PeerCall>(&json).unwrap(), call);
+        let call = PeerCall::Campaign {
+            campaign: CampaignId(uuid::Uuid::nil()),
+            command: CampaignCommand::Use {
+                user: UserId(uuid::Uuid::nil()),
+                order: OrderId(uuid::Uuid::nil()),
+                eligible_amount: 7,
+            },
+        };
+        let json = serde_json::to_string(&call).unwrap();
+        assert!(json.contains(r#""eligibleAmount":7"#), "{json}");
         assert_eq!(serde_json::from_str::<PeerCall>(&json).unwrap(), call);
         let refused = PeerAnswer::Refused(PeerRefusal::NotOwner);
         let json = serde_json::to_string(&refused).unwrap();

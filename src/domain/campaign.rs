@@ -414,8 +414,10 @@ impl CampaignLedger {
 }
 
 /// A request to a campaign: what its actor receives, and what recovery rebuilds from a journaled
-/// event to replay it through the same [`CampaignLedger::decide`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// event to replay it through the same [`CampaignLedger::decide`]. It also travels between nodes
+/// as a peer call (JSON), to the node that owns the campaign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum CampaignCommand {
     /// Issue one coupon to `user` (first come, first served; one per user).
     Issue { user: UserId },

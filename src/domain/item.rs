@@ -781,8 +781,10 @@ impl ItemLedger {
 }
 
 /// A request to an item: what its actor receives, and what recovery rebuilds from a journaled
-/// event to replay it through the same [`ItemLedger::decide`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// event to replay it through the same [`ItemLedger::decide`]. It also travels between nodes as a
+/// peer call (JSON), to the node that owns the item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum ItemCommand {
     /// Hold `qty` units for `order` until `deadline_ms`.
     Reserve {

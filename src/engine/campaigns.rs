@@ -2,7 +2,6 @@
 
 use super::remote::Owner;
 use super::*;
-use crate::cluster::peer::PeerCall;
 
 impl EngineHandle {
     /// Issue one coupon of `campaign` to `user`, first come first served.
@@ -98,26 +97,18 @@ impl EngineHandle {
         order: OrderId,
         eligible_amount: i64,
     ) -> Result<(CampaignOutcome, Option<Seq>), EngineError> {
+        let command = CampaignCommand::Use {
+            user,
+            order,
+            eligible_amount,
+        };
         match self.campaign_owner(campaign).await? {
             Owner::Here(entry) => {
                 self.check_backlog()?;
-                let command = CampaignCommand::Use {
-                    user,
-                    order,
-                    eligible_amount,
-                };
                 self.decide_campaign(&entry, command).await
             }
             Owner::Peer(url) => self
-                .peer_campaign(
-                    &url,
-                    PeerCall::UseCoupon {
-                        campaign,
-                        user,
-                        order,
-                        eligible_amount,
-                    },
-                )
+                .peer_campaign(&url, campaign, command)
                 .await
                 .map(|outcome| (outcome, None)),
         }
@@ -143,25 +134,14 @@ impl EngineHandle {
         user: UserId,
         order: OrderId,
     ) -> Result<CampaignOutcome, EngineError> {
+        let command = CampaignCommand::Recover { user, order };
         match self.campaign_owner(campaign).await? {
             Owner::Here(entry) => {
-                let (outcome, seq) = self
-                    .decide_campaign(&entry, CampaignCommand::Recover { user, order })
-                    .await?;
+                let (outcome, seq) = self.decide_campaign(&entry, command).await?;
                 self.durable(seq).await?;
                 Ok(outcome)
             }
-            Owner::Peer(url) => {
-                self.peer_campaign(
-                    &url,
-                    PeerCall::RecoverCoupon {
-                        campaign,
-                        user,
-                        order,
-                    },
-                )
-                .await
-            }
+            Owner::Peer(url) => self.peer_campaign(&url, campaign, command).await,
         }
     }
 

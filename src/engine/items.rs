@@ -3,7 +3,6 @@
 
 use super::remote::Owner;
 use super::*;
-use crate::cluster::peer::PeerCall;
 
 impl EngineHandle {
     /// Reserve every line of `order` or none: lines in item id order (duplicates merged), the
@@ -66,30 +65,13 @@ impl EngineHandle {
         let mut reserved: Vec<(ReservedLine, usize)> = Vec::with_capacity(merged.len());
         let mut last_seq = None;
         for (index, (l, owner)) in merged.iter().zip(&owners).enumerate() {
-            let result = match owner {
-                Owner::Here(entry) => {
-                    let command = ItemCommand::Reserve {
-                        order,
-                        user,
-                        qty: l.qty,
-                        deadline_ms,
-                    };
-                    self.decide_item(entry, command).await
-                }
-                Owner::Peer(url) => self
-                    .peer_item(
-                        url,
-                        PeerCall::Reserve {
-                            order,
-                            user,
-                            item: l.item,
-                            qty: l.qty,
-                            deadline_ms,
-                        },
-                    )
-                    .await
-                    .map(|outcome| (outcome, None)),
+            let command = ItemCommand::Reserve {
+                order,
+                user,
+                qty: l.qty,
+                deadline_ms,
             };
+            let result = self.decide_item_on(owner, l.item, command).await;
             let refusal = match result {
                 Ok((
                     ItemOutcome::Reserved {
@@ -170,14 +152,7 @@ impl EngineHandle {
         match owner {
             Owner::Here(entry) => self.release_one(entry, order, reason).await,
             Owner::Peer(url) => self
-                .peer_item(
-                    url,
-                    PeerCall::Release {
-                        order,
-                        item,
-                        reason,
-                    },
-                )
+                .peer_item(url, item, ItemCommand::Release { order, reason })
                 .await
                 .map(|outcome| (outcome, None)),
         }
@@ -215,16 +190,8 @@ impl EngineHandle {
         items: &[ItemId],
     ) -> Result<Vec<(ItemId, ItemOutcome)>, EngineError> {
         self.each_item(items, |item, owner| async move {
-            match owner {
-                Owner::Here(entry) => {
-                    self.decide_item(&entry, ItemCommand::Confirm { order })
-                        .await
-                }
-                Owner::Peer(url) => self
-                    .peer_item(&url, PeerCall::Confirm { order, item })
-                    .await
-                    .map(|outcome| (outcome, None)),
-            }
+            self.decide_item_on(&owner, item, ItemCommand::Confirm { order })
+                .await
         })
         .await
     }
@@ -291,32 +258,16 @@ impl EngineHandle {
         qty: i64,
         promotion: Option<PromotionId>,
     ) -> Result<ItemOutcome, EngineError> {
-        match self.item_owner(item).await? {
-            Owner::Here(entry) => {
-                let command = ItemCommand::Restock {
-                    order,
-                    user,
-                    qty,
-                    promotion,
-                };
-                let (outcome, seq) = self.decide_item(&entry, command).await?;
-                self.durable(seq).await?;
-                Ok(outcome)
-            }
-            Owner::Peer(url) => {
-                self.peer_item(
-                    &url,
-                    PeerCall::Restock {
-                        order,
-                        user,
-                        item,
-                        qty,
-                        promotion,
-                    },
-                )
-                .await
-            }
-        }
+        let owner = self.item_owner(item).await?;
+        let command = ItemCommand::Restock {
+            order,
+            user,
+            qty,
+            promotion,
+        };
+        let (outcome, seq) = self.decide_item_on(&owner, item, command).await?;
+        self.durable(seq).await?;
+        Ok(outcome)
     }
 
     /// Operator stock change.
@@ -355,6 +306,23 @@ impl EngineHandle {
     ) -> Result<(ItemOutcome, Option<Seq>), EngineError> {
         self.ask(&entry.addr, &entry.shared.gauge, DecideItem(command))
             .await
+    }
+
+    /// Decide `command` where `item` is owned: on this node's actor (returning the sequence to
+    /// wait for), or on its owner's (durable when it returns, so no sequence).
+    async fn decide_item_on(
+        &self,
+        owner: &Owner<ItemEntry>,
+        item: ItemId,
+        command: ItemCommand,
+    ) -> Result<(ItemOutcome, Option<Seq>), EngineError> {
+        match owner {
+            Owner::Here(entry) => self.decide_item(entry, command).await,
+            Owner::Peer(url) => self
+                .peer_item(url, item, command)
+                .await
+                .map(|outcome| (outcome, None)),
+        }
     }
 
     /// Decide `command` on this node's actor of `item` and wait until its event is durable.

@@ -60,9 +60,10 @@ impl EngineHandle {
     pub(super) async fn peer_item(
         &self,
         url: &str,
-        call: PeerCall,
+        item: ItemId,
+        command: ItemCommand,
     ) -> Result<ItemOutcome, EngineError> {
-        match self.peer(url, call).await? {
+        match self.peer(url, PeerCall::Item { item, command }).await? {
             PeerAnswer::Item(outcome) => Ok(outcome),
             other => Err(unexpected(other)),
         }
@@ -72,9 +73,13 @@ impl EngineHandle {
     pub(super) async fn peer_campaign(
         &self,
         url: &str,
-        call: PeerCall,
+        campaign: CampaignId,
+        command: CampaignCommand,
     ) -> Result<CampaignOutcome, EngineError> {
-        match self.peer(url, call).await? {
+        match self
+            .peer(url, PeerCall::Campaign { campaign, command })
+            .await?
+        {
             PeerAnswer::Campaign(outcome) => Ok(outcome),
             other => Err(unexpected(other)),
         }
@@ -113,87 +118,33 @@ impl EngineHandle {
 
     async fn serve_peer_inner(&self, call: PeerCall) -> Result<PeerAnswer, EngineError> {
         let (answer, seq) = match call {
-            PeerCall::Reserve {
-                order,
-                user,
-                item,
-                qty,
-                deadline_ms,
-            } => {
+            PeerCall::Item { item, command } => {
                 let entry = self.item(item).await?;
-                if let Some(outcome) = entry.shared.fast_reject(self.now_ms()) {
-                    metrics::counter!("hotdeal_engine_fast_rejects_total", "kind" => "item")
-                        .increment(1);
-                    return Ok(PeerAnswer::Item(outcome));
+                let (outcome, seq) = match command {
+                    // New reservations go through the same gates as this node's own.
+                    ItemCommand::Reserve { .. } => {
+                        if let Some(outcome) = entry.shared.fast_reject(self.now_ms()) {
+                            metrics::counter!("hotdeal_engine_fast_rejects_total", "kind" => "item")
+                                .increment(1);
+                            return Ok(PeerAnswer::Item(outcome));
+                        }
+                        self.check_backlog()?;
+                        self.decide_item(&entry, command).await?
+                    }
+                    // A release frees stock: retried through a full mailbox.
+                    ItemCommand::Release { order, reason } => {
+                        self.release_one(&entry, order, reason).await?
+                    }
+                    command => self.decide_item(&entry, command).await?,
+                };
+                (PeerAnswer::Item(outcome), seq)
+            }
+            PeerCall::Campaign { campaign, command } => {
+                let entry = self.campaign(campaign).await?;
+                if matches!(command, CampaignCommand::Use { .. }) {
+                    self.check_backlog()?;
                 }
-                self.check_backlog()?;
-                let command = ItemCommand::Reserve {
-                    order,
-                    user,
-                    qty,
-                    deadline_ms,
-                };
-                let (outcome, seq) = self.decide_item(&entry, command).await?;
-                (PeerAnswer::Item(outcome), seq)
-            }
-            PeerCall::Confirm { order, item } => {
-                let entry = self.item(item).await?;
-                let (outcome, seq) = self
-                    .decide_item(&entry, ItemCommand::Confirm { order })
-                    .await?;
-                (PeerAnswer::Item(outcome), seq)
-            }
-            PeerCall::Release {
-                order,
-                item,
-                reason,
-            } => {
-                let entry = self.item(item).await?;
-                let (outcome, seq) = self.release_one(&entry, order, reason).await?;
-                (PeerAnswer::Item(outcome), seq)
-            }
-            PeerCall::Restock {
-                order,
-                user,
-                item,
-                qty,
-                promotion,
-            } => {
-                let entry = self.item(item).await?;
-                let command = ItemCommand::Restock {
-                    order,
-                    user,
-                    qty,
-                    promotion,
-                };
-                let (outcome, seq) = self.decide_item(&entry, command).await?;
-                (PeerAnswer::Item(outcome), seq)
-            }
-            PeerCall::UseCoupon {
-                campaign,
-                user,
-                order,
-                eligible_amount,
-            } => {
-                let entry = self.campaign(campaign).await?;
-                self.check_backlog()?;
-                let command = CampaignCommand::Use {
-                    user,
-                    order,
-                    eligible_amount,
-                };
                 let (outcome, seq) = self.decide_campaign(&entry, command).await?;
-                (PeerAnswer::Campaign(outcome), seq)
-            }
-            PeerCall::RecoverCoupon {
-                campaign,
-                user,
-                order,
-            } => {
-                let entry = self.campaign(campaign).await?;
-                let (outcome, seq) = self
-                    .decide_campaign(&entry, CampaignCommand::Recover { user, order })
-                    .await?;
                 (PeerAnswer::Campaign(outcome), seq)
             }
             PeerCall::CampaignCompany { campaign } => {
