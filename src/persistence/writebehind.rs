@@ -250,300 +250,361 @@ pub async fn apply_in(
     batch: &[(Seq, Event)],
     now_ms: Millis,
 ) -> anyhow::Result<()> {
-    let mut campaigns: HashMap<CampaignId, CampaignChanges> = HashMap::new();
-    let mut campaign_order: Vec<CampaignId> = Vec::new();
-    // coupon id -> Some((order, at)) used / None recovered; last one wins.
-    let mut coupon_use: HashMap<CouponId, Option<(OrderId, Millis)>> = HashMap::new();
-    let mut coupon_use_order: Vec<CouponId> = Vec::new();
-    let mut items: HashMap<ItemId, ItemDelta> = HashMap::new();
-    let mut prices: HashMap<ItemId, i64> = HashMap::new();
-    let mut promotions: HashMap<PromotionId, i64> = HashMap::new();
-    let mut placed: Vec<&Order> = Vec::new();
-    // (item, order) -> the reservation row to hold, or None to drop it; last one wins.
-    let mut held: HashMap<(ItemId, OrderId), Option<ReservationRow>> = HashMap::new();
-    // order -> (status, at): the last status of each order in the batch.
-    let mut order_status: HashMap<OrderId, (OrderStatus, Millis)> = HashMap::new();
-    let mut order_status_order: Vec<OrderId> = Vec::new();
+    let c = BatchChanges::fold(batch);
+    c.write_campaigns(tx, dialect, now_ms).await?;
+    c.write_coupon_uses(tx, now_ms).await?;
+    c.write_stock(tx, now_ms).await?;
+    c.write_reservations(tx, dialect).await?;
+    c.write_orders(tx, dialect).await?;
+    Ok(())
+}
 
-    for (seq, event) in batch {
-        match event {
-            Event::CampaignConfigured {
-                campaign,
-                config,
-                status,
-                ..
-            } => {
-                let c = campaign_entry(&mut campaigns, &mut campaign_order, *campaign);
-                let explicit = Some((*status, Some(config.clone())));
-                if c.issued.is_empty() {
-                    c.before = explicit;
-                } else {
-                    c.after = explicit;
+/// What a batch changes, folded per row: the write-behind writes each row once per batch
+/// however many events touched it.
+#[derive(Default)]
+struct BatchChanges<'a> {
+    campaigns: HashMap<CampaignId, CampaignChanges>,
+    /// Campaigns in the order the batch first touched them.
+    campaign_order: Vec<CampaignId>,
+    /// coupon id -> Some((order, at)) used / None recovered; last one wins.
+    coupon_use: HashMap<CouponId, Option<(OrderId, Millis)>>,
+    coupon_use_order: Vec<CouponId>,
+    items: HashMap<ItemId, ItemDelta>,
+    prices: HashMap<ItemId, i64>,
+    promotions: HashMap<PromotionId, i64>,
+    placed: Vec<&'a Order>,
+    /// (item, order) -> the reservation row to hold, or None to drop it; last one wins.
+    held: HashMap<(ItemId, OrderId), Option<ReservationRow>>,
+    /// order -> (status, at): the last status of each order in the batch.
+    order_status: HashMap<OrderId, (OrderStatus, Millis)>,
+    order_status_order: Vec<OrderId>,
+}
+
+impl<'a> BatchChanges<'a> {
+    /// Fold `batch` (in sequence order) into the rows it changes.
+    fn fold(batch: &'a [(Seq, Event)]) -> Self {
+        let mut c = BatchChanges::default();
+        for (seq, event) in batch {
+            match event {
+                Event::CampaignConfigured {
+                    campaign,
+                    config,
+                    status,
+                    ..
+                } => {
+                    let e = campaign_entry(&mut c.campaigns, &mut c.campaign_order, *campaign);
+                    let explicit = Some((*status, Some(config.clone())));
+                    if e.issued.is_empty() {
+                        e.before = explicit;
+                    } else {
+                        e.after = explicit;
+                    }
                 }
-            }
-            Event::CampaignStatusSet {
-                campaign, status, ..
-            } => {
-                let c = campaign_entry(&mut campaigns, &mut campaign_order, *campaign);
-                if c.issued.is_empty() {
-                    let config = c.before.take().and_then(|(_, cfg)| cfg);
-                    c.before = Some((*status, config));
-                } else {
-                    let config = c.after.take().and_then(|(_, cfg)| cfg);
-                    c.after = Some((*status, config));
+                Event::CampaignStatusSet {
+                    campaign, status, ..
+                } => {
+                    let e = campaign_entry(&mut c.campaigns, &mut c.campaign_order, *campaign);
+                    if e.issued.is_empty() {
+                        let config = e.before.take().and_then(|(_, cfg)| cfg);
+                        e.before = Some((*status, config));
+                    } else {
+                        let config = e.after.take().and_then(|(_, cfg)| cfg);
+                        e.after = Some((*status, config));
+                    }
                 }
-            }
-            Event::CouponIssued {
-                campaign,
-                user,
-                at_ms,
-            } => {
-                let c = campaign_entry(&mut campaigns, &mut campaign_order, *campaign);
-                if let Some(after) = c.after.take() {
-                    c.before = Some(after);
+                Event::CouponIssued {
+                    campaign,
+                    user,
+                    at_ms,
+                } => {
+                    let e = campaign_entry(&mut c.campaigns, &mut c.campaign_order, *campaign);
+                    if let Some(after) = e.after.take() {
+                        e.before = Some(after);
+                    }
+                    e.issued.push((*user, *at_ms, *seq));
                 }
-                c.issued.push((*user, *at_ms, *seq));
-            }
-            Event::CouponUsed {
-                campaign,
-                user,
-                order,
-                at_ms,
-                ..
-            } => {
-                let id = coupon_id_for(*campaign, *user);
-                if coupon_use.insert(id, Some((*order, *at_ms))).is_none() {
-                    coupon_use_order.push(id);
+                Event::CouponUsed {
+                    campaign,
+                    user,
+                    order,
+                    at_ms,
+                    ..
+                } => {
+                    let id = coupon_id_for(*campaign, *user);
+                    if c.coupon_use.insert(id, Some((*order, *at_ms))).is_none() {
+                        c.coupon_use_order.push(id);
+                    }
                 }
-            }
-            Event::CouponRecovered { campaign, user, .. } => {
-                let id = coupon_id_for(*campaign, *user);
-                if coupon_use.insert(id, None).is_none() {
-                    coupon_use_order.push(id);
+                Event::CouponRecovered { campaign, user, .. } => {
+                    let id = coupon_id_for(*campaign, *user);
+                    if c.coupon_use.insert(id, None).is_none() {
+                        c.coupon_use_order.push(id);
+                    }
                 }
-            }
-            Event::ItemConfigured { item, config, .. } => {
-                prices.insert(*item, config.price);
-            }
-            Event::ItemSaleSet { .. } => {
-                // Sale definitions are written by the catalog when they are created or changed.
-            }
-            Event::ItemReserved {
-                item,
-                order,
-                user,
-                qty,
-                unit_price,
-                promotion,
-                deadline_ms,
-                ..
-            } => {
-                held.insert(
-                    (*item, *order),
-                    Some((*user, *qty, *unit_price, *promotion, *deadline_ms)),
-                );
-                let d = items.entry(*item).or_default();
-                d.available -= qty;
-                d.reserved += qty;
-                if let Some(p) = promotion {
-                    *promotions.entry(*p).or_default() -= qty;
+                Event::ItemConfigured { item, config, .. } => {
+                    c.prices.insert(*item, config.price);
                 }
-            }
-            Event::ItemConfirmed {
-                item, order, qty, ..
-            } => {
-                held.insert((*item, *order), None);
-                let d = items.entry(*item).or_default();
-                d.reserved -= qty;
-                d.sold += qty;
-            }
-            Event::ItemReleased {
-                item,
-                order,
-                qty,
-                promotion,
-                ..
-            } => {
-                held.insert((*item, *order), None);
-                let d = items.entry(*item).or_default();
-                d.reserved -= qty;
-                d.available += qty;
-                if let Some(p) = promotion {
-                    *promotions.entry(*p).or_default() += qty;
+                Event::ItemSaleSet { .. } => {
+                    // Sale definitions are written by the catalog when they are created or changed.
                 }
-            }
-            Event::ItemRestocked {
-                item,
-                qty,
-                promotion,
-                ..
-            }
-            | Event::ItemRefunded {
-                item,
-                qty,
-                promotion,
-                ..
-            } => {
-                let d = items.entry(*item).or_default();
-                d.sold -= qty;
-                d.available += qty;
-                if let Some(p) = promotion {
-                    *promotions.entry(*p).or_default() += qty;
+                Event::ItemReserved {
+                    item,
+                    order,
+                    user,
+                    qty,
+                    unit_price,
+                    promotion,
+                    deadline_ms,
+                    ..
+                } => {
+                    c.held.insert(
+                        (*item, *order),
+                        Some((*user, *qty, *unit_price, *promotion, *deadline_ms)),
+                    );
+                    let d = c.items.entry(*item).or_default();
+                    d.available -= qty;
+                    d.reserved += qty;
+                    if let Some(p) = promotion {
+                        *c.promotions.entry(*p).or_default() -= qty;
+                    }
                 }
-            }
-            Event::ItemAdjusted { item, delta, .. } => {
-                let d = items.entry(*item).or_default();
-                d.quantity += delta;
-                d.available += delta;
-            }
-            Event::OrderPlaced { order } => placed.push(order),
-            Event::OrderStatusChanged {
-                order,
-                status,
-                at_ms,
-            } => {
-                if order_status.insert(*order, (*status, *at_ms)).is_none() {
-                    order_status_order.push(*order);
+                Event::ItemConfirmed {
+                    item, order, qty, ..
+                } => {
+                    c.held.insert((*item, *order), None);
+                    let d = c.items.entry(*item).or_default();
+                    d.reserved -= qty;
+                    d.sold += qty;
+                }
+                Event::ItemReleased {
+                    item,
+                    order,
+                    qty,
+                    promotion,
+                    ..
+                } => {
+                    c.held.insert((*item, *order), None);
+                    let d = c.items.entry(*item).or_default();
+                    d.reserved -= qty;
+                    d.available += qty;
+                    if let Some(p) = promotion {
+                        *c.promotions.entry(*p).or_default() += qty;
+                    }
+                }
+                Event::ItemRestocked {
+                    item,
+                    qty,
+                    promotion,
+                    ..
+                }
+                | Event::ItemRefunded {
+                    item,
+                    qty,
+                    promotion,
+                    ..
+                } => {
+                    let d = c.items.entry(*item).or_default();
+                    d.sold -= qty;
+                    d.available += qty;
+                    if let Some(p) = promotion {
+                        *c.promotions.entry(*p).or_default() += qty;
+                    }
+                }
+                Event::ItemAdjusted { item, delta, .. } => {
+                    let d = c.items.entry(*item).or_default();
+                    d.quantity += delta;
+                    d.available += delta;
+                }
+                Event::OrderPlaced { order } => c.placed.push(order),
+                Event::OrderStatusChanged {
+                    order,
+                    status,
+                    at_ms,
+                } => {
+                    if c.order_status.insert(*order, (*status, *at_ms)).is_none() {
+                        c.order_status_order.push(*order);
+                    }
                 }
             }
         }
+        c
     }
 
-    for id in &campaign_order {
-        let c = &campaigns[id];
-        if let Some((status, config)) = &c.before {
-            set_campaign(tx, *id, *status, config.as_ref(), now_ms).await?;
-        }
-        if !c.issued.is_empty() {
-            let mut inserted = 0u64;
-            for chunk in row_chunks(&c.issued, COUPON_ROWS) {
-                inserted += insert_coupons(tx, dialect, *id, chunk).await?;
+    /// Campaign rows: status and configuration around the batch's issues, the coupons issued and the
+    /// campaign's count.
+    async fn write_campaigns(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Any>,
+        dialect: Dialect,
+        now_ms: Millis,
+    ) -> anyhow::Result<()> {
+        for id in &self.campaign_order {
+            let c = &self.campaigns[id];
+            if let Some((status, config)) = &c.before {
+                set_campaign(tx, *id, *status, config.as_ref(), now_ms).await?;
             }
-            if inserted > 0 {
-                sqlx::query(
-                    "UPDATE p_coupon_info SET \
-                     status = CASE WHEN issued_count + ? >= quantity THEN 'OUT_OF_STOCK' ELSE status END, \
-                     issued_count = issued_count + ?, updated_at = ? WHERE coupon_info_id = ?",
-                )
-                .bind(inserted as i64)
-                .bind(inserted as i64)
-                .bind(now_ms)
-                .bind(id.to_string())
-                .execute(&mut **tx)
-                .await?;
+            if !c.issued.is_empty() {
+                let mut inserted = 0u64;
+                for chunk in row_chunks(&c.issued, COUPON_ROWS) {
+                    inserted += insert_coupons(tx, dialect, *id, chunk).await?;
+                }
+                if inserted > 0 {
+                    sqlx::query(
+                        "UPDATE p_coupon_info SET \
+                         status = CASE WHEN issued_count + ? >= quantity THEN 'OUT_OF_STOCK' ELSE status END, \
+                         issued_count = issued_count + ?, updated_at = ? WHERE coupon_info_id = ?",
+                    )
+                    .bind(inserted as i64)
+                    .bind(inserted as i64)
+                    .bind(now_ms)
+                    .bind(id.to_string())
+                    .execute(&mut **tx)
+                    .await?;
+                }
+            }
+            if let Some((status, config)) = &c.after {
+                set_campaign(tx, *id, *status, config.as_ref(), now_ms).await?;
             }
         }
-        if let Some((status, config)) = &c.after {
-            set_campaign(tx, *id, *status, config.as_ref(), now_ms).await?;
-        }
+        Ok(())
     }
 
-    for id in &coupon_use_order {
-        match coupon_use[id] {
-            Some((order, at_ms)) => {
-                sqlx::query(
-                    "UPDATE p_coupon SET is_used = 1, used_date = ?, used_order_id = ?, updated_at = ? \
-                     WHERE coupon_id = ?",
-                )
-                .bind(date_of(at_ms))
-                .bind(order.to_string())
-                .bind(now_ms)
-                .bind(id.to_string())
-                .execute(&mut **tx)
-                .await?;
-            }
-            None => {
-                sqlx::query(
-                    "UPDATE p_coupon SET is_used = 0, used_date = NULL, used_order_id = NULL, updated_at = ? \
-                     WHERE coupon_id = ?",
-                )
-                .bind(now_ms)
-                .bind(id.to_string())
-                .execute(&mut **tx)
-                .await?;
+    /// Coupons used or given back.
+    async fn write_coupon_uses(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Any>,
+        now_ms: Millis,
+    ) -> anyhow::Result<()> {
+        for id in &self.coupon_use_order {
+            match self.coupon_use[id] {
+                Some((order, at_ms)) => {
+                    sqlx::query(
+                        "UPDATE p_coupon SET is_used = 1, used_date = ?, used_order_id = ?, updated_at = ? \
+                         WHERE coupon_id = ?",
+                    )
+                    .bind(date_of(at_ms))
+                    .bind(order.to_string())
+                    .bind(now_ms)
+                    .bind(id.to_string())
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                None => {
+                    sqlx::query(
+                        "UPDATE p_coupon SET is_used = 0, used_date = NULL, used_order_id = NULL, updated_at = ? \
+                         WHERE coupon_id = ?",
+                    )
+                    .bind(now_ms)
+                    .bind(id.to_string())
+                    .execute(&mut **tx)
+                    .await?;
+                }
             }
         }
+        Ok(())
     }
 
-    let mut item_ids: Vec<_> = items.keys().copied().collect();
-    item_ids.sort();
-    for id in item_ids {
-        let d = items[&id];
-        sqlx::query(
-            "UPDATE p_product SET quantity = quantity + ?, available = available + ?, \
-             reserved = reserved + ?, sold = sold + ?, updated_at = ? WHERE id = ?",
-        )
-        .bind(d.quantity)
-        .bind(d.available)
-        .bind(d.reserved)
-        .bind(d.sold)
-        .bind(now_ms)
-        .bind(id.to_string())
-        .execute(&mut **tx)
-        .await?;
-    }
-    for (id, price) in &prices {
-        sqlx::query("UPDATE p_product SET price = ?, updated_at = ? WHERE id = ?")
-            .bind(*price)
+    /// Stock counts, prices and sale remainders.
+    async fn write_stock(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Any>,
+        now_ms: Millis,
+    ) -> anyhow::Result<()> {
+        let mut item_ids: Vec<_> = self.items.keys().copied().collect();
+        item_ids.sort();
+        for id in item_ids {
+            let d = self.items[&id];
+            sqlx::query(
+                "UPDATE p_product SET quantity = quantity + ?, available = available + ?, \
+                 reserved = reserved + ?, sold = sold + ?, updated_at = ? WHERE id = ?",
+            )
+            .bind(d.quantity)
+            .bind(d.available)
+            .bind(d.reserved)
+            .bind(d.sold)
             .bind(now_ms)
             .bind(id.to_string())
             .execute(&mut **tx)
             .await?;
-    }
-    let mut promotion_ids: Vec<_> = promotions.keys().copied().collect();
-    promotion_ids.sort();
-    for id in promotion_ids {
-        sqlx::query(
-            "UPDATE p_promotion SET remaining = remaining + ?, updated_at = ? WHERE id = ?",
-        )
-        .bind(promotions[&id])
-        .bind(now_ms)
-        .bind(id.to_string())
-        .execute(&mut **tx)
-        .await?;
-    }
-
-    // Reservations held go in as multi-row inserts, the ones dropped as one delete per item and
-    // chunk: a statement per reservation cost a round trip to the database's thread (or server)
-    // per order.
-    let mut keys: Vec<(ItemId, OrderId)> = held.keys().copied().collect();
-    keys.sort();
-    let mut holds: Vec<(ItemId, OrderId, ReservationRow)> = Vec::new();
-    let mut drops: Vec<(ItemId, OrderId)> = Vec::new();
-    for (item, order) in keys {
-        match held[&(item, order)] {
-            Some(row) => holds.push((item, order, row)),
-            None => drops.push((item, order)),
         }
-    }
-    for chunk in row_chunks(&holds, RESERVATION_ROWS) {
-        insert_reservations(tx, dialect, chunk).await?;
-    }
-    for of_item in drops.chunk_by(|a, b| a.0 == b.0) {
-        for chunk in row_chunks(of_item, RESERVATION_ROWS) {
-            delete_reservations(tx, chunk).await?;
+        for (id, price) in &self.prices {
+            sqlx::query("UPDATE p_product SET price = ?, updated_at = ? WHERE id = ?")
+                .bind(*price)
+                .bind(now_ms)
+                .bind(id.to_string())
+                .execute(&mut **tx)
+                .await?;
         }
+        let mut promotion_ids: Vec<_> = self.promotions.keys().copied().collect();
+        promotion_ids.sort();
+        for id in promotion_ids {
+            sqlx::query(
+                "UPDATE p_promotion SET remaining = remaining + ?, updated_at = ? WHERE id = ?",
+            )
+            .bind(self.promotions[&id])
+            .bind(now_ms)
+            .bind(id.to_string())
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
     }
 
-    for chunk in row_chunks(&placed, ORDER_ROWS) {
-        insert_orders(tx, dialect, chunk).await?;
-    }
-    for id in &order_status_order {
-        let (status, at_ms) = order_status[id];
-        sqlx::query(
-            "UPDATE p_order SET status = ?, completed_at = CASE WHEN ? = 'COMPLETE' THEN ? ELSE completed_at END, \
-             updated_at = ? WHERE id = ?",
-        )
-        .bind(status.as_str())
-        .bind(status.as_str())
-        .bind(at_ms)
-        .bind(at_ms)
-        .bind(id.to_string())
-        .execute(&mut **tx)
-        .await?;
+    /// Reservation rows held or dropped.
+    async fn write_reservations(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Any>,
+        dialect: Dialect,
+    ) -> anyhow::Result<()> {
+        // Reservations held go in as multi-row inserts, the ones dropped as one delete per item and
+        // chunk: a statement per reservation cost a round trip to the database's thread (or server)
+        // per order.
+        let mut keys: Vec<(ItemId, OrderId)> = self.held.keys().copied().collect();
+        keys.sort();
+        let mut holds: Vec<(ItemId, OrderId, ReservationRow)> = Vec::new();
+        let mut drops: Vec<(ItemId, OrderId)> = Vec::new();
+        for (item, order) in keys {
+            match self.held[&(item, order)] {
+                Some(row) => holds.push((item, order, row)),
+                None => drops.push((item, order)),
+            }
+        }
+        for chunk in row_chunks(&holds, RESERVATION_ROWS) {
+            insert_reservations(tx, dialect, chunk).await?;
+        }
+        for of_item in drops.chunk_by(|a, b| a.0 == b.0) {
+            for chunk in row_chunks(of_item, RESERVATION_ROWS) {
+                delete_reservations(tx, chunk).await?;
+            }
+        }
+        Ok(())
     }
 
-    Ok(())
+    /// Orders placed and their last status.
+    async fn write_orders(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Any>,
+        dialect: Dialect,
+    ) -> anyhow::Result<()> {
+        for chunk in row_chunks(&self.placed, ORDER_ROWS) {
+            insert_orders(tx, dialect, chunk).await?;
+        }
+        for id in &self.order_status_order {
+            let (status, at_ms) = self.order_status[id];
+            sqlx::query(
+                "UPDATE p_order SET status = ?, completed_at = CASE WHEN ? = 'COMPLETE' THEN ? ELSE completed_at END, \
+                 updated_at = ? WHERE id = ?",
+            )
+            .bind(status.as_str())
+            .bind(status.as_str())
+            .bind(at_ms)
+            .bind(at_ms)
+            .bind(id.to_string())
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
 }
 
 fn campaign_entry<'a>(
