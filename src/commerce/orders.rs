@@ -16,9 +16,12 @@ use crate::domain::event::ReleaseReason;
 use crate::domain::ids::{CampaignId, CompanyId, CouponId, ItemId, OrderId, UserId};
 use crate::domain::item::ItemOutcome;
 use crate::domain::order::{Order, OrderCoupon, OrderLine, OrderStatus, checked_total};
-use crate::engine::{EngineError, LineRequest, OrderEntry, OrderRef, OrderReservation};
+use crate::engine::{
+    EngineError, LineRequest, OrderEntry, OrderRef, OrderReservation, ReservedLine,
+};
 use crate::error_code::ErrorCode;
 use crate::payments::{CancelRequest, PaymentError};
+use crate::persistence::journal::Seq;
 use crate::persistence::repo::date_end_ms;
 use crate::persistence::{baskets as basket_store, coupons as coupon_store};
 use crate::persistence::{orders as order_store, payments as payment_store};
@@ -228,88 +231,21 @@ pub async fn place(c: &Commerce, caller: &Caller, req: &PlaceOrder) -> CommerceR
             }
         }
     };
-    let infos = match product_infos(c, &items).await {
-        Ok(i) => i,
+    let priced = match price_order(c, user, order_id, &reserved, &items, coupon).await {
+        Ok(priced) => priced,
         Err(e) => {
             release().await;
             return Err(e);
         }
     };
-    let order_lines: Vec<OrderLine> = reserved
-        .iter()
-        .map(|l| {
-            let info = infos.get(&l.item);
-            OrderLine {
-                item: l.item,
-                name: info.map(|i| i.name.clone()).unwrap_or_default(),
-                // A product whose row is gone has no company: a company's coupon does not
-                // apply to it (never a made-up id).
-                company_id: info.map_or(CompanyId(Uuid::nil()), |i| i.company_id),
-                qty: l.qty,
-                unit_price: l.unit_price,
-                promotion: l.promotion,
-            }
-        })
-        .collect();
-    let Some(total_amount) = checked_total(&order_lines) else {
-        release().await;
-        return Err(CommerceError::coded(
-            ErrorCode::InvalidOrderLines,
-            "the order total is too large",
-        ));
-    };
-    let mut discount_amount = 0;
-    let mut order_coupon = None;
-    if let Some((coupon_id, (campaign, expires_at_ms))) = coupon {
-        let company = match c.engine.campaign_company(campaign).await {
-            Ok(company) => company,
-            Err(e) => {
-                release().await;
-                return Err(e.into());
-            }
-        };
-        let priced: Vec<PricedLine> = order_lines
-            .iter()
-            .map(|l| PricedLine {
-                company_id: l.company_id,
-                // fits: the total above was computed with checked arithmetic
-                amount: l.unit_price.saturating_mul(l.qty),
-            })
-            .collect();
-        let eligible = eligible_amount(&priced, company);
-        if company.is_some() && eligible == 0 {
-            release().await;
-            return Err(ErrorCode::CouponNotApplicable.into());
-        }
-        match c
-            .engine
-            .use_coupon_unacked(campaign, user, order_id, eligible)
-            .await
-        {
-            Ok((CampaignOutcome::Used { discount_amount: d }, seq)) => {
-                last_seq = last_seq.max(seq);
-                discount_amount = d;
-                order_coupon = Some(OrderCoupon {
-                    campaign,
-                    coupon: CouponId(coupon_id),
-                    expires_at_ms,
-                });
-            }
-            Ok((outcome, _)) => {
-                release().await;
-                return Err(CommerceError::CouponUse(outcome));
-            }
-            Err(e) => {
-                release().await;
-                // The use may have landed with its answer lost (a peer that did not answer in
-                // time): give it back. Keyed by this order, it frees nothing another order holds.
-                if let Err(again) = c.engine.recover_coupon(campaign, user, order_id).await {
-                    tracing::warn!(order = %order_id, %campaign, error = %again, "could not give back a coupon whose use was not confirmed");
-                }
-                return Err(e.into());
-            }
-        }
-    }
+    last_seq = last_seq.max(priced.coupon_seq);
+    let PricedOrder {
+        lines: order_lines,
+        total_amount,
+        discount_amount,
+        coupon: order_coupon,
+        ..
+    } = priced;
     let order = Order {
         id: order_id,
         user,
@@ -351,6 +287,109 @@ pub async fn place(c: &Commerce, caller: &Caller, req: &PlaceOrder) -> CommerceR
     }
     metrics::counter!("hotdeal_orders_total", "outcome" => "placed").increment(1);
     Ok(placed)
+}
+
+/// A reserved order's lines with their names, companies and prices, and its coupon applied.
+struct PricedOrder {
+    lines: Vec<OrderLine>,
+    total_amount: i64,
+    discount_amount: i64,
+    coupon: Option<OrderCoupon>,
+    /// The journal sequence of the coupon's use (not waited for).
+    coupon_seq: Option<Seq>,
+}
+
+/// Price `reserved` and use the order's coupon on it. On an error nothing of the coupon is held
+/// (a use whose answer was lost is given back); the caller releases the stock.
+async fn price_order(
+    c: &Commerce,
+    user: UserId,
+    order_id: OrderId,
+    reserved: &[ReservedLine],
+    items: &[ItemId],
+    coupon: Option<(Uuid, (CampaignId, Millis))>,
+) -> CommerceResult<PricedOrder> {
+    let infos = product_infos(c, items).await?;
+    let lines: Vec<OrderLine> = reserved
+        .iter()
+        .map(|l| {
+            let info = infos.get(&l.item);
+            OrderLine {
+                item: l.item,
+                name: info.map(|i| i.name.clone()).unwrap_or_default(),
+                // A product whose row is gone has no company: a company's coupon does not
+                // apply to it (never a made-up id).
+                company_id: info.map_or(CompanyId(Uuid::nil()), |i| i.company_id),
+                qty: l.qty,
+                unit_price: l.unit_price,
+                promotion: l.promotion,
+            }
+        })
+        .collect();
+    let Some(total_amount) = checked_total(&lines) else {
+        return Err(CommerceError::coded(
+            ErrorCode::InvalidOrderLines,
+            "the order total is too large",
+        ));
+    };
+    let mut priced = PricedOrder {
+        lines,
+        total_amount,
+        discount_amount: 0,
+        coupon: None,
+        coupon_seq: None,
+    };
+    if let Some((coupon_id, (campaign, expires_at_ms))) = coupon {
+        let (discount, seq) = use_coupon(c, user, order_id, &priced.lines, campaign).await?;
+        priced.discount_amount = discount;
+        priced.coupon_seq = seq;
+        priced.coupon = Some(OrderCoupon {
+            campaign,
+            coupon: CouponId(coupon_id),
+            expires_at_ms,
+        });
+    }
+    Ok(priced)
+}
+
+/// Use `user`'s coupon of `campaign` on the order's `lines`: the discount and the journal
+/// sequence of the use.
+async fn use_coupon(
+    c: &Commerce,
+    user: UserId,
+    order_id: OrderId,
+    lines: &[OrderLine],
+    campaign: CampaignId,
+) -> CommerceResult<(i64, Option<Seq>)> {
+    let company = c.engine.campaign_company(campaign).await?;
+    let priced: Vec<PricedLine> = lines
+        .iter()
+        .map(|l| PricedLine {
+            company_id: l.company_id,
+            // fits: the total was computed with checked arithmetic
+            amount: l.unit_price.saturating_mul(l.qty),
+        })
+        .collect();
+    let eligible = eligible_amount(&priced, company);
+    if company.is_some() && eligible == 0 {
+        return Err(ErrorCode::CouponNotApplicable.into());
+    }
+    match c
+        .engine
+        .use_coupon_unacked(campaign, user, order_id, eligible)
+        .await
+    {
+        Ok((CampaignOutcome::Used { discount_amount }, seq)) => Ok((discount_amount, seq)),
+        Ok((outcome, _)) => Err(CommerceError::CouponUse(outcome)),
+        Err(e) => {
+            // The use may have landed with its answer lost (a peer that did not answer in
+            // time): give it back. Keyed by this order, it frees nothing another order holds.
+            if let Err(again) = c.engine.recover_coupon(campaign, user, order_id).await {
+                tracing::warn!(order = %order_id, %campaign, error = %again, "could not give back a coupon whose use was not confirmed");
+            }
+            Err(e.into())
+        }
+    }
 }
 
 /// Cancel a locked active order: release its stock, recover its coupon, end its payment.
