@@ -10,6 +10,7 @@
 #   SCENARIO=order benches/wrk/run.sh          # /healthz, then buy-now orders
 #   DURABILITY=none DURATION=20s benches/wrk/run.sh
 #   PERF=1 benches/wrk/run.sh                  # also `perf record -g` the server during the claim row
+#   METRICS_OUT=/tmp/m.txt benches/wrk/run.sh  # keep the server's /metrics at the end of the run
 #   SERVER_ARGS="--database-url mysql://root@127.0.0.1:3306/bench" benches/wrk/run.sh
 #
 # Needs wrk (Debian package `wrk`), curl and jq. Everything lives in a temp dir that is removed.
@@ -105,6 +106,7 @@ done
 echo "== write-behind caught up $(( $(date +%s%3N) - drain_start )) ms after the burst (backlog ${b:-?})"
 [ -n "${PERF:-}" ] && wait "$perf_pid"
 curl -fs "$url/metrics" >"$dir/metrics.txt" || true
+[ -n "${METRICS_OUT:-}" ] && cp "$dir/metrics.txt" "$METRICS_OUT"
 awk '/^hotdeal_journal_fsync_seconds_sum/ {s=$2} /^hotdeal_journal_fsync_seconds_count/ {n=$2}
      /^hotdeal_claims_total\{.*issued/ {c+=$2} /^hotdeal_journal_records_total/ {r+=$2}
      END { if (n > 0) printf "== journal: %d fsyncs, mean %.3f ms, %.1f claims and %.1f records per fsync\n", n, 1000*s/n, c/n, r/n }' "$dir/metrics.txt"
