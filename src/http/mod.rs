@@ -28,7 +28,6 @@ pub mod catalog;
 pub mod cluster;
 pub mod commerce;
 pub mod coupons;
-pub mod engine_errors;
 pub mod envelope;
 pub mod error;
 pub mod extract;

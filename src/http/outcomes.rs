@@ -1,7 +1,8 @@
 //! Every engine outcome and commerce refusal to its HTTP answer, in one place: an item's
 //! refusal of an order line, a campaign's refusal to issue or to use a coupon, the order state
 //! machine's refusal of a transition, a payment provider's failure, and the rest of
-//! [`CommerceError`]. Codes and default messages come from [`ErrorCode`].
+//! [`CommerceError`]; and the engine's own errors, where infrastructure trouble is 503 with
+//! `Retry-After`. Codes and default messages come from [`ErrorCode`].
 
 use super::error::ApiError;
 use crate::commerce::CommerceError;
@@ -9,8 +10,35 @@ use crate::domain::campaign::CampaignOutcome;
 use crate::domain::ids::ItemId;
 use crate::domain::item::ItemOutcome;
 use crate::domain::order::TransitionRefused;
+use crate::engine::EngineError;
 use crate::error_code::ErrorCode;
 use crate::payments::PaymentError;
+
+impl From<EngineError> for ApiError {
+    fn from(err: EngineError) -> Self {
+        match err {
+            EngineError::Busy => ErrorCode::EngineBusy.into(),
+            EngineError::Backlogged => ApiError::from(ErrorCode::EngineBacklogged).retry_after(2),
+            EngineError::JournalUnavailable => {
+                ApiError::from(ErrorCode::JournalUnavailable).retry_after(5)
+            }
+            EngineError::NodeLockLost => ApiError::from(ErrorCode::NodeLockLost).retry_after(5),
+            EngineError::NotOwner { owner_url } => {
+                let err = ApiError::coded(
+                    ErrorCode::PartitionUnavailable,
+                    "no node decides for this entity right now (a lease is changing hands); retry shortly",
+                );
+                match owner_url {
+                    Some(url) => err.forward_to(url),
+                    None => err,
+                }
+            }
+            EngineError::Storage(e) => ApiError::from(e.context("loading engine state")),
+            EngineError::UnknownCampaign => ErrorCode::CampaignNotFound.into(),
+            EngineError::UnknownItem => ErrorCode::ProductNotFound.into(),
+        }
+    }
+}
 
 /// An item's refusal of an order line.
 pub fn line_refusal(item: ItemId, outcome: ItemOutcome) -> ApiError {
