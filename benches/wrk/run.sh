@@ -11,6 +11,9 @@
 #   DURABILITY=none DURATION=20s benches/wrk/run.sh
 #   PERF=1 benches/wrk/run.sh                  # also `perf record -g` the server during the claim row
 #   METRICS_OUT=/tmp/m.txt benches/wrk/run.sh  # keep the server's /metrics at the end of the run
+#   RECOVERY=1 DURATION=30s TOKENS_N=1200000 benches/wrk/run.sh
+#                                              # then kill -9 the server (about 1 M journaled
+#                                              # claims, no snapshot) and time its restart
 #   SERVER_ARGS="--database-url mysql://root@127.0.0.1:3306/bench" benches/wrk/run.sh
 #
 # Needs wrk (Debian package `wrk`), curl and jq. Everything lives in a temp dir that is removed.
@@ -35,6 +38,8 @@ export HOTDEAL_DATA_DIR=$dir/data HOTDEAL_SNAPSHOT_DIR=$dir/snapshots
 export HOTDEAL_HTTP_ADDR=127.0.0.1:$PORT
 export DATABASE_URL=${DATABASE_URL:-sqlite://$dir/hotdeal.db}
 export HOTDEAL_DURABILITY=$DURABILITY
+# The recovery row replays the whole journal: no snapshot may cover it.
+[ -n "${RECOVERY:-}" ] && export HOTDEAL_SNAPSHOT_INTERVAL_S=0
 url=http://127.0.0.1:$PORT
 # shellcheck disable=SC2086
 "$BIN" serve ${SERVER_ARGS:-} >"$dir/server.log" 2>&1 &
@@ -113,3 +118,23 @@ awk '/^hotdeal_journal_fsync_seconds_sum/ {s=$2} /^hotdeal_journal_fsync_seconds
 h=$(awk '/Requests\/sec/ {print $2}' "$dir/healthz.out")
 c=$(awk '/Requests\/sec/ {print $2}' "$dir/claims.out")
 echo "== ${SCENARIO}s/s $c vs /healthz $h: $(echo "$c $h" | awk '{printf "%.2f", $1/$2}') x"
+
+# Recovery: kill -9 the server and time its restart until /readyz answers 200 (process start,
+# journal replay from the beginning, invariant check, database checkpoint read, port open).
+if [ -n "${RECOVERY:-}" ]; then
+  journaled=$(awk '/^hotdeal_journal_records_total/ {s += $2} END {print int(s)}' "$dir/metrics.txt")
+  kill -9 "$pid"
+  wait "$pid" 2>/dev/null || true
+  restart_start=$(date +%s%3N)
+  # shellcheck disable=SC2086
+  "$BIN" serve ${SERVER_ARGS:-} >"$dir/server-restart.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 6000); do
+    curl -fs "$url/readyz" >/dev/null 2>&1 && break
+    sleep 0.01
+  done
+  ready_ms=$(( $(date +%s%3N) - restart_start ))
+  curl -fs "$url/readyz" >/dev/null || { tail -20 "$dir/server-restart.log"; exit 1; }
+  inside_ms=$(curl -fs "$url/metrics" | awk '/^hotdeal_recovery_seconds / {printf "%d", $2 * 1000}')
+  echo "== recovery after kill -9: $journaled journaled events, serving $ready_ms ms after the restart (recovery itself ${inside_ms:-?} ms)"
+fi

@@ -223,6 +223,12 @@ impl CampaignLedger {
         self.config.quantity - self.issued
     }
 
+    /// Make room for `additional` more holders at once (recovery, before replaying that many
+    /// issues: one resize instead of one per doubling).
+    pub fn reserve_holders(&mut self, additional: usize) {
+        self.holders.reserve(additional);
+    }
+
     pub fn holds(&self, user: UserId) -> Option<CouponState> {
         self.holders.get(&user.as_u128()).copied()
     }

@@ -95,6 +95,47 @@ pub trait BatchSink: Send + 'static {
 /// Events in one outbox chunk when they arrive one at a time (or from recovery).
 const OUTBOX_CHUNK: usize = 4096;
 
+/// Events in sequence order, held in chunks of [`OUTBOX_CHUNK`] that never move once filled:
+/// recovery reads a million-event journal into one without the copies (and the fresh pages) of
+/// a vector doubling, and hands the chunks to the outbox as they are.
+#[derive(Debug, Default)]
+pub struct EventChunks {
+    chunks: Vec<Vec<(Seq, Event)>>,
+}
+
+impl EventChunks {
+    pub fn push(&mut self, seq: Seq, event: Event) {
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < OUTBOX_CHUNK => last.push((seq, event)),
+            _ => {
+                let mut chunk = Vec::with_capacity(OUTBOX_CHUNK);
+                chunk.push((seq, event));
+                self.chunks.push(chunk);
+            }
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &(Seq, Event)> {
+        self.chunks.iter().flatten()
+    }
+
+    pub fn len(&self) -> usize {
+        self.chunks.iter().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    /// Keep only the events after `seq`.
+    pub fn retain_after(&mut self, seq: Seq) {
+        for chunk in &mut self.chunks {
+            chunk.retain(|(s, _)| *s > seq);
+        }
+        self.chunks.retain(|chunk| !chunk.is_empty());
+    }
+}
+
 /// Written events waiting for the write-behind, in sequence order. Kept as the batches they
 /// were written in: a backlog that grows during a burst never moves what it already holds (one
 /// flat deque of a million events copies them all, under this lock, each time it doubles, and
@@ -433,12 +474,12 @@ impl Journal {
         self.appended().saturating_sub(self.applied())
     }
 
-    /// Queue recovered events (after the database checkpoint) for the write-behind.
-    pub fn requeue_for_writebehind(&self, events: impl IntoIterator<Item = (Seq, Event)>) {
+    /// Queue recovered events (after the database checkpoint) for the write-behind; their
+    /// chunks become the outbox's as they are.
+    pub fn requeue_for_writebehind(&self, events: EventChunks) {
         let mut outbox = self.shared.outbox.lock().expect("outbox lock");
-        let mut events = events.into_iter().peekable();
-        while events.peek().is_some() {
-            outbox.add(events.by_ref().take(OUTBOX_CHUNK).collect());
+        for chunk in events.chunks {
+            outbox.add(chunk);
         }
         drop(outbox);
         self.shared.outbox_ready.notify_one();
@@ -1003,6 +1044,52 @@ mod tests {
         assert_eq!(seqs(&rest), (3..=total as u64).collect::<Vec<_>>());
         assert_eq!(outbox.len(), 0);
         assert!(outbox.take(10).is_empty());
+    }
+
+    #[test]
+    fn recovered_chunks_keep_their_order_and_only_what_follows_the_checkpoint() {
+        let mut chunks = EventChunks::default();
+        assert!(chunks.is_empty());
+        let n = 2 * OUTBOX_CHUNK as u64 + 5;
+        for s in 1..=n {
+            chunks.push(s, issued(s as i64));
+        }
+        assert_eq!(chunks.len(), n as usize);
+        assert_eq!(
+            chunks.chunks.len(),
+            3,
+            "full chunks are never grown past their size"
+        );
+        let seqs: Vec<Seq> = chunks.iter().map(|(s, _)| *s).collect();
+        assert_eq!(seqs, (1..=n).collect::<Vec<_>>());
+        // a checkpoint inside the second chunk: the first goes whole, the second in part
+        let checkpoint = OUTBOX_CHUNK as u64 + 3;
+        chunks.retain_after(checkpoint);
+        assert_eq!(chunks.len(), (n - checkpoint) as usize);
+        assert_eq!(chunks.chunks.len(), 2);
+        let seqs: Vec<Seq> = chunks.iter().map(|(s, _)| *s).collect();
+        assert_eq!(seqs, (checkpoint + 1..=n).collect::<Vec<_>>());
+        let mut all = EventChunks::default();
+        all.push(1, issued(1));
+        all.retain_after(1);
+        assert!(all.is_empty());
+    }
+
+    #[tokio::test]
+    async fn requeued_chunks_reach_the_writebehind_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&options(dir.path(), Durability::Sync, 1 << 20), 0).unwrap();
+        let mut chunks = EventChunks::default();
+        let n = OUTBOX_CHUNK as u64 + 7;
+        for s in 1..=n {
+            chunks.push(s, issued(s as i64));
+        }
+        journal.requeue_for_writebehind(chunks);
+        assert_eq!(journal.outbox_len(), n as usize);
+        let taken = journal.take_written(usize::MAX);
+        let seqs: Vec<Seq> = taken.iter().map(|(s, _)| *s).collect();
+        assert_eq!(seqs, (1..=n).collect::<Vec<_>>());
+        journal.close();
     }
 
     fn options(dir: &Path, mode: Durability, segment_bytes: u64) -> JournalOptions {

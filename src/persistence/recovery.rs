@@ -19,7 +19,7 @@ use std::time::Instant;
 use anyhow::Context;
 use serde::Serialize;
 
-use super::journal::{Journal, JournalOptions, ReadReport, Seq, read_journal};
+use super::journal::{EventChunks, Journal, JournalOptions, ReadReport, Seq, read_journal};
 use super::repo::EngineStore;
 use super::snapshot::{SnapshotBody, SnapshotFile, latest_valid, read_snapshot};
 use crate::config::Durability;
@@ -94,29 +94,34 @@ pub async fn recover(
     }
 
     // Everything after the older of the two points is needed: the snapshot for the actors,
-    // the checkpoint for the database.
-    let from = report.snapshot_seq.min(report.checkpoint);
-    let mut events: Vec<(Seq, Event)> = Vec::new();
+    // the checkpoint for the database (without a snapshot, the checkpoint alone: the actors
+    // load from the database). Of that, only the events replay will apply are kept: a
+    // million-claim journal held whole in memory costs more to allocate than to replay.
+    let from = needed_from(named.as_ref().map(|n| n.seq), report.checkpoint);
+    let mut events = EventChunks::default();
+    let mut first_after_needed: Option<Seq> = None;
     let journal_report = if journal_options.mode == Durability::None {
         ReadReport::default()
     } else {
-        read_journal(&journal_options.dir, from, |seq, e| events.push((seq, e)))?
+        read_journal(&journal_options.dir, from, |seq, e| {
+            first_after_needed.get_or_insert(seq);
+            if state.will_replay(seq, &e, report.checkpoint) {
+                events.push(seq, e);
+            }
+        })?
     };
     report.journal_records = journal_report.records;
     report.journal_last_seq = journal_report.last_seq;
     report.journal_truncated_bytes = journal_report.truncated_bytes;
     report.journal_skipped_segments = journal_report.skipped_segments.clone();
-    let coverage = {
-        let after = needed_from(named.as_ref().map(|n| n.seq), report.checkpoint);
-        let i = events.partition_point(|(seq, _)| *seq <= after);
-        JournalCoverage {
-            first_after_needed: events.get(i).map(|(seq, _)| *seq),
-            last_seq: journal_report.last_seq,
-        }
+    let coverage = JournalCoverage {
+        first_after_needed,
+        last_seq: journal_report.last_seq,
     };
 
+    state.expect_issues(events.iter());
     let mut coupon_uses: Vec<CouponUse> = Vec::new();
-    for (seq, event) in &events {
+    for (seq, event) in events.iter() {
         let Some(reproduced) = state.replay(store, *seq, event, &mut report).await? else {
             continue;
         };
@@ -149,12 +154,9 @@ pub async fn recover(
         .max(report.snapshot_seq)
         .max(report.checkpoint);
     let journal = Journal::open_with_applied(journal_options, last_seq, report.checkpoint)?;
-    let backlog: Vec<(Seq, Event)> = events
-        .into_iter()
-        .filter(|(seq, _)| *seq > report.checkpoint)
-        .collect();
-    report.requeued = backlog.len() as u64;
-    journal.requeue_for_writebehind(backlog);
+    events.retain_after(report.checkpoint);
+    report.requeued = events.len() as u64;
+    journal.requeue_for_writebehind(events);
 
     let (orphan_coupon_uses, orphan_reservations) =
         state.orphans(store, coupon_uses, report.checkpoint).await?;
@@ -182,6 +184,7 @@ pub async fn recover(
         items,
         orders,
         order_seqs,
+        ..
     } = state;
     Ok(Recovered {
         journal,
@@ -234,6 +237,9 @@ struct State {
     items: HashMap<ItemId, (ItemLedger, Seq)>,
     orders: HashMap<OrderId, Order>,
     order_seqs: HashMap<OrderId, Seq>,
+    /// Coupons the journal will issue for each campaign not loaded yet (room is made in its
+    /// ledger when it is).
+    issues_to_replay: HashMap<CampaignId, usize>,
 }
 
 impl State {
@@ -247,6 +253,40 @@ impl State {
         for o in body.orders {
             self.order_seqs.insert(o.order.id, o.last_seq);
             self.orders.insert(o.order.id, o.order);
+        }
+    }
+
+    /// Make room in each campaign's ledger for the coupons `events` will issue in it: now for
+    /// the campaigns the snapshot brought, on load for the others.
+    fn expect_issues<'e>(&mut self, events: impl Iterator<Item = &'e (Seq, Event)>) {
+        for (_, event) in events {
+            if let Event::CouponIssued { campaign, .. } = event {
+                *self.issues_to_replay.entry(*campaign).or_default() += 1;
+            }
+        }
+        for (id, (ledger, _)) in &mut self.campaigns {
+            if let Some(n) = self.issues_to_replay.remove(id) {
+                ledger.reserve_holders(n);
+            }
+        }
+    }
+
+    /// Whether [`State::replay`] would apply the event at `seq` rather than pass over it: after
+    /// the checkpoint always (the event is also the database's backlog); at or before it only
+    /// for an entity the snapshot brought, after that entity's own sequence. Replay loads an
+    /// entity from the database only for an event after the checkpoint, and events come in
+    /// order, so this is decided before any of them is applied.
+    fn will_replay(&self, seq: Seq, event: &Event, checkpoint: Seq) -> bool {
+        if seq > checkpoint {
+            return true;
+        }
+        match event.entity() {
+            EntityRef::Campaign(id) => self.campaigns.get(&id).is_some_and(|(_, last)| seq > *last),
+            EntityRef::Item(id) => self.items.get(&id).is_some_and(|(_, last)| seq > *last),
+            EntityRef::Order(id) => {
+                self.orders.contains_key(&id)
+                    && seq > self.order_seqs.get(&id).copied().unwrap_or(0)
+            }
         }
     }
 
@@ -273,12 +313,15 @@ impl State {
                         report.replay_mismatches += 1;
                         return Ok(None);
                     };
-                    let ledger = CampaignLedger::restore(
+                    let mut ledger = CampaignLedger::restore(
                         stored.config,
                         stored.status,
                         stored.holders,
                         stored.uses,
                     );
+                    if let Some(n) = self.issues_to_replay.remove(&id) {
+                        ledger.reserve_holders(n);
+                    }
                     slot.insert((ledger, checkpoint));
                 }
                 let (ledger, last) = self.campaigns.get_mut(&id).expect("present");
@@ -572,6 +615,52 @@ mod tests {
 
     use super::*;
     use crate::persistence::repo::{MissingRows, StoredCampaign, StoredItem};
+
+    #[test]
+    fn only_events_replay_applies_are_kept_from_the_journal() {
+        use crate::domain::campaign::{CampaignConfig, CampaignStatus};
+        let in_snapshot = CampaignId(uuid::Uuid::from_u128(1));
+        let loaded_later = CampaignId(uuid::Uuid::from_u128(2));
+        let ledger = CampaignLedger::new(
+            CampaignConfig {
+                quantity: 10,
+                discount_amount: 1_000,
+                min_order_amount: 5_000,
+                expires_at_ms: i64::MAX,
+                company_id: None,
+                issue_start_ms: None,
+                issue_end_ms: None,
+            },
+            CampaignStatus::Issued,
+        );
+        let mut state = State::default();
+        // the snapshot brought this campaign as of sequence 5; the database checkpoint is 10
+        state.campaigns.insert(in_snapshot, (ledger, 5));
+        let issue = |campaign| Event::CouponIssued {
+            campaign,
+            user: UserId(uuid::Uuid::from_u128(9)),
+            at_ms: 0,
+        };
+        let checkpoint = 10;
+        // covered by the snapshot's own state
+        assert!(!state.will_replay(5, &issue(in_snapshot), checkpoint));
+        // after the snapshot's state, before the checkpoint: replayed onto it
+        assert!(state.will_replay(6, &issue(in_snapshot), checkpoint));
+        // an entity the database already reflects up to the checkpoint: passed over
+        assert!(!state.will_replay(7, &issue(loaded_later), checkpoint));
+        assert!(!state.will_replay(10, &issue(loaded_later), checkpoint));
+        // after the checkpoint, always (replayed and queued for the database)
+        assert!(state.will_replay(11, &issue(loaded_later), checkpoint));
+        assert!(state.will_replay(11, &issue(in_snapshot), checkpoint));
+        let order = OrderId(uuid::Uuid::from_u128(3));
+        let status = Event::OrderStatusChanged {
+            order,
+            status: crate::domain::order::OrderStatus::Cancel,
+            at_ms: 0,
+        };
+        assert!(!state.will_replay(8, &status, checkpoint));
+        assert!(state.will_replay(12, &status, checkpoint));
+    }
 
     /// A store that has no row for `missing` campaigns (and every other row).
     struct Store {
