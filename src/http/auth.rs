@@ -8,6 +8,7 @@
 //! including those whose token is answered from the verified-token cache.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
@@ -119,6 +120,13 @@ struct KeysInner {
     /// nobody without the secret chooses these keys, and SipHash over a 300-byte token cost more
     /// than the rest of the lookup.
     verified: dashmap::DashMap<Box<str>, Claims, foldhash::fast::RandomState>,
+    /// The hashes of access tokens verified once, by slot: a token enters `verified` the second
+    /// time it verifies. During a flash sale most tokens claim once; remembering each of them
+    /// cost an allocation and a map insert per request for an entry never read again, and the
+    /// map filled and started over every 100 000 shoppers. Only the admission depends on this
+    /// table (a collision delays or hastens a token's caching, never decides its claims).
+    seen_once: Box<[AtomicU64]>,
+    seen_hasher: foldhash::fast::RandomState,
     /// Users whose tokens issued before some instant are void.
     revocations: Arc<TokenRevocations>,
 }
@@ -127,6 +135,8 @@ struct KeysInner {
 const LEEWAY_S: i64 = 5;
 /// Most verified access tokens remembered; beyond that the memory starts over.
 const MAX_VERIFIED: usize = 100_000;
+/// Slots of the seen-once table (a power of two; 512 KiB).
+const SEEN_ONCE_SLOTS: usize = 1 << 16;
 
 impl std::fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -155,6 +165,8 @@ impl JwtKeys {
             hmac: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes()),
             minted_header,
             verified: dashmap::DashMap::with_hasher(foldhash::fast::RandomState::default()),
+            seen_once: (0..SEEN_ONCE_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            seen_hasher: foldhash::fast::RandomState::default(),
             revocations: Arc::default(),
         }))
     }
@@ -256,6 +268,18 @@ impl JwtKeys {
         (claims.exp >= now_s - LEEWAY_S).then_some(claims)
     }
 
+    /// Whether `token` verified before (by its hash's slot), recording it if not.
+    fn seen_before(&self, token: &str) -> bool {
+        use std::hash::BuildHasher as _;
+        let keys = &*self.0;
+        // The signature (the last part) differs between any two valid tokens and is a seventh of the
+        // text to hash. Never 0, the empty slot.
+        let signature = token.rsplit_once('.').map_or(token, |(_, s)| s);
+        let hash = keys.seen_hasher.hash_one(signature) | 1;
+        let slot = &keys.seen_once[hash as usize & (SEEN_ONCE_SLOTS - 1)];
+        slot.swap(hash, Ordering::Relaxed) == hash
+    }
+
     pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
         let keys = &*self.0;
         let now_s = chrono::Utc::now().timestamp();
@@ -270,7 +294,7 @@ impl JwtKeys {
             Some(claims) => claims,
             None => jsonwebtoken::decode::<Claims>(token, &keys.decoding, &keys.validation)?.claims,
         };
-        if claims.token_type == TokenType::Access {
+        if claims.token_type == TokenType::Access && self.seen_before(token) {
             if keys.verified.len() >= MAX_VERIFIED {
                 keys.verified.clear();
             }
@@ -467,7 +491,10 @@ mod tests {
         let t = keys
             .mint_access(u, "a@b.co", Role::Customer, now, 600)
             .unwrap();
+        // Remembered the second time it verifies, served from memory after that.
         let first = keys.verify(&t).unwrap();
+        assert_eq!(keys.0.verified.len(), 0);
+        assert_eq!(keys.verify(&t).unwrap().user_id, u);
         assert_eq!(keys.0.verified.len(), 1);
         assert_eq!(keys.verify(&t).unwrap().user_id, u);
 
@@ -485,8 +512,16 @@ mod tests {
             .mint_access(u, "a@b.co", Role::Customer, now - 7_200_000, 60)
             .unwrap();
         assert!(keys.verify(&expired).is_err());
+        assert!(keys.verify(&expired).is_err());
         let refresh = keys.mint_refresh(u, now, 600).unwrap();
         assert!(keys.verify(&refresh).is_ok());
+        assert!(keys.verify(&refresh).is_ok());
+        assert_eq!(keys.0.verified.len(), 1);
+        // A token verified once is not remembered.
+        let once = keys
+            .mint_access(UserId::new(), "c@d.co", Role::Customer, now, 600)
+            .unwrap();
+        assert!(keys.verify(&once).is_ok());
         assert_eq!(keys.0.verified.len(), 1);
     }
 
@@ -501,8 +536,11 @@ mod tests {
         let other = keys
             .mint_access(UserId::new(), "c@b.co", Role::Customer, now, 600)
             .unwrap();
-        // Cached first, then revoked in the very millisecond it was minted.
+        // Cached first (it is remembered the second time it verifies), then revoked in the very
+        // millisecond it was minted.
+        keys.verify(&old).unwrap();
         let cached = keys.verify(&old).unwrap();
+        assert!(keys.0.verified.contains_key(old.as_str()));
         assert_eq!(cached.issued_at_ms(), now);
         assert!(!keys.is_revoked(&cached));
         keys.revocations().revoke_at(u, now);
