@@ -99,6 +99,7 @@ pub async fn recover(
     // million-claim journal held whole in memory costs more to allocate than to replay.
     let from = needed_from(named.as_ref().map(|n| n.seq), report.checkpoint);
     let mut events = EventChunks::default();
+    let mut issues: HashMap<CampaignId, usize> = HashMap::new();
     let mut first_after_needed: Option<Seq> = None;
     let journal_report = if journal_options.mode == Durability::None {
         ReadReport::default()
@@ -106,6 +107,9 @@ pub async fn recover(
         read_journal(&journal_options.dir, from, |seq, e| {
             first_after_needed.get_or_insert(seq);
             if state.will_replay(seq, &e, report.checkpoint) {
+                if let Event::CouponIssued { campaign, .. } = &e {
+                    *issues.entry(*campaign).or_default() += 1;
+                }
                 events.push(seq, e);
             }
         })?
@@ -119,7 +123,7 @@ pub async fn recover(
         last_seq: journal_report.last_seq,
     };
 
-    state.expect_issues(events.iter());
+    state.expect_issues(issues);
     let mut coupon_uses: Vec<CouponUse> = Vec::new();
     for (seq, event) in events.iter() {
         let Some(reproduced) = state.replay(store, *seq, event, &mut report).await? else {
@@ -256,14 +260,11 @@ impl State {
         }
     }
 
-    /// Make room in each campaign's ledger for the coupons `events` will issue in it: now for
-    /// the campaigns the snapshot brought, on load for the others.
-    fn expect_issues<'e>(&mut self, events: impl Iterator<Item = &'e (Seq, Event)>) {
-        for (_, event) in events {
-            if let Event::CouponIssued { campaign, .. } = event {
-                *self.issues_to_replay.entry(*campaign).or_default() += 1;
-            }
-        }
+    /// Make room in each campaign's ledger for the coupons the journal will issue in it
+    /// (`issues`, by campaign): now for the campaigns the snapshot brought, on load for the
+    /// others.
+    fn expect_issues(&mut self, issues: HashMap<CampaignId, usize>) {
+        self.issues_to_replay = issues;
         for (id, (ledger, _)) in &mut self.campaigns {
             if let Some(n) = self.issues_to_replay.remove(id) {
                 ledger.reserve_holders(n);
@@ -271,11 +272,12 @@ impl State {
         }
     }
 
-    /// Whether [`State::replay`] would apply the event at `seq` rather than pass over it: after
-    /// the checkpoint always (the event is also the database's backlog); at or before it only
-    /// for an entity the snapshot brought, after that entity's own sequence. Replay loads an
-    /// entity from the database only for an event after the checkpoint, and events come in
-    /// order, so this is decided before any of them is applied.
+    /// Whether [`State::replay`] goes on with the event at `seq` rather than pass over it (it
+    /// starts with this): after the checkpoint always (the event is also the database's
+    /// backlog); at or before it only for an entity the snapshot brought, after that entity's
+    /// own sequence. Replay loads an entity from the database only for an event after the
+    /// checkpoint, and events come in order, so recovery decides this while it reads, before
+    /// any event is applied, and keeps only these.
     fn will_replay(&self, seq: Seq, event: &Event, checkpoint: Seq) -> bool {
         if seq > checkpoint {
             return true;
@@ -302,12 +304,13 @@ impl State {
         report: &mut RecoveryReport,
     ) -> anyhow::Result<Option<bool>> {
         let checkpoint = report.checkpoint;
+        if !self.will_replay(seq, event, checkpoint) {
+            return Ok(None); // the database or the snapshot already reflects it
+        }
+        // From here an entity not held yet is loaded: the event follows the checkpoint.
         match event.entity() {
             EntityRef::Campaign(id) => {
                 if let Entry::Vacant(slot) = self.campaigns.entry(id) {
-                    if seq <= checkpoint {
-                        return Ok(None); // the database already reflects it
-                    }
                     let Some(stored) = store.load_campaign(id).await? else {
                         tracing::error!(campaign = %id, seq, "journaled campaign is missing from the database");
                         report.replay_mismatches += 1;
@@ -338,9 +341,6 @@ impl State {
             }
             EntityRef::Item(id) => {
                 if let Entry::Vacant(slot) = self.items.entry(id) {
-                    if seq <= checkpoint {
-                        return Ok(None);
-                    }
                     let Some(stored) = store.load_item(id).await? else {
                         tracing::error!(item = %id, seq, "journaled item is missing from the database");
                         report.replay_mismatches += 1;
@@ -357,19 +357,16 @@ impl State {
                 ))
             }
             EntityRef::Order(id) => {
-                if let Entry::Vacant(slot) = self.orders.entry(id) {
-                    if seq <= checkpoint {
+                if let Entry::Vacant(slot) = self.orders.entry(id)
+                    && !matches!(event, Event::OrderPlaced { .. })
+                {
+                    let Some(o) = store.load_order(id).await? else {
+                        tracing::error!(order = %id, seq, "journaled order is missing");
+                        report.replay_mismatches += 1;
                         return Ok(None);
-                    }
-                    if !matches!(event, Event::OrderPlaced { .. }) {
-                        let Some(o) = store.load_order(id).await? else {
-                            tracing::error!(order = %id, seq, "journaled order is missing");
-                            report.replay_mismatches += 1;
-                            return Ok(None);
-                        };
-                        slot.insert(o);
-                        self.order_seqs.insert(id, checkpoint);
-                    }
+                    };
+                    slot.insert(o);
+                    self.order_seqs.insert(id, checkpoint);
                 }
                 let last = self.order_seqs.entry(id).or_insert(0);
                 if !advance(last, seq, report) {
